@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install what liveness needs on a fresh Debian machine: system tools (as root) and a venv.
+# Idempotent: skips what is already there. Used by `make` targets and by CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+# System tools: the testbed (iproute2, nftables, tc, dnsmasq, chrony), the peer scanner (zmap),
+# independent decoders (tshark, tcpdump), hping3, and Chromium for the report's screenshot test.
+APT_PACKAGES="iproute2 nftables dnsmasq-base chrony zmap tshark tcpdump hping3 chromium"
+missing=""
+for pkg in $APT_PACKAGES; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "bootstrap: installing system packages:$missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections || true
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  else
+    echo "bootstrap: missing system packages:$missing (not root: tests that need them will skip)" >&2
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
+"$VENV/bin/pip" install -q -e ".[dev]"

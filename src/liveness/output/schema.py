@@ -1,0 +1,80 @@
+"""The reply record: one row per validated reply packet (the contract between layers).
+
+Columns, in order (see DESIGN.md):
+
+- ``ts`` int64: receive time, ns since the Unix epoch.
+- ``probe`` string (dictionary): the probe that was answered, e.g. ``icmp_echo``,
+  ``tcp_syn:443``, ``tcp_syn:random``, ``udp_dns``, ``udp_ntp``.
+- ``target`` uint32: the probed address (from the reply's source, or from the quoted header of
+  an ICMP error).
+- ``responder`` uint32: the reply's IP source (differs from ``target`` for router errors).
+- ``reply`` string (dictionary): one of :data:`REPLY_CATEGORIES`.
+- ``icmp_type``, ``icmp_code`` int16: the ICMP type and code, -1 when the reply is not ICMP.
+- ``tcp_flags`` uint8: the reply's TCP flags, 0 when it is not TCP.
+- ``ttl`` uint8, ``ipid`` uint16: from the reply's IP header.
+- ``sport``, ``dport`` uint16: the ports seen from the target's side: ``sport`` is the
+  target's port (the probe's destination port), ``dport`` ours. For ICMP errors they come from
+  the quoted header; for ICMP echo both are 0.
+- ``attempt`` uint8: 0 for the original probe, 1.. for retransmissions (recovered statelessly).
+- ``repeat`` bool: an earlier reply already matched the same (target, probe).
+- ``app_valid`` bool: a valid application reply (DNS response to our id, NTP server reply
+  echoing our timestamp).
+- ``vp`` string (dictionary): the vantage point that scanned.
+
+Addresses are uint32 in host order (``int(ipaddress.IPv4Address(...))``).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+__all__ = [
+    "REPLY_CATEGORIES",
+    "REPLY_COLUMNS",
+    "REPLY_SCHEMA",
+    "empty_reply_table",
+]
+
+REPLY_CATEGORIES: tuple[str, ...] = (
+    "echo_reply",
+    "synack",
+    "rst",
+    "udp",
+    "icmp_unreach",
+    "icmp_time_exceeded",
+    "icmp_redirect",
+    "icmp_source_quench",
+    "icmp_param_problem",
+    "icmp_other",
+)
+
+_DICT = pa.dictionary(pa.int32(), pa.string())
+
+REPLY_SCHEMA = pa.schema(
+    [
+        pa.field("ts", pa.int64(), nullable=False),
+        pa.field("probe", _DICT, nullable=False),
+        pa.field("target", pa.uint32(), nullable=False),
+        pa.field("responder", pa.uint32(), nullable=False),
+        pa.field("reply", _DICT, nullable=False),
+        pa.field("icmp_type", pa.int16(), nullable=False),
+        pa.field("icmp_code", pa.int16(), nullable=False),
+        pa.field("tcp_flags", pa.uint8(), nullable=False),
+        pa.field("ttl", pa.uint8(), nullable=False),
+        pa.field("ipid", pa.uint16(), nullable=False),
+        pa.field("sport", pa.uint16(), nullable=False),
+        pa.field("dport", pa.uint16(), nullable=False),
+        pa.field("attempt", pa.uint8(), nullable=False),
+        pa.field("repeat", pa.bool_(), nullable=False),
+        pa.field("app_valid", pa.bool_(), nullable=False),
+        pa.field("vp", _DICT, nullable=False),
+    ],
+    metadata={"liveness.schema": "reply/1"},
+)
+
+REPLY_COLUMNS: tuple[str, ...] = tuple(REPLY_SCHEMA.names)
+
+
+def empty_reply_table() -> pa.Table:
+    """A reply table with no rows and the full schema."""
+    return REPLY_SCHEMA.empty_table()

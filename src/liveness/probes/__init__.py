@@ -1,0 +1,1 @@
+"""probes layer (see DESIGN.md)."""

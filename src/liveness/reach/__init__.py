@@ -1,0 +1,1 @@
+"""reach layer (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""scan layer (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""targets layer (see DESIGN.md)."""
