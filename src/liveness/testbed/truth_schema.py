@@ -27,25 +27,23 @@ import pyarrow as pa
 
 __all__ = ["SCHEDULE_SCHEMA", "TRUTH_SCHEMA"]
 
-TRUTH_SCHEMA = pa.schema(
-    [
-        pa.field("target", pa.uint32(), nullable=False),
-        pa.field("probe", pa.string(), nullable=False),
-        pa.field("vp", pa.string(), nullable=False),
-        pa.field("reply", pa.string(), nullable=False),
-        pa.field("responder", pa.uint32(), nullable=False),
-        pa.field("icmp_code", pa.int16(), nullable=False),
-        pa.field("app_valid", pa.bool_(), nullable=False),
-        pa.field("loss", pa.float64(), nullable=False),
-    ]
-)
+_TRUTH_FIELDS: list[pa.Field[pa.DataType]] = [
+    pa.field("target", pa.uint32(), nullable=False),
+    pa.field("probe", pa.string(), nullable=False),
+    pa.field("vp", pa.string(), nullable=False),
+    pa.field("reply", pa.string(), nullable=False),
+    pa.field("responder", pa.uint32(), nullable=False),
+    pa.field("icmp_code", pa.int16(), nullable=False),
+    pa.field("app_valid", pa.bool_(), nullable=False),
+    pa.field("loss", pa.float64(), nullable=False),
+]
+TRUTH_SCHEMA = pa.schema(_TRUTH_FIELDS)
 
-SCHEDULE_SCHEMA = pa.schema(
-    [
-        pa.field("kind", pa.string(), nullable=False),
-        pa.field("scope", pa.string(), nullable=False),
-        pa.field("vps_down", pa.string(), nullable=False),
-        pa.field("start", pa.float64(), nullable=False),
-        pa.field("end", pa.float64(), nullable=False),
-    ]
-)
+_SCHEDULE_FIELDS: list[pa.Field[pa.DataType]] = [
+    pa.field("kind", pa.string(), nullable=False),
+    pa.field("scope", pa.string(), nullable=False),
+    pa.field("vps_down", pa.string(), nullable=False),
+    pa.field("start", pa.float64(), nullable=False),
+    pa.field("end", pa.float64(), nullable=False),
+]
+SCHEDULE_SCHEMA = pa.schema(_SCHEDULE_FIELDS)

@@ -1,0 +1,159 @@
+"""``liveness testbed``: build, use, inspect and remove emulated Internets in namespaces."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+import pyarrow.parquet as pq
+
+from liveness.cli._common import emit_json, json_option, log
+from liveness.errors import InputError
+
+__all__ = ["command"]
+
+id_option = click.option("--id", "testbed_id", help="Testbed id (default: the only one running).")
+
+
+@click.group(name="testbed")
+def command() -> None:
+    """Build, inspect and remove an emulated Internet in network namespaces."""
+
+
+@command.command()
+@click.argument("spec")
+@click.option(
+    "--id", "testbed_id", help="Use this id (letters and digits) instead of a random one."
+)
+@json_option
+def up(spec: str, testbed_id: str | None, as_json: bool) -> None:
+    """Bring up SPEC (a shipped name: paper, connectivity, small; or a TOML file)."""
+    from liveness.testbed import Testbed, load_spec
+
+    started = time.monotonic()
+    testbed = Testbed.up(load_spec(spec), testbed_id)
+    elapsed = time.monotonic() - started
+    if as_json:
+        emit_json({**testbed.status(), "up_s": round(elapsed, 3)})
+        return
+    log(f"testbed {testbed.id} ({testbed.spec.name}) up in {elapsed:.2f} s")
+    click.echo(f"id {testbed.id}")
+    for vp in testbed.vps.values():
+        click.echo(
+            f"vp {vp.name} netns {vp.netns} interface {vp.ifname} source {vp.src_ip} "
+            f"gateway {vp.gateway_ip} gateway-mac {vp.gateway_mac}"
+        )
+    click.echo(f"targets {','.join(testbed.targets)}")
+
+
+@command.command(name="exec", context_settings={"ignore_unknown_options": True})
+@id_option
+@click.argument("vp")
+@click.argument("argv", nargs=-1, type=click.UNPROCESSED, required=True)
+def exec_(testbed_id: str | None, vp: str, argv: tuple[str, ...]) -> None:
+    """Run a command inside a VP's namespace: liveness testbed exec VP -- CMD ..."""
+    from liveness.testbed import Testbed
+
+    testbed = Testbed.attach(testbed_id)
+    try:
+        done = testbed.run(vp, list(argv))
+    except FileNotFoundError as exc:
+        raise InputError(f"exec: {exc}") from None
+    sys.exit(done.returncode)
+
+
+@command.command()
+@json_option
+def status(as_json: bool) -> None:
+    """List running testbeds: VPs, uptime, processes and namespaces still alive."""
+    from liveness.testbed.state import existing_namespaces, list_ids, process_alive, read_state
+
+    present = existing_namespaces()
+    testbeds = []
+    for one in list_ids():
+        record = read_state(one)
+        started = record.get("started_at")
+        testbeds.append(
+            {
+                "id": one,
+                "spec": record.get("spec"),
+                "uptime_s": round(time.time() - started, 1) if started else None,
+                "vps": record.get("vps", {}),
+                "namespaces": {ns: ns in present for ns in record.get("namespaces", [])},
+                "processes": {
+                    f"{p['name']}:{p['pid']}": process_alive(p) for p in record.get("processes", [])
+                },
+            }
+        )
+    if as_json:
+        emit_json({"testbeds": testbeds})
+        return
+    if not testbeds:
+        click.echo("no testbed running")
+    for tb in testbeds:
+        alive = sum(tb["processes"].values())
+        ns_ok = sum(tb["namespaces"].values())
+        click.echo(
+            f"{tb['id']} spec={tb['spec']} uptime={tb['uptime_s']}s vps={','.join(tb['vps'])} "
+            f"namespaces={ns_ok}/{len(tb['namespaces'])} processes={alive}/{len(tb['processes'])}"
+        )
+
+
+@command.command()
+@id_option
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Parquet file for the truth (per address and probe).",
+)
+@click.option(
+    "--schedule",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Parquet file for the schedule (default: OUTPUT with .schedule.parquet).",
+)
+@json_option
+def truth(testbed_id: str | None, output: Path, schedule: Path | None, as_json: bool) -> None:
+    """Write the ground truth and the connectivity schedule as Parquet."""
+    from liveness.testbed import Testbed
+
+    testbed = Testbed.attach(testbed_id)
+    table, events = testbed.truth()
+    schedule = schedule or output.with_name(
+        output.name.removesuffix(".parquet") + ".schedule.parquet"
+    )
+    pq.write_table(table, output)
+    pq.write_table(events, schedule)
+    result = {
+        "id": testbed.id,
+        "truth": str(output),
+        "rows": table.num_rows,
+        "schedule": str(schedule),
+        "events": events.num_rows,
+        "started_at": testbed.started_at,
+    }
+    if as_json:
+        emit_json(result)
+    else:
+        log(
+            f"wrote {table.num_rows} truth rows to {output}, {events.num_rows} events to {schedule}"
+        )
+
+
+@command.command()
+@click.option("--id", "testbed_id", help="Remove only this testbed (default: every one).")
+@json_option
+def down(testbed_id: str | None, as_json: bool) -> None:
+    """Remove testbeds: their namespaces, links, rules and processes (also after a crash)."""
+    from liveness.testbed import down_all
+
+    done = down_all(testbed_id)
+    if as_json:
+        emit_json({"removed": done})
+    else:
+        for line in done:
+            log(line)
+        log(f"{len(done)} things removed")

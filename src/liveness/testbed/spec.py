@@ -1,0 +1,414 @@
+"""The testbed spec: a TOML file saying who scans, what every address answers, and when links fail.
+
+A spec is checked completely before anything is built, so a bad one leaves nothing behind:
+every address must lie in 198.18.0.0/15, every behaviour must be known, every VP named in an
+event or a loss entry must exist. Errors name the file and the key (and the line, for TOML
+syntax errors).
+
+Layout of a spec (see the shipped ``specs/*.toml``)::
+
+    name = "small"
+    seed = 1                          # assignment of fractions is a seeded shuffle
+    population = ["198.18.0.0/22"]    # the addresses that exist (unassigned ones are silent)
+    infrastructure = "198.19.255.0/24"  # VPs, router, Internet; excluded from the targets
+    dns_name = "liveness.test"
+
+    [[vp]]                            # one or more vantage points
+    name = "vp1"
+    lan = "198.18.3.0/24"             # optional: its own LAN block (kept reachable on an island)
+
+    [[assign]]                        # a behaviour for a fraction, blocks or addresses
+    behaviour = "icmp_only"
+    fraction = 0.1                    # or: blocks = ["198.18.1.0/24"], addresses = ["198.18.0.7"]
+
+    [[loss]]                          # loss on the path to chosen addresses
+    fraction = 0.02                   # or blocks / addresses; none of them: every address
+    loss = 0.05                       # or gemodel = {good_ms, bad_ms, good_loss, bad_loss}
+    delay_ms = 0                      # needs tc netem in the kernel
+    vps = ["vp1"]                     # optional, default every VP
+
+    [[event]]                         # connectivity schedule, seconds from start
+    kind = "peninsula"                # outage | peninsula | island
+    blocks = ["198.18.2.0/24"]        # outage, peninsula
+    vps = ["vp1"]                     # peninsula: the VPs cut; island: the one VP
+    start = 5
+    end = 10                          # optional: until down
+
+    [behaviour.my_host]               # optional custom behaviours (see behaviours.py)
+    icmp = "reply"
+    tcp = { "22" = "open", other = "closed" }
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from liveness.errors import InputError
+from liveness.safety import require_benchmark_range
+from liveness.testbed.behaviours import BUILTIN_BEHAVIOURS, Behaviour, parse_behaviour
+
+__all__ = [
+    "AssignSpec",
+    "EventSpec",
+    "LossSpec",
+    "TestbedSpec",
+    "VpSpec",
+    "load_spec",
+    "shipped_specs",
+]
+
+Net = ipaddress.IPv4Network
+VP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,11}$")
+EVENT_KINDS = ("outage", "peninsula", "island")
+MAX_VPS = 32
+MAX_LOSS_ENTRIES = 64
+GEMODEL_KEYS = ("good_ms", "bad_ms", "good_loss", "bad_loss")
+
+
+@dataclass(frozen=True)
+class VpSpec:
+    """A vantage point: a name, and optionally its own LAN block."""
+
+    name: str
+    lan: Net | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which addresses an entry applies to: a fraction of the population, blocks, addresses."""
+
+    fraction: float = 0.0
+    nets: tuple[Net, ...] = ()
+
+    @property
+    def everything(self) -> bool:
+        """No selector at all: every address."""
+        return self.fraction == 0.0 and not self.nets
+
+
+@dataclass(frozen=True)
+class AssignSpec:
+    """A behaviour given to a selection of addresses."""
+
+    behaviour: str
+    selection: Selection
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """Loss on the path from some VPs to a selection of addresses.
+
+    Random loss is an nftables ``numgen random`` drop in the router. Bursty loss is a
+    Gilbert-Elliott model in time: the path alternates between a good and a bad state whose
+    durations are exponential (means ``good_ms``, ``bad_ms``), each with its own loss rate.
+    Delay needs tc netem, which not every kernel has (``up`` says so when it is missing).
+    """
+
+    selection: Selection
+    vps: tuple[str, ...]
+    loss: float = 0.0
+    delay_ms: float = 0.0
+    jitter_ms: float = 0.0
+    gemodel: tuple[float, float, float, float] | None = None  # good_ms, bad_ms, good/bad loss
+
+    @property
+    def loss_rate(self) -> float:
+        """The long-run probability that a probe on this path is lost."""
+        if self.gemodel is None:
+            return self.loss
+        good_ms, bad_ms, good, bad = self.gemodel
+        return (good_ms * good + bad_ms * bad) / (good_ms + bad_ms)
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """A scheduled connectivity event: outage, peninsula or island, from start to end seconds."""
+
+    kind: str
+    blocks: tuple[Net, ...]
+    vps: tuple[str, ...]
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class TestbedSpec:
+    """A parsed, checked spec (see the module docstring for the TOML layout)."""
+
+    name: str
+    source: str
+    seed: int
+    population: tuple[Net, ...]
+    infrastructure: Net
+    dns_name: str
+    vps: tuple[VpSpec, ...]
+    assigns: tuple[AssignSpec, ...]
+    losses: tuple[LossSpec, ...] = ()
+    events: tuple[EventSpec, ...] = ()
+    behaviours: dict[str, Behaviour] = field(default_factory=dict)
+    text: str = ""  # the TOML text it was read from (kept with a running testbed)
+
+    __test__ = False  # not a pytest test class despite its name
+
+
+def shipped_specs() -> list[str]:
+    """Names of the specs shipped with the package."""
+    folder = resources.files("liveness.testbed") / "specs"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_spec(name_or_path: str | Path) -> TestbedSpec:
+    """Read a shipped spec by name (``paper``) or a TOML file by path, and check it fully."""
+    text, where = _read(name_or_path)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{where}: malformed TOML: {exc}") from None
+    return replace(parse_spec(raw, where), text=text)
+
+
+def _read(name_or_path: str | Path) -> tuple[str, str]:
+    path = Path(name_or_path)
+    if isinstance(name_or_path, str) and "/" not in name_or_path and not path.suffix:
+        if name_or_path not in shipped_specs():
+            raise InputError(
+                f"spec {name_or_path!r}: no such shipped spec ({', '.join(shipped_specs())}) "
+                "and not a path to a .toml file"
+            )
+        resource = resources.files("liveness.testbed") / "specs" / f"{name_or_path}.toml"
+        return resource.read_text(encoding="utf-8"), f"spec {name_or_path}"
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read spec ({exc.strerror})") from None
+
+
+_TOP_KEYS = {
+    "name",
+    "seed",
+    "population",
+    "infrastructure",
+    "dns_name",
+    "vp",
+    "assign",
+    "loss",
+    "event",
+    "behaviour",
+    "description",
+}
+
+
+def parse_spec(raw: dict[str, Any], where: str) -> TestbedSpec:
+    """Check a decoded TOML document and build the spec; InputError names the key at fault."""
+    _no_unknown(raw, _TOP_KEYS, where)
+    population = tuple(_nets(raw.get("population", ["198.18.0.0/15"]), f"{where}: population"))
+    infra = require_benchmark_range(
+        _str(raw.get("infrastructure", "198.19.255.0/24"), f"{where}: infrastructure"),
+        f"{where}: infrastructure",
+    )
+    if infra.prefixlen > 26:
+        raise InputError(f"{where}: infrastructure {infra} is too small (at most /26)")
+    behaviours = dict(BUILTIN_BEHAVIOURS)
+    custom = raw.get("behaviour", {})
+    if not isinstance(custom, dict):
+        raise InputError(f"{where}: behaviour must be a table of named behaviours")
+    for bname, body in custom.items():
+        behaviours[bname] = parse_behaviour(bname, body, f"{where}: behaviour.{bname}")
+    vps = _vps(raw.get("vp"), where)
+    vp_names = tuple(vp.name for vp in vps)
+    assigns = tuple(
+        _assign(entry, behaviours, f"{where}: assign[{i}]")
+        for i, entry in enumerate(_tables(raw.get("assign", []), f"{where}: assign"))
+    )
+    if sum(a.selection.fraction for a in assigns) > 1.0 + 1e-9:
+        raise InputError(f"{where}: assign: the fractions add up to more than 1")
+    losses = tuple(
+        _loss(entry, vp_names, f"{where}: loss[{i}]")
+        for i, entry in enumerate(_tables(raw.get("loss", []), f"{where}: loss"))
+    )
+    if len(losses) > MAX_LOSS_ENTRIES:
+        raise InputError(f"{where}: loss: at most {MAX_LOSS_ENTRIES} entries")
+    events = tuple(
+        _event(entry, vps, f"{where}: event[{i}]")
+        for i, entry in enumerate(_tables(raw.get("event", []), f"{where}: event"))
+    )
+    return TestbedSpec(
+        name=_str(raw.get("name", Path(where).stem), f"{where}: name"),
+        source=where,
+        seed=_int(raw.get("seed", 0), f"{where}: seed"),
+        population=population,
+        infrastructure=infra,
+        dns_name=_str(raw.get("dns_name", "liveness.test"), f"{where}: dns_name"),
+        vps=vps,
+        assigns=assigns,
+        losses=losses,
+        events=events,
+        behaviours=behaviours,
+    )
+
+
+def _vps(value: Any, where: str) -> tuple[VpSpec, ...]:
+    entries = _tables(value if value is not None else [], f"{where}: vp")
+    if not entries:
+        raise InputError(f"{where}: vp: at least one [[vp]] is needed")
+    if len(entries) > MAX_VPS:
+        raise InputError(f"{where}: vp: at most {MAX_VPS} vantage points")
+    vps = []
+    for i, entry in enumerate(entries):
+        key = f"{where}: vp[{i}]"
+        _no_unknown(entry, {"name", "lan"}, key)
+        name = _str(entry.get("name"), f"{key}.name")
+        if not VP_NAME.match(name):
+            raise InputError(f"{key}.name: {name!r} must match {VP_NAME.pattern}")
+        lan = entry.get("lan")
+        vps.append(VpSpec(name, None if lan is None else _nets([lan], f"{key}.lan")[0]))
+    names = [vp.name for vp in vps]
+    if len(set(names)) != len(names):
+        raise InputError(f"{where}: vp: names must be unique ({', '.join(names)})")
+    return tuple(vps)
+
+
+def _selection(entry: dict[str, Any], where: str) -> Selection:
+    fraction = float(_num(entry.get("fraction", 0.0), f"{where}.fraction"))
+    if not 0.0 <= fraction <= 1.0:
+        raise InputError(f"{where}.fraction: {fraction} is not within [0, 1]")
+    nets = _nets(entry.get("blocks", []), f"{where}.blocks")
+    nets += _nets(entry.get("addresses", []), f"{where}.addresses")
+    if fraction and nets:
+        raise InputError(f"{where}: give either fraction or blocks/addresses, not both")
+    return Selection(fraction, tuple(nets))
+
+
+def _assign(entry: dict[str, Any], behaviours: dict[str, Behaviour], where: str) -> AssignSpec:
+    _no_unknown(entry, {"behaviour", "fraction", "blocks", "addresses"}, where)
+    name = _str(entry.get("behaviour"), f"{where}.behaviour")
+    if name not in behaviours:
+        known = ", ".join(sorted(behaviours))
+        raise InputError(f"{where}.behaviour: unknown behaviour {name!r} (known: {known})")
+    selection = _selection(entry, where)
+    if selection.everything:
+        raise InputError(f"{where}: needs fraction, blocks or addresses")
+    return AssignSpec(name, selection)
+
+
+def _loss(entry: dict[str, Any], vp_names: tuple[str, ...], where: str) -> LossSpec:
+    _no_unknown(
+        entry,
+        {"fraction", "blocks", "addresses", "vps", "loss", "delay_ms", "jitter_ms", "gemodel"},
+        where,
+    )
+    vps = _vp_list(entry.get("vps", list(vp_names)), vp_names, f"{where}.vps")
+    loss = float(_num(entry.get("loss", 0.0), f"{where}.loss"))
+    gemodel = None
+    if "gemodel" in entry:
+        ge = entry["gemodel"]
+        if not isinstance(ge, dict):
+            raise InputError(
+                f"{where}.gemodel: must be a table {{good_ms, bad_ms, good_loss, bad_loss}}"
+            )
+        _no_unknown(ge, set(GEMODEL_KEYS), f"{where}.gemodel")
+        defaults = {"good_ms": 1000.0, "bad_ms": 50.0, "good_loss": 0.0, "bad_loss": 1.0}
+        values = [float(_num(ge.get(k, defaults[k]), f"{where}.gemodel.{k}")) for k in GEMODEL_KEYS]
+        if values[0] <= 0 or values[1] <= 0:
+            raise InputError(f"{where}.gemodel: good_ms and bad_ms must be > 0")
+        gemodel = (values[0], values[1], values[2], values[3])
+        if loss:
+            raise InputError(f"{where}: give either loss or gemodel, not both")
+    probabilities = [("loss", loss)]
+    if gemodel is not None:
+        probabilities += [("good_loss", gemodel[2]), ("bad_loss", gemodel[3])]
+    for name, value in probabilities:
+        if not 0.0 <= value <= 1.0:
+            raise InputError(f"{where}: {name} = {value} is not a probability within [0, 1]")
+    delay = float(_num(entry.get("delay_ms", 0.0), f"{where}.delay_ms"))
+    jitter = float(_num(entry.get("jitter_ms", 0.0), f"{where}.jitter_ms"))
+    if delay < 0 or jitter < 0:
+        raise InputError(f"{where}: delay_ms and jitter_ms must be >= 0")
+    selection = _selection(entry, where)
+    if (delay or jitter) and not selection.everything:
+        raise InputError(f"{where}: delay_ms applies to a VP's whole path (no fraction/blocks)")
+    return LossSpec(selection, vps, loss, delay, jitter, gemodel)
+
+
+def _event(entry: dict[str, Any], vps: tuple[VpSpec, ...], where: str) -> EventSpec:
+    _no_unknown(entry, {"kind", "blocks", "vps", "start", "end"}, where)
+    kind = _str(entry.get("kind"), f"{where}.kind")
+    if kind not in EVENT_KINDS:
+        raise InputError(f"{where}.kind: unknown event kind {kind!r} ({', '.join(EVENT_KINDS)})")
+    names = tuple(vp.name for vp in vps)
+    start = float(_num(entry.get("start", 0.0), f"{where}.start"))
+    end = float(_num(entry.get("end", math.inf), f"{where}.end"))
+    if start < 0 or end <= start:
+        raise InputError(f"{where}: needs 0 <= start < end (got {start}, {end})")
+    blocks = tuple(_nets(entry.get("blocks", []), f"{where}.blocks"))
+    if kind == "outage":
+        chosen = names
+        if "vps" in entry:
+            raise InputError(f"{where}.vps: an outage cuts every VP; give no vps")
+    else:
+        chosen = _vp_list(entry.get("vps", []), names, f"{where}.vps")
+        if not chosen:
+            raise InputError(f"{where}.vps: a {kind} needs the VPs it concerns")
+    if kind == "island":
+        if len(chosen) != 1 or blocks:
+            raise InputError(f"{where}: an island names exactly one VP and no blocks")
+        lan = next(vp.lan for vp in vps if vp.name == chosen[0])
+        if lan is None:
+            raise InputError(f"{where}: island VP {chosen[0]!r} needs a lan block in its [[vp]]")
+    elif not blocks:
+        raise InputError(f"{where}.blocks: a {kind} needs the blocks it cuts")
+    return EventSpec(kind, blocks, chosen, start, end)
+
+
+def _vp_list(value: Any, known: tuple[str, ...], where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"{where}: must be a list of VP names")
+    for name in value:
+        if name not in known:
+            raise InputError(f"{where}: unknown VP {name!r} (known: {', '.join(known)})")
+    return tuple(value)
+
+
+def _nets(value: Any, where: str) -> list[Net]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise InputError(f"{where}: must be a CIDR or a list of CIDRs")
+    return [require_benchmark_range(_str(v, where), where) for v in value]
+
+
+def _tables(value: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise InputError(f"{where}: must be an array of tables ([[...]])")
+    return value
+
+
+def _no_unknown(entry: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(entry) - allowed)
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {', '.join(unknown)}")
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def _int(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InputError(f"{where}: expected an integer, got {value!r}")
+    return value
+
+
+def _num(value: Any, where: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise InputError(f"{where}: expected a number, got {value!r}")
+    return float(value)
