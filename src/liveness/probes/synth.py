@@ -1,0 +1,139 @@
+"""Synthetic replies to a batch of probe frames, built with numpy (for tests and benchmarks).
+
+``synthesize(frames, kind)`` turns the frames a probe built into the frames a responder would
+send back: echo reply, SYN-ACK, RST (bare or with ACK), a UDP answer (DNS response or NTP
+server reply echoing our timestamp) or an ICMP error quoting the probe (from the target or
+from a router). Checksums are recomputed, so the result is also a realistic capture.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from liveness.packet.checksum import checksum_rows
+from liveness.packet.layout import ETH_LEN, L4_OFF, PROTO_ICMP, PROTO_TCP, PROTO_UDP
+
+__all__ = ["REPLY_KINDS", "synthesize"]
+
+REPLY_KINDS = ("echo_reply", "synack", "rst", "rst_ack", "udp", "icmp_error")
+_DST_MAC = slice(0, 6)
+_SRC_MAC = slice(6, 12)
+_IP_SRC = slice(26, 30)
+_IP_DST = slice(30, 34)
+
+
+def _swap(frames: NDArray[np.uint8], a: slice, b: slice) -> None:
+    first = frames[:, a].copy()
+    frames[:, a] = frames[:, b]
+    frames[:, b] = first
+
+
+def _put16(frames: NDArray[np.uint8], off: int, value: NDArray[np.integer] | int) -> None:
+    value = np.asarray(value, dtype=np.uint32)
+    frames[:, off] = (value >> 8) & 0xFF
+    frames[:, off + 1] = value & 0xFF
+
+
+def _fix_ip(frames: NDArray[np.uint8]) -> None:
+    frames[:, 24:26] = 0
+    _put16(frames, 24, checksum_rows(frames[:, ETH_LEN:L4_OFF]))
+
+
+def _fix_l4(frames: NDArray[np.uint8], protocol: int, sum_off: int) -> None:
+    """Recompute a TCP/UDP (pseudo-header) or ICMP checksum over the whole frame tail."""
+    n, width = frames.shape
+    frames[:, L4_OFF + sum_off : L4_OFF + sum_off + 2] = 0
+    l4 = frames[:, L4_OFF:]
+    if protocol == PROTO_ICMP:
+        _put16(frames, L4_OFF + sum_off, checksum_rows(l4))
+        return
+    pseudo = np.zeros((n, 12), dtype=np.uint8)
+    pseudo[:, 0:8] = frames[:, 26:34]
+    pseudo[:, 9] = protocol
+    length = width - L4_OFF
+    pseudo[:, 10], pseudo[:, 11] = length >> 8, length & 0xFF
+    value = checksum_rows(np.concatenate([pseudo, l4], axis=1))
+    if protocol == PROTO_UDP:
+        value[value == 0] = 0xFFFF
+    _put16(frames, L4_OFF + sum_off, value)
+
+
+def synthesize(
+    probe_frames: NDArray[np.uint8],
+    kind: str,
+    *,
+    icmp_type: int = 3,
+    icmp_code: int = 3,
+    responder: int | None = None,
+    ttl: int = 57,
+) -> NDArray[np.uint8]:
+    """Reply frames ``(n, len)`` for probe frames of one probe (all of the same length).
+
+    For ``icmp_error`` the reply comes from ``responder`` (default: the target) and quotes the
+    probe's IP header and its first 8 transport bytes.
+    """
+    if kind not in REPLY_KINDS:
+        raise ValueError(f"unknown reply kind {kind!r}")
+    probe = np.asarray(probe_frames, dtype=np.uint8)
+    if kind == "icmp_error":
+        return _icmp_error(probe, icmp_type, icmp_code, responder, ttl)
+    frames = probe.copy()
+    _swap(frames, _DST_MAC, _SRC_MAC)
+    _swap(frames, _IP_SRC, _IP_DST)
+    frames[:, 22] = ttl
+    protocol = int(frames[0, 23]) if len(frames) else PROTO_TCP
+    if kind == "echo_reply":
+        frames[:, L4_OFF] = 0
+        _fix_l4(frames, PROTO_ICMP, 2)
+    elif protocol == PROTO_TCP:
+        _swap(frames, slice(34, 36), slice(36, 38))
+        seq = probe[:, 38:42].astype(np.uint32)
+        ack = ((seq[:, 0] << 24) | (seq[:, 1] << 16) | (seq[:, 2] << 8) | seq[:, 3]) + np.uint32(1)
+        frames[:, 38:42] = np.arange(4, dtype=np.uint8)  # the responder's own sequence number
+        frames[:, 42:46] = ack.astype(">u4").view(np.uint8).reshape(-1, 4)
+        flags = {"synack": 0x12, "rst": 0x04, "rst_ack": 0x14}[kind]
+        frames[:, 47] = flags
+        if kind == "rst":
+            frames[:, 42:46] = 0
+        _fix_l4(frames, PROTO_TCP, 16)
+    else:  # UDP: DNS response or NTP server reply
+        _swap(frames, slice(34, 36), slice(36, 38))
+        payload = L4_OFF + 8
+        if int(probe[0, 36]) * 256 + int(probe[0, 37]) == 123:
+            frames[:, payload] = 0x24  # LI 0, VN 4, mode 4 (server)
+            frames[:, payload + 1] = 2  # stratum
+            frames[:, payload + 24 : payload + 32] = probe[:, payload + 40 : payload + 48]
+            frames[:, payload + 40 : payload + 48] = 7
+        else:
+            frames[:, payload + 2] |= 0x80  # QR: response
+            frames[:, payload + 3] |= 0x80  # RA
+        _fix_l4(frames, PROTO_UDP, 6)
+    _fix_ip(frames)
+    return frames
+
+
+def _icmp_error(
+    probe: NDArray[np.uint8], icmp_type: int, icmp_code: int, responder: int | None, ttl: int
+) -> NDArray[np.uint8]:
+    n = len(probe)
+    quote = probe[:, ETH_LEN : L4_OFF + 8]
+    frames = np.zeros((n, L4_OFF + 8 + quote.shape[1]), dtype=np.uint8)
+    frames[:, _DST_MAC] = probe[:, _SRC_MAC]
+    frames[:, _SRC_MAC] = probe[:, _DST_MAC]
+    frames[:, 12:14] = probe[:, 12:14]
+    frames[:, 14] = 0x45
+    _put16(frames, 16, frames.shape[1] - ETH_LEN)
+    frames[:, 22] = ttl
+    frames[:, 23] = PROTO_ICMP
+    if responder is None:
+        frames[:, _IP_SRC] = probe[:, _IP_DST]
+    else:
+        frames[:, _IP_SRC] = np.frombuffer(responder.to_bytes(4, "big"), dtype=np.uint8)
+    frames[:, _IP_DST] = probe[:, _IP_SRC]
+    frames[:, L4_OFF] = icmp_type
+    frames[:, L4_OFF + 1] = icmp_code
+    frames[:, L4_OFF + 8 :] = quote
+    _fix_l4(frames, PROTO_ICMP, 2)
+    _fix_ip(frames)
+    return frames

@@ -1,0 +1,122 @@
+"""TCP SYN probes: one per fixed port (``tcp_syn:443``), and ``tcp_syn:random``.
+
+Token words: 0 -> sequence number (a SYN-ACK or RST+ACK acknowledges it + 1), 1 -> source port
+(with the attempt added), 2 -> the random port. ``tcp_syn:random`` sends each target to one
+high port (49152-65535) derived from the key, never one of the scan's fixed ports: a host that
+answers SYN-ACK there as well as on every probed port is a tarpit.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from typing import ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from liveness.packet.checksum import finish, word_sum32
+from liveness.packet.layout import L4_OFF, PROTO_TCP
+from liveness.probes.base import Probe, attempt_port
+from liveness.scan.context import ScanContext
+
+__all__ = ["RANDOM_PORT_BASE", "RANDOM_PORT_COUNT", "TcpSyn", "TcpSynRandom"]
+
+TCP_LEN = 24  # 20-byte header + MSS option, as a kernel's SYN would carry
+MSS = 1460
+SYN = 0x02
+RANDOM_PORT_BASE = 49152
+RANDOM_PORT_COUNT = 65536 - RANDOM_PORT_BASE
+PROBE_ID_RANDOM = 4
+PROBE_ID_PORT_BASE = 0x10000
+
+
+def _tcp_header(dport: int) -> bytes:
+    """A SYN with every per-target field 0."""
+    return struct.pack(
+        "!HHIIBBHHH", 0, dport, 0, 0, (TCP_LEN // 4) << 4, SYN, 65535, 0, 0
+    ) + struct.pack("!BBH", 2, 4, MSS)
+
+
+class _TcpSynBase(Probe):
+    protocol = PROTO_TCP
+    fields: ClassVar[dict[str, tuple[str, int]]] = {
+        "sport": (">u2", L4_OFF),
+        "dport": (">u2", L4_OFF + 2),
+        "seq": (">u4", L4_OFF + 4),
+        "tcp_sum": (">u2", L4_OFF + 16),
+    }
+
+    @property
+    def frame_len(self) -> int:
+        return L4_OFF + TCP_LEN
+
+    def _ports(self, tokens: NDArray[np.uint32]) -> NDArray[np.uint32] | None:
+        """Per-target destination ports, or None when the template holds a fixed one."""
+        return None
+
+    def _patch(
+        self,
+        ctx: ScanContext,
+        view: NDArray[np.void],
+        tokens: NDArray[np.uint32],
+        dst_sum: NDArray[np.uint32],
+        l4_sum0: np.uint32,
+        attempt: int,
+    ) -> None:
+        sport = attempt_port(ctx, tokens[:, 1], attempt)
+        seq = tokens[:, 0]
+        view["sport"] = sport
+        view["seq"] = seq
+        total = l4_sum0 + dst_sum + sport + word_sum32(seq)
+        dport = self._ports(tokens)
+        if dport is not None:
+            view["dport"] = dport
+            total += dport
+        view["tcp_sum"] = finish(total)
+
+
+class TcpSyn(_TcpSynBase):
+    """A SYN to one fixed port."""
+
+    def __init__(self, port: int) -> None:
+        if not 1 <= port <= 65535:
+            raise ValueError(f"TCP port {port} outside 1..65535")
+        self.port = port
+        self.target_port = port
+        self.name = f"tcp_syn:{port}"
+        self.probe_id = PROBE_ID_PORT_BASE + port
+        super().__init__()
+
+    def l4_template(self) -> bytes:
+        return _tcp_header(self.port)
+
+
+class TcpSynRandom(_TcpSynBase):
+    """A SYN to one keyed random high port per target, avoiding the scan's fixed ports."""
+
+    name = "tcp_syn:random"
+    probe_id = PROBE_ID_RANDOM
+
+    def __init__(self, exclude: Iterable[int] = ()) -> None:
+        self.exclude = np.array(
+            sorted({p for p in exclude if p >= RANDOM_PORT_BASE}), dtype=np.uint32
+        )
+        super().__init__()
+
+    def l4_template(self) -> bytes:
+        return _tcp_header(0)
+
+    def _ports(self, tokens: NDArray[np.uint32]) -> NDArray[np.uint32]:
+        return self.ports_from_tokens(tokens)
+
+    def ports_from_tokens(self, tokens: NDArray[np.uint32]) -> NDArray[np.uint32]:
+        """The random port of each token (stepping past excluded ports, wrapping in range)."""
+        port = tokens[:, 2] % np.uint32(RANDOM_PORT_COUNT) + np.uint32(RANDOM_PORT_BASE)
+        for _ in range(len(self.exclude) + 1):
+            clash = np.isin(port, self.exclude)
+            if not clash.any():
+                break
+            stepped = (port[clash] - RANDOM_PORT_BASE + 1) % RANDOM_PORT_COUNT + RANDOM_PORT_BASE
+            port[clash] = stepped
+        return port

@@ -1,0 +1,78 @@
+"""The per-scan constants every probe and the reply classifier share.
+
+The validation key is derived from the scan seed (``derive_key``), so ``liveness decode --seed``
+recomputes it offline. Source ports are drawn from ``[sport_base, sport_base + sport_count)``;
+the default is Linux's ephemeral range 32768-60999 (``net.ipv4.ip_local_port_range``), which a
+host's own services do not listen on. The attempt number is added (modulo ``sport_count``) to a
+keyed offset in that range, so ``max_attempts`` transmissions per probe are distinguishable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from liveness.errors import InputError
+from liveness.validate import KEY_LEN, Validator, derive_key
+
+__all__ = ["ScanContext"]
+
+
+@dataclass(frozen=True)
+class ScanContext:
+    """Key, addresses and port range of one scan (addresses are uint32 in host order)."""
+
+    key: bytes
+    src_ip: int
+    src_mac: bytes
+    gw_mac: bytes
+    vp: str = ""
+    ttl: int = 64
+    sport_base: int = 32768
+    sport_count: int = 28232
+    max_attempts: int = 2
+    seed: int | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.key) != KEY_LEN:
+            raise InputError(f"validation key must have {KEY_LEN} bytes, not {len(self.key)}")
+        if not 0 <= self.src_ip < 2**32:
+            raise InputError(f"source address {self.src_ip} is not an IPv4 address")
+        for name, mac in (("source MAC", self.src_mac), ("gateway MAC", self.gw_mac)):
+            if len(mac) != 6:
+                raise InputError(f"{name} must have 6 bytes, not {len(mac)}")
+        if not 1 <= self.ttl <= 255:
+            raise InputError(f"TTL {self.ttl} must be 1..255")
+        if not (self.sport_base >= 1 and self.sport_count >= 1):
+            raise InputError("source port range must be non-empty and above port 0")
+        if self.sport_base + self.sport_count > 65536:
+            raise InputError(f"source ports {self.sport_base}+{self.sport_count} run past 65535")
+        if not 1 <= self.max_attempts <= min(255, self.sport_count):
+            raise InputError(f"max_attempts {self.max_attempts} must be 1..255")
+
+    @classmethod
+    def from_seed(cls, seed: int, **kw: Any) -> ScanContext:
+        """A context whose key is derived from ``seed`` (``kw``: the other fields)."""
+        return cls(key=derive_key(seed), seed=seed, **kw)
+
+    @classmethod
+    def random(cls, **kw: Any) -> ScanContext:
+        """A context with a fresh random seed (recorded in ``seed`` for the metadata)."""
+        return cls.from_seed(secrets.randbits(63), **kw)
+
+    def key_hex(self) -> str:
+        """The key as hex, for the scan metadata and ``decode --key``."""
+        return self.key.hex()
+
+    @property
+    def src_ip_text(self) -> str:
+        """The source address in dotted form."""
+        return str(ipaddress.IPv4Address(self.src_ip))
+
+    @cached_property
+    def validator(self) -> Validator:
+        """The AES token maker for this key (one encryptor, reused across batches)."""
+        return Validator(self.key)
