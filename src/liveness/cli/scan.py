@@ -1,0 +1,504 @@
+"""``liveness scan``: probe targets with several probe types at once (ZMap-style flags).
+
+This module parses and checks the flags into a :class:`ScanOptions`. The dry run
+(``-d/--dryrun``) builds every frame without a network or privileges and writes them to
+``--pcap-out`` or prints one line per frame (to ``-o`` or stdout), then reports counts. The live
+scan hands the options to :func:`liveness.scan.loop.run_scan` (AF_PACKET rings, pacing,
+retransmission, a receiver process, crash-safe output).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import click
+import numpy as np
+from numpy.typing import NDArray
+
+from liveness.cli._common import emit_json, json_option, log
+from liveness.errors import InputError, RunError
+from liveness.net.pcap import PcapWriter
+from liveness.packet.layout import mac_bytes
+from liveness.probes import DEFAULT_PROBES, Probe, parse_probes
+from liveness.scan.context import ScanContext
+from liveness.scan.dryrun import dry_run
+
+__all__ = ["ScanOptions", "command", "parse_max_targets", "parse_options"]
+
+DRY_RUN_SOURCE = "192.0.2.1"  # TEST-NET-1: a placeholder source for frames never sent
+DEFAULT_SOURCE_MAC = "02:00:00:00:00:01"
+DEFAULT_GATEWAY_MAC = "02:00:00:00:00:02"
+DEFAULT_BATCH = 65536
+DEFAULT_RATE = 10_000.0  # ZMap's default: higher rates must be asked for with -r or -B
+
+
+@dataclass
+class ScanOptions:
+    """The scan's flags, checked: target space, probes, context and run parameters."""
+
+    space: Any  # liveness.targets.TargetSpace
+    probes: list[Probe]
+    context: ScanContext
+    seed: int
+    shards: int
+    shard: int
+    max_targets: int | None
+    retransmit_delay: float
+    batch_size: int
+    retransmissions: int = 1
+    interface: str | None = None
+
+    @property
+    def attempts(self) -> list[int]:
+        """0, then 1.. for each retransmission when retransmission is on."""
+        return list(range(1 + self.retransmissions)) if self.retransmit_delay > 0 else [0]
+
+    def target_batches(self) -> Iterator[tuple[int, NDArray[np.uint32]]]:
+        """The shard's targets in permuted order, ``batch_size`` at a time."""
+        from liveness.targets import Permutation, Shard, iter_target_batches
+
+        perm = Permutation(self.space.size, self.seed)
+        shard = Shard(self.space.size, self.shards, self.shard)
+        return iter_target_batches(self.space, perm, shard, self.batch_size)
+
+
+def parse_max_targets(text: str | None, space_size: int) -> int | None:
+    """``-n``: a count or a percentage of the target space (``"10%"``)."""
+    if text is None:
+        return None
+    try:
+        if text.endswith("%"):
+            share = float(text[:-1])
+            if not 0 <= share <= 100:
+                raise ValueError
+            return int(space_size * share / 100)
+        count = int(text)
+        if count < 0:
+            raise ValueError
+        return count
+    except ValueError:
+        raise InputError(
+            f"-n/--max-targets: {text!r} is not a count >= 0 or a percentage 0-100%"
+        ) from None
+
+
+def _ipv4(text: str, flag: str) -> int:
+    try:
+        return int(ipaddress.IPv4Address(text))
+    except ValueError:
+        raise InputError(f"{flag}: {text!r} is not an IPv4 address") from None
+
+
+def _mac(text: str, flag: str) -> bytes:
+    try:
+        return mac_bytes(text)
+    except ValueError:
+        raise InputError(f"{flag}: {text!r} is not a MAC address (aa:bb:cc:dd:ee:ff)") from None
+
+
+def parse_options(
+    targets: tuple[str, ...],
+    *,
+    target_ports: str | None,
+    probes: str,
+    allowlist_file: str | None,
+    blocklist_file: str | None,
+    list_of_ips_file: str | None,
+    seed: int | None,
+    shards: int,
+    shard: int,
+    max_targets: str | None,
+    source_ip: str | None,
+    source_mac: str | None,
+    gateway_mac: str | None,
+    retransmit_delay: float,
+    vp: str,
+    batch_size: int,
+    dryrun: bool,
+    retransmissions: int = 1,
+    interface: str | None = None,
+) -> ScanOptions:
+    """Check every flag and build the scan's options (InputError names the flag).
+
+    For a live scan, whatever of ``-i``, ``-S`` and ``-G`` is missing is taken from the kernel's
+    route to the first target and its neighbour table.
+    """
+    from liveness.targets import Shard, TargetSpace
+
+    if retransmit_delay < 0:
+        raise InputError(f"--retransmit-delay: {retransmit_delay} must be >= 0 (0 = off)")
+    if not 0 <= retransmissions <= 15:
+        raise InputError(f"--retransmissions: {retransmissions} must be within 0..15")
+    if batch_size < 1:
+        raise InputError(f"--batch-size: {batch_size} must be at least 1")
+    probe_list = parse_probes(probes, target_ports)
+    space = TargetSpace.from_files(targets, allowlist_file, blocklist_file, list_of_ips_file)
+    Shard(space.size, shards, shard)  # checks --shards/--shard
+    if not dryrun and (source_ip is None or gateway_mac is None or interface is None):
+        interface, source_ip, gateway_mac = _route_defaults(
+            space, interface, source_ip, gateway_mac
+        )
+    if not dryrun and source_mac is None:
+        from liveness.net.afpacket import interface_mac
+
+        assert interface is not None
+        source_mac = interface_mac(interface).hex(":")
+    if source_ip is None:
+        source_ip = DRY_RUN_SOURCE
+    ctx_fields: dict[str, Any] = {
+        "src_ip": _ipv4(source_ip, "-S/--source-ip"),
+        "src_mac": _mac(source_mac or DEFAULT_SOURCE_MAC, "--source-mac"),
+        "gw_mac": _mac(gateway_mac or DEFAULT_GATEWAY_MAC, "-G/--gateway-mac"),
+        "vp": vp,
+        "max_attempts": 1 + retransmissions if retransmit_delay > 0 else 1,
+    }
+    context = (
+        ScanContext.random(**ctx_fields)
+        if seed is None
+        else ScanContext.from_seed(seed, **ctx_fields)
+    )
+    assert context.seed is not None
+    options = ScanOptions(
+        space=space,
+        probes=probe_list,
+        context=context,
+        seed=context.seed,
+        shards=shards,
+        shard=shard,
+        max_targets=parse_max_targets(max_targets, space.size),
+        retransmit_delay=retransmit_delay,
+        batch_size=batch_size,
+        retransmissions=retransmissions if retransmit_delay > 0 else 0,
+        interface=interface,
+    )
+    if source_ip == DRY_RUN_SOURCE and dryrun:
+        log(f"liveness: dry run from placeholder source {DRY_RUN_SOURCE} (set -S to change)")
+    return options
+
+
+def _route_defaults(
+    space: Any, interface: str | None, source_ip: str | None, gateway_mac: str | None
+) -> tuple[str, str, str]:
+    """Fill in -i, -S and -G from the route to the first target (ZMap does the same)."""
+    from liveness.net.route import lookup_route
+
+    first = str(ipaddress.IPv4Address(int(space.addresses(np.zeros(1, np.uint64))[0])))
+    route = lookup_route(first, interface)
+    if gateway_mac is None and route.gateway_mac is None:
+        raise InputError(
+            f"-G/--gateway-mac: no neighbour entry for the gateway toward {first} on "
+            f"{route.ifname}; pass the gateway's MAC address"
+        )
+    return (
+        interface or route.ifname,
+        source_ip or route.src_ip,
+        gateway_mac or (route.gateway_mac or b"").hex(":"),
+    )
+
+
+def _parse_rate(rate: str | None, bandwidth: str | None, probes: list[Probe]) -> float | None:
+    """``-r`` packets/s (0: as fast as the path allows) or ``-B`` bits/s with 10M/1G suffixes."""
+    from liveness.scan.pacing import rate_for_bandwidth
+
+    if rate is not None and bandwidth is not None:
+        raise InputError("-r/--rate and -B/--bandwidth exclude each other")
+    if bandwidth is not None:
+        scale = {"K": 1e3, "M": 1e6, "G": 1e9}
+        text = bandwidth.strip().upper()
+        factor = scale.get(text[-1:], 1.0)
+        number = text[:-1] if text[-1:] in scale else text
+        try:
+            bits = float(number) * factor
+        except ValueError:
+            bits = -1.0
+        if bits <= 0:
+            raise InputError(f"-B/--bandwidth: {bandwidth!r} is not a rate like 10M or 1G")
+        mean_len = sum(p.frame_len for p in probes) / len(probes)
+        return rate_for_bandwidth(bits, mean_len)
+    if rate is None:
+        return DEFAULT_RATE
+    try:
+        value = float(rate)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise InputError(f"-r/--rate: {rate!r} is not a packet rate >= 0 (0: unlimited)")
+    return None if value == 0 else value
+
+
+def _checkpoint_seed(output: str) -> int:
+    """The seed an interrupted scan used (``--resume`` without ``-e`` continues with it)."""
+    from liveness.scan.loop import default_checkpoint
+
+    path = f"{default_checkpoint(output)}.json"
+    try:
+        with open(path) as handle:
+            saved = json.load(handle)
+        return int(saved["seed"])
+    except FileNotFoundError:
+        raise InputError(f"--resume: no checkpoint at {path} (nothing to resume)") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"--resume: {path} is not a liveness checkpoint ({exc})") from None
+
+
+def run_live(options: ScanOptions, live: dict[str, Any]) -> dict[str, Any]:
+    """Run the scan on the wire; returns its metadata."""
+    from liveness.output.fields import resolve_fields
+    from liveness.scan.loop import ScanSettings, run_scan
+
+    if os.geteuid() != 0:
+        raise RunError(
+            "a live scan needs root or CAP_NET_RAW for its packet sockets (or use -d for a dry run)"
+        )
+    fields = live["fields"]
+    if fields is not None:
+        resolve_fields(fields, "-f/--output-fields")
+    settings = ScanSettings(
+        space=options.space,
+        probes=options.probes,
+        context=options.context,
+        seed=options.seed,
+        ifname=options.interface or "",
+        output=live["output"],
+        shards=options.shards,
+        shard=options.shard,
+        rate=live["rate"],
+        max_targets=options.max_targets,
+        max_runtime=live["max_runtime"],
+        cooldown=live["cooldown"],
+        retransmissions=options.retransmissions,
+        retransmit_delay=options.retransmit_delay,
+        fields=fields,
+        output_filter=live["output_filter"],
+        resume=live["resume"],
+        quiet=live["quiet"],
+        status_csv=live["status_csv"],
+        metadata_path=live["metadata"],
+        copies=live["copies"],
+    )
+    return run_scan(settings)
+
+
+def run_dry(
+    options: ScanOptions, pcap_out: str | None, output_file: str | None, as_json: bool
+) -> dict[str, Any]:
+    """Build every frame; write them to a pcap or print them; return the counts."""
+    with ExitStack() as stack:
+        pcap = stack.enter_context(PcapWriter(pcap_out)) if pcap_out else None
+        lines: TextIO | None = None
+        if output_file not in (None, "-"):
+            try:
+                lines = stack.enter_context(open(output_file, "w", encoding="ascii"))  # type: ignore[arg-type]
+            except OSError as exc:
+                raise InputError(f"-o/--output-file: {output_file}: {exc.strerror}") from None
+        elif pcap is None and not as_json:
+            lines = sys.stdout
+        try:
+            report = dry_run(
+                options.target_batches,
+                options.probes,
+                options.context,
+                attempts=options.attempts,
+                retransmit_delay_s=options.retransmit_delay,
+                pcap=pcap,
+                lines=lines,
+                max_targets=options.max_targets,
+            )
+        except BrokenPipeError:  # `liveness scan -d ... | head`: the reader has seen enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(0) from None
+    ctx = options.context
+    return {
+        "dryrun": True,
+        **report.as_dict(),
+        "probes": [p.name for p in options.probes],
+        "target_space": options.space.size,
+        "shards": options.shards,
+        "shard": options.shard,
+        "seed": options.seed,
+        "key": ctx.key_hex(),
+        "source_ip": ctx.src_ip_text,
+        "pcap": pcap_out,
+    }
+
+
+@click.command(name="scan")
+@click.argument("targets", nargs=-1)
+@click.option("-p", "--target-ports", help="TCP ports for the tcp_syn probes: 22,80-90.")
+@click.option(
+    "--probes",
+    default=DEFAULT_PROBES,
+    show_default=True,
+    help="Probe list: icmp_echo, tcp_syn[:PORT|:random], udp_dns[:TYPE[:NAME]], udp_ntp.",
+)
+@click.option("-w", "--allowlist-file", help="Only scan these CIDRs (one per line).")
+@click.option("-b", "--blocklist-file", help="Never scan these CIDRs (added to the default).")
+@click.option("-I", "--list-of-ips-file", help="Only scan the addresses listed in this file.")
+@click.option("-e", "--seed", type=int, help="Seed of the permutation and validation key.")
+@click.option("--shards", type=int, default=1, show_default=True, help="Number of shards.")
+@click.option("--shard", type=int, default=0, show_default=True, help="This shard (0-based).")
+@click.option("-n", "--max-targets", help="Stop after this many targets (or N%).")
+@click.option("-S", "--source-ip", help="Source address of the probes.")
+@click.option("--source-mac", help="Source MAC address.")
+@click.option("-G", "--gateway-mac", help="Gateway MAC address (Ethernet destination).")
+@click.option("-d", "--dryrun", is_flag=True, help="Build the frames, send nothing.")
+@click.option("--pcap-out", help="Dry run: write the frames to this pcap file.")
+@click.option("-o", "--output-file", help="Replies (live) or frame lines (dry run); - stdout.")
+@click.option(
+    "--retransmit-delay",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="Seconds before each probe is sent again (0: no retransmission).",
+)
+@click.option(
+    "--retransmissions",
+    type=int,
+    default=1,
+    show_default=True,
+    help="How many times each probe is sent again, --retransmit-delay apart.",
+)
+@click.option("--vp", default="", help="Name of this vantage point (recorded in every reply).")
+@click.option("-i", "--interface", help="Interface to send on (default: the route's).")
+@click.option(
+    "-r", "--rate", help="Packets per second (default 10000, ZMap's; 0: as fast as possible)."
+)
+@click.option("-B", "--bandwidth", help="Bits per second instead of -r (10M, 1G).")
+@click.option("-t", "--max-runtime", type=float, help="Stop sending after this many seconds.")
+@click.option(
+    "-c",
+    "--cooldown-time",
+    type=float,
+    default=8.0,
+    show_default=True,
+    help="Seconds to keep receiving after the last probe.",
+)
+@click.option(
+    "-P",
+    "--probes-per-target",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Copies of each probe sent together (replies to copies are marked repeat).",
+)
+@click.option(
+    "-f",
+    "--output-fields",
+    help="Comma-separated fields (liveness names, or ZMap's: saddr, daddr, classification, ...).",
+)
+@click.option(
+    "--output-filter", help="Keep only replies matching, e.g. 'success = 1 && repeat = 0'."
+)
+@click.option("--resume", is_flag=True, help="Continue an interrupted scan from its checkpoint.")
+@click.option("-u", "--status-updates-file", help="Write the status line as CSV to this file.")
+@click.option("-q", "--quiet", is_flag=True, help="No status line.")
+@click.option("-m", "--metadata-file", help="Write the scan's metadata as JSON to this file.")
+@click.option("--batch-size", type=int, default=DEFAULT_BATCH, show_default=True, hidden=True)
+@json_option
+def command(
+    targets: tuple[str, ...],
+    target_ports: str | None,
+    probes: str,
+    allowlist_file: str | None,
+    blocklist_file: str | None,
+    list_of_ips_file: str | None,
+    seed: int | None,
+    shards: int,
+    shard: int,
+    max_targets: str | None,
+    source_ip: str | None,
+    source_mac: str | None,
+    gateway_mac: str | None,
+    dryrun: bool,
+    pcap_out: str | None,
+    output_file: str | None,
+    retransmit_delay: float,
+    retransmissions: int,
+    vp: str,
+    interface: str | None,
+    rate: str | None,
+    bandwidth: str | None,
+    max_runtime: float | None,
+    cooldown_time: float,
+    probes_per_target: int,
+    output_fields: str | None,
+    output_filter: str | None,
+    resume: bool,
+    status_updates_file: str | None,
+    quiet: bool,
+    metadata_file: str | None,
+    batch_size: int,
+    as_json: bool,
+) -> None:
+    """Probe TARGETS (CIDRs) with several probe types at once and record every reply."""
+    if pcap_out and not dryrun:
+        raise InputError("--pcap-out only applies to a dry run (-d/--dryrun)")
+    if resume and seed is None and not dryrun:
+        seed = _checkpoint_seed(output_file or "replies.parquet")
+    options = parse_options(
+        targets,
+        target_ports=target_ports,
+        probes=probes,
+        allowlist_file=allowlist_file,
+        blocklist_file=blocklist_file,
+        list_of_ips_file=list_of_ips_file,
+        seed=seed,
+        shards=shards,
+        shard=shard,
+        max_targets=max_targets,
+        source_ip=source_ip,
+        source_mac=source_mac,
+        gateway_mac=gateway_mac,
+        retransmit_delay=retransmit_delay,
+        vp=vp,
+        batch_size=batch_size,
+        dryrun=dryrun,
+        retransmissions=retransmissions,
+        interface=interface,
+    )
+    if not dryrun:
+        if cooldown_time < 0:
+            raise InputError(f"-c/--cooldown-time: {cooldown_time} must be >= 0")
+        if max_runtime is not None and max_runtime <= 0:
+            raise InputError(f"-t/--max-runtime: {max_runtime} must be > 0")
+        if not 1 <= probes_per_target <= 16:
+            raise InputError(f"-P/--probes-per-target: {probes_per_target} must be within 1..16")
+        live = {
+            "output": output_file or "replies.parquet",
+            "rate": _parse_rate(rate, bandwidth, options.probes),
+            "max_runtime": max_runtime,
+            "cooldown": cooldown_time,
+            "fields": [f.strip() for f in output_fields.split(",")] if output_fields else None,
+            "output_filter": output_filter,
+            "resume": resume,
+            "quiet": quiet or as_json,
+            "status_csv": status_updates_file,
+            "metadata": metadata_file,
+            "copies": probes_per_target,
+        }
+        metadata = run_live(options, live)
+        if as_json:
+            emit_json(metadata)
+        else:
+            log(
+                f"liveness: sent {metadata['packets_sent']} probes to {metadata['targets_probed']}"
+                f" targets at {metadata['rate_achieved_pps']:.0f} p/s; "
+                f"{metadata['rows_written']} replies written to {live['output']}"
+            )
+        return
+    result = run_dry(options, pcap_out, output_file, as_json)
+    if as_json:
+        emit_json(result)
+    else:
+        log(
+            f"liveness: dry run: {result['frames']} frames for {result['targets']} targets, "
+            f"{len(options.probes)} probes, attempts {result['attempts']}"
+            + (f", written to {pcap_out}" if pcap_out else "")
+        )

@@ -1,0 +1,382 @@
+"""The scan loop: send every probe type to each target together, paced, with stateless delayed
+retransmission, while a separate process receives, classifies and writes every reply.
+
+Retransmission keeps no queue of addresses: the shard's targets are visited in one fixed permuted
+order, so "the targets sent between offsets a and b at time t" is three numbers. The loop keeps
+one such segment per ~50 ms of sending and, ``delay`` seconds later, walks the same offsets again
+(masscan's offset-in-the-permutation idea) with the attempt number encoded in the source port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from liveness.errors import RunError
+from liveness.scan.checkpoint import Checkpoint
+from liveness.scan.receiver import Counters, ReceiverSettings, start_receiver
+from liveness.scan.status import StatusReporter, StatusSample
+
+__all__ = ["ScanSettings", "build_batch", "default_checkpoint", "run_scan"]
+
+SEGMENT_MERGE_S = 0.05
+
+
+@dataclass
+class ScanSettings:
+    """Everything a live scan needs, already validated by the CLI."""
+
+    space: Any  # liveness.targets.TargetSpace
+    probes: Sequence[Any]  # liveness.probes.Probe
+    context: Any  # liveness.scan.context.ScanContext
+    seed: int
+    ifname: str
+    output: str
+    shards: int = 1
+    shard: int = 0
+    rate: float | None = 10_000.0
+    max_targets: int | None = None
+    max_runtime: float | None = None
+    cooldown: float = 8.0
+    retransmissions: int = 1
+    retransmit_delay: float = 20.0
+    fields: Sequence[str] | None = None
+    output_filter: str | None = None
+    resume: bool = False
+    quiet: bool = False
+    status_csv: str | None = None
+    metadata_path: str | None = None
+    checkpoint_path: str | None = None
+    copies: int = 1
+    describe: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Segment:
+    start: int
+    end: int
+    sent_at: float
+
+
+def build_batch(
+    probes: Sequence[Any],
+    context: Any,
+    targets: NDArray[np.uint32],
+    attempt: int,
+    copies: int = 1,
+) -> tuple[NDArray[np.uint8], NDArray[np.uint32]]:
+    """Frames for every probe of every target, target-major (a target's probes leave together).
+
+    ``copies`` > 1 repeats each frame in place (ZMap's ``-P``).
+    """
+    built = [probe.build(context, targets, attempt) for probe in probes]
+    width = max(frames.shape[1] for frames in built)
+    count = targets.shape[0]
+    slots = len(probes) * copies
+    out = np.zeros((count, slots, width), dtype=np.uint8)
+    lengths = np.empty((count, slots), dtype=np.uint32)
+    for index, frames in enumerate(built):
+        for copy in range(copies):
+            out[:, index * copies + copy, : frames.shape[1]] = frames
+            lengths[:, index * copies + copy] = frames.shape[1]
+    return out.reshape(count * slots, width), lengths.reshape(-1)
+
+
+class _Targets:
+    """Offsets of the shard's permuted order -> addresses."""
+
+    def __init__(self, space: Any, seed: int, shards: int, shard: int) -> None:
+        from liveness.targets import Permutation, Shard
+
+        self.space = space
+        self.permutation = Permutation(space.size, seed)
+        self.shard = Shard(space.size, shards, shard)
+
+    def at(self, start: int, stop: int) -> NDArray[np.uint32]:
+        positions = self.shard.positions(start, stop)
+        addresses: NDArray[np.uint32] = self.space.addresses(self.permutation(positions))
+        return addresses
+
+
+def run_scan(settings: ScanSettings) -> dict[str, Any]:
+    """Run a live scan to completion; returns the metadata (also written to ``-m``)."""
+    from liveness.net.afpacket import RingSender
+    from liveness.scan.privileges import drop_capabilities
+
+    targets = _Targets(settings.space, settings.seed, settings.shards, settings.shard)
+    total = targets.shard.count
+    if settings.max_targets is not None:
+        total = min(total, settings.max_targets)
+    n_probes = len(settings.probes)
+    frames_per_target = n_probes * settings.copies
+    names = [probe.name for probe in settings.probes]
+    checkpoint_path = settings.checkpoint_path or default_checkpoint(settings.output)
+    checkpoint = Checkpoint(checkpoint_path, _resume_identity(settings, total), settings.resume)
+
+    sender = RingSender(settings.ifname)
+    from liveness.probes.classify import ReplyClassifier
+
+    classifier = ReplyClassifier(settings.context, settings.probes)
+    receiver_settings = ReceiverSettings(
+        ifname=settings.ifname,
+        src_ip=int(settings.context.src_ip),
+        output=settings.output,
+        fields=settings.fields,
+        output_filter=settings.output_filter,
+        resume=settings.resume,
+        probe_names=names,
+        parent_pid=os.getpid(),
+    )
+    process, counters, stop, result = start_receiver(receiver_settings, classifier)
+    _wait_ready(counters, process, result)
+    capabilities_dropped = drop_capabilities()
+
+    from liveness.scan.pacing import Pacer
+
+    pacer = Pacer(
+        settings.rate,
+        max_batch=sender.slots - sender.slots % frames_per_target,
+        granule=frames_per_target,
+    )
+    status = StatusReporter(names, quiet=settings.quiet, csv_path=settings.status_csv)
+    started_wall = time.time()
+    started = time.monotonic()
+    retransmissions = settings.retransmissions if settings.retransmit_delay > 0 else 0
+    pending: list[deque[_Segment]] = [deque() for _ in range(retransmissions + 1)]
+    done = [checkpoint.originals_done] + [
+        checkpoint.retransmissions_done(a) for a in range(1, retransmissions + 1)
+    ]
+    for attempt in range(1, retransmissions + 1):
+        # After a resume, targets sent before the crash but not yet retransmitted wait one delay.
+        if done[attempt] < done[attempt - 1]:
+            pending[attempt].append(_Segment(done[attempt], done[attempt - 1], started))
+    sent_frames = 0
+    targets_probed = done[0]
+    next_status = started + 1.0
+    idle_s = 0.0  # time spent waiting for retransmissions to fall due, with nothing to send
+    interrupted: str | None = None
+
+    def sample(phase: str) -> StatusSample:
+        return StatusSample(
+            elapsed=time.monotonic() - started,
+            targets_done=targets_probed,
+            targets_total=total,
+            sent=sent_frames,
+            received=int(counters[Counters.FRAMES]),
+            valid=int(counters[Counters.VALID]),
+            drops=int(counters[Counters.KERNEL_DROPS]),
+            hits_per_probe=[int(counters[Counters.hits(i)]) for i in range(n_probes)],
+            hits_any=int(counters[Counters.HITS_ANY]),
+            phase=phase,
+        )
+
+    try:
+        while True:
+            now = time.monotonic()
+            if now >= next_status:
+                status.report(sample("send"))
+                next_status = now + 1.0
+            if not process.is_alive():
+                raise RunError("the receiver process stopped unexpectedly")
+            if settings.max_runtime is not None and now - started >= settings.max_runtime:
+                interrupted = "max runtime reached"
+                break
+            due = _due_attempt(pending, settings.retransmit_delay, now)
+            if due is None and done[0] >= total:
+                waiting = [q[0].sent_at + settings.retransmit_delay for q in pending[1:] if q]
+                if not waiting:
+                    break
+                pause = max(0.0, min(min(waiting), next_status) - now)
+                time.sleep(pause)
+                idle_s += pause
+                continue
+            grant = pacer.grant(deadline=next_status)
+            if grant == 0:
+                continue
+            want = grant // frames_per_target
+            if due is None:
+                first, count = done[0], min(want, total - done[0])
+                attempt_sent = 0
+            else:
+                head = pending[due][0]
+                first, count = done[due], min(want, head.end - done[due])
+                attempt_sent = due
+            addresses = targets.at(first, first + count)
+            frames, lengths = build_batch(
+                settings.probes, settings.context, addresses, attempt_sent, settings.copies
+            )
+            sender.send(frames, lengths)
+            pacer.record(frames.shape[0])
+            sent_frames += frames.shape[0]
+            done[attempt_sent] = first + count
+            checkpoint.set(attempt_sent, first + count)
+            if attempt_sent == 0:
+                targets_probed = done[0]
+            else:
+                head = pending[attempt_sent][0]
+                if done[attempt_sent] >= head.end:
+                    pending[attempt_sent].popleft()
+            if attempt_sent < retransmissions:
+                _append_segment(pending[attempt_sent + 1], first, first + count, time.monotonic())
+    except KeyboardInterrupt:
+        interrupted = "interrupted"
+    finally:
+        send_end_wall = time.time()
+        send_end_mono = time.monotonic()
+        counters[Counters.COOLDOWN_START_NS] = time.time_ns()
+        sender.close()
+    cooldown_end = time.monotonic() + (settings.cooldown if interrupted != "interrupted" else 1.0)
+    while time.monotonic() < cooldown_end and process.is_alive():
+        time.sleep(min(1.0, max(0.0, cooldown_end - time.monotonic())))
+        status.report(sample("cooldown"))
+    stop.set()
+    summary: dict[str, Any] = {}
+    if result.poll(60.0):
+        summary = result.recv()
+    process.join(10.0)
+    status.close()
+    finished = interrupted is None and done[0] >= total and all(d >= total for d in done[1:])
+    checkpoint.close(finished=finished)
+    if summary.get("error"):
+        raise RunError(f"receiver failed: {summary['error']}")
+    metadata = _metadata(
+        settings,
+        names=names,
+        total=total,
+        sent_frames=sent_frames,
+        done=done,
+        started_wall=started_wall,
+        send_end_wall=send_end_wall,
+        summary=summary,
+        achieved_rate=sent_frames / max(1e-9, send_end_mono - started - idle_s),
+        capabilities_dropped=capabilities_dropped,
+        interrupted=interrupted,
+    )
+    if settings.metadata_path:
+        with open(settings.metadata_path, "w") as handle:
+            json.dump(metadata, handle, indent=1, sort_keys=True, default=str)
+    return metadata
+
+
+def default_checkpoint(output: str) -> str:
+    """Where a scan writing ``output`` keeps its checkpoint."""
+    return f"{output}.checkpoint" if output != "-" else f"liveness-scan-{os.getpid()}.checkpoint"
+
+
+def _resume_identity(settings: ScanSettings, total: int) -> dict[str, Any]:
+    """What must not change between a scan and its ``--resume``."""
+    return {
+        "seed": settings.seed,
+        "shards": settings.shards,
+        "shard": settings.shard,
+        "probes": [probe.name for probe in settings.probes],
+        "targets_total": total,
+        "space_size": int(settings.space.size),
+        "source_ip": int(settings.context.src_ip),
+        "retransmissions": settings.retransmissions,
+        "output": settings.output,
+    }
+
+
+def _wait_ready(counters: Any, process: Any, result: Any) -> None:
+    deadline = time.monotonic() + 30.0
+    while counters[Counters.READY] == 0:
+        if not process.is_alive() or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    if counters[Counters.READY] != 1:
+        message = "the receiver did not start"
+        if result.poll(1.0):
+            message = str(result.recv().get("error") or message)
+        process.join(1.0)
+        raise RunError(message)
+
+
+def _due_attempt(pending: list[deque[_Segment]], delay: float, now: float) -> int | None:
+    """The highest retransmission attempt whose oldest segment is due, if any."""
+    for attempt in range(len(pending) - 1, 0, -1):
+        queue = pending[attempt]
+        if queue and queue[0].sent_at + delay <= now:
+            return attempt
+    return None
+
+
+def _append_segment(queue: deque[_Segment], start: int, end: int, sent_at: float) -> None:
+    """Extend the newest segment when contiguous and recent (it is then due at the later time)."""
+    if queue and queue[-1].end == start and sent_at - queue[-1].sent_at < SEGMENT_MERGE_S:
+        queue[-1].end = end
+        queue[-1].sent_at = sent_at
+    else:
+        queue.append(_Segment(start, end, sent_at))
+
+
+def _metadata(
+    settings: ScanSettings,
+    *,
+    names: list[str],
+    total: int,
+    sent_frames: int,
+    done: list[int],
+    started_wall: float,
+    send_end_wall: float,
+    summary: dict[str, Any],
+    achieved_rate: float,
+    capabilities_dropped: bool,
+    interrupted: str | None,
+) -> dict[str, Any]:
+    context = settings.context
+    end_wall = time.time()
+    return {
+        "liveness_version": __import__("liveness").__version__,
+        "seed": settings.seed,
+        "shards": settings.shards,
+        "shard": settings.shard,
+        "probes": names,
+        "interface": settings.ifname,
+        "source_ip": _dotted(int(context.src_ip)),
+        "gateway_mac": context.gw_mac.hex(":"),
+        "source_mac": context.src_mac.hex(":"),
+        "vp": context.vp,
+        "key_parameters": {
+            "sport_base": context.sport_base,
+            "sport_count": context.sport_count,
+            "max_attempts": context.max_attempts,
+            "derived_from_seed": True,
+        },
+        "targets_total": total,
+        "targets_probed": done[0],
+        "retransmitted": done[1:],
+        "retransmit_delay_s": settings.retransmit_delay,
+        "packets_sent": sent_frames,
+        "rate_requested_pps": settings.rate,
+        "rate_achieved_pps": round(achieved_rate, 1),
+        "send_seconds": round(send_end_wall - started_wall, 3),
+        "replies_per_probe_category": summary.get("replies_per_probe_category", {}),
+        "distinct_targets_per_probe": summary.get("distinct_targets_per_probe", {}),
+        "classifier_counters": summary.get("classifier", {}),
+        "rows_written": summary.get("rows_written", 0),
+        "kernel_drops": summary.get("kernel_drops", 0),
+        "capabilities_dropped": capabilities_dropped,
+        "interrupted": interrupted,
+        "resumed": settings.resume,
+        "start": _iso(started_wall),
+        "end": _iso(end_wall),
+        "output": settings.output,
+        **settings.describe,
+    }
+
+
+def _dotted(address: int) -> str:
+    return ".".join(str((address >> shift) & 0xFF) for shift in (24, 16, 8, 0))
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"

@@ -1,0 +1,238 @@
+"""``liveness scan`` on the testbed: real packets through real kernels, checked against ground truth.
+
+Each test brings up its own testbed (removed even when the test fails), runs the scanner inside a
+VP's namespace exactly as a user would, and compares what it recorded with what the testbed is
+built to answer, or with what a capture at the router saw on the wire.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from liveness.output import read_replies
+from liveness.testbed import Testbed, load_spec
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+HERE = Path(__file__).parent
+
+
+def _scan_argv(tb: Testbed, vp_name: str, out: Path, *extra: str) -> list[str]:
+    vp = tb.vps[vp_name]
+    allow = out.parent / "allow.txt"
+    allow.write_text("198.18.0.0/15\n")
+    return [
+        sys.executable,
+        "-m",
+        "liveness.cli.main",
+        "scan",
+        *tb.targets,
+        "-w",
+        str(allow),
+        "-i",
+        vp.ifname,
+        "-S",
+        vp.src_ip,
+        "-G",
+        vp.gateway_mac,
+        "--vp",
+        vp_name,
+        "-o",
+        str(out),
+        "-m",
+        f"{out}.meta.json",
+        "-q",
+        *extra,
+    ]
+
+
+def _replies(path: Path) -> pa.Table:
+    return pa.Table.from_batches(list(read_replies(str(path))))
+
+
+def _text(table: pa.Table, column: str) -> pa.ChunkedArray:
+    return pc.cast(table[column], pa.string())
+
+
+def _found(table: pa.Table) -> set[tuple[int, str, str, int]]:
+    rows = table.select(["target", "probe", "reply", "responder"]).to_pylist()
+    return {(r["target"], str(r["probe"]), str(r["reply"]), r["responder"]) for r in rows}
+
+
+def _truth_for(tb: Testbed, vp: str) -> set[tuple[int, str, str, int]]:
+    truth, _ = tb.truth()
+    rows = truth.filter(pc.equal(truth["vp"], vp)).to_pylist()
+    return {(r["target"], r["probe"], r["reply"], r["responder"]) for r in rows}
+
+
+@pytest.fixture
+def small_testbed() -> Iterator[Testbed]:
+    with Testbed(load_spec("small")) as tb:
+        yield tb
+
+
+def test_default_probe_set_finds_exactly_the_ground_truth(
+    small_testbed: Testbed, tmp_path: Path
+) -> None:
+    tb = small_testbed
+    out = tmp_path / "replies.parquet"
+    argv = _scan_argv(tb, "vp1", out, "-r", "20000", "--retransmit-delay", "1", "-c", "2")
+    done = tb.run("vp1", argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    table = _replies(out)
+    first = table.filter(pc.invert(table["repeat"]))
+    found = _found(first)
+    truth = _truth_for(tb, "vp1")
+    # vp1's paths carry no injected loss: the scan must see exactly what the testbed answers.
+    assert found - truth == set(), sorted(found - truth)[:10]
+    assert truth - found == set(), sorted(truth - found)[:10]
+    replies = set(pc.unique(_text(table, "reply")).to_pylist())
+    assert {"rst", "synack", "echo_reply", "icmp_unreach", "icmp_time_exceeded", "udp"} <= replies
+    router = table.filter(pc.not_equal(table["target"], table["responder"]))
+    assert router.num_rows > 0  # router-sourced ICMP errors, linked to their targets
+    tarpits = table.filter(pc.equal(_text(table, "probe"), "tcp_syn:random"))
+    assert tarpits.num_rows > 0
+    meta = json.loads(Path(f"{out}.meta.json").read_text())
+    assert meta["packets_sent"] == 2 * 9 * sum(
+        ipaddress.IPv4Network(t).num_addresses for t in tb.targets
+    )
+    assert meta["capabilities_dropped"] is True
+    assert meta["rows_written"] == table.num_rows
+
+
+def test_retransmission_recovers_hosts_lost_in_bursts(tmp_path: Path) -> None:
+    spec = load_spec(str(HERE / "burst_loss.toml"))
+    with Testbed(spec) as tb:
+        out = tmp_path / "replies.parquet"
+        argv = _scan_argv(
+            tb, "vp1", out, "--probes", "icmp_echo", "-r", "1000", "--retransmit-delay", "0.35"
+        )
+        done = tb.run("vp1", [*argv, "-c", "2"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        table = _replies(out)
+        attempts = Counter(table["attempt"].to_pylist())
+        assert set(attempts) <= {0, 1}
+        first_try = set(table.filter(pc.equal(table["attempt"], 0))["target"].to_pylist())
+        second_try = set(table.filter(pc.equal(table["attempt"], 1))["target"].to_pylist())
+        recovered = second_try - first_try
+        population = sum(ipaddress.IPv4Network(t).num_addresses for t in tb.targets)
+        # Bursts drop everything for a while: a single probe misses many hosts, the retransmission
+        # (sent when the burst is over, most of the time) finds most of them again.
+        assert len(first_try) < 0.9 * population
+        assert len(recovered) > 0.05 * population
+        assert len(first_try | second_try) > len(first_try)
+
+
+def _capture(tb: Testbed, vp: str, pcap: Path) -> subprocess.Popen[bytes]:
+    link = next(link for link in tb.layout.vps if link.name == vp)
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", tb.layout.router_ns, "tcpdump", "-U", "-n", "-i",
+         link.router_ifname, "-Q", "in", "-w", str(pcap), "ip"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    line = proc.stderr.readline()  # "listening on ..." once the capture runs
+    assert b"listening" in line, line
+    return proc
+
+
+def _probes_on_wire(pcap: Path) -> Counter[tuple[str, int, int]]:
+    from scapy.all import ICMP, IP, TCP, UDP, PcapReader
+
+    seen: Counter[tuple[str, int, int]] = Counter()
+    with PcapReader(str(pcap)) as packets:
+        for packet in packets:
+            if IP not in packet:
+                continue
+            ip = packet[IP]
+            # Only probes: the VP's own kernel also answers SYN-ACKs with RSTs and unexpected UDP
+            # replies with port unreachables, as it does for ZMap.
+            if TCP in packet and packet[TCP].flags == "S":
+                seen[(ip.dst, ip.proto, packet[TCP].dport)] += 1
+            elif UDP in packet:
+                seen[(ip.dst, ip.proto, packet[UDP].dport)] += 1
+            elif ICMP in packet and packet[ICMP].type == 8:
+                seen[(ip.dst, ip.proto, -1)] += 1
+    return seen
+
+
+def _stop(proc: subprocess.Popen[Any]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def test_sigkill_then_resume_loses_nothing_and_probes_nothing_twice(
+    small_testbed: Testbed, tmp_path: Path
+) -> None:
+    tb = small_testbed
+    out = tmp_path / "replies.parquet"
+    pcap = tmp_path / "wire.pcap"
+    argv = _scan_argv(tb, "vp1", out, "-r", "3000", "--retransmit-delay", "0", "-c", "2")
+    capture = _capture(tb, "vp1", pcap)
+    try:
+        scan = tb.popen("vp1", argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(2.5)
+        assert scan.poll() is None, "the scan ended before it could be killed"
+        scan.kill()  # SIGKILL: no handler runs; the receiver dies with its parent's pipe
+        scan.wait()
+        time.sleep(0.5)
+        killed_at_rows = _replies(out).num_rows
+        assert killed_at_rows > 0  # what was received before the kill is readable
+        resumed = tb.run("vp1", [*argv, "--resume"], capture_output=True, text=True, timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+        time.sleep(0.5)
+    finally:
+        _stop(capture)
+    on_wire = _probes_on_wire(pcap)
+    population = sum(ipaddress.IPv4Network(t).num_addresses for t in tb.targets)
+    assert sum(on_wire.values()) == population * 9  # nothing lost ...
+    assert max(on_wire.values()) == 1  # ... and nothing probed twice
+    table = _replies(out)
+    found = _found(table.filter(pc.invert(table["repeat"])))
+    assert _truth_for(tb, "vp1") == found
+
+
+def test_packets_on_the_wire_stay_inside_the_targets_minus_the_blocklist(
+    small_testbed: Testbed, tmp_path: Path
+) -> None:
+    tb = small_testbed
+    out = tmp_path / "replies.parquet"
+    pcap = tmp_path / "wire.pcap"
+    blocklist = tmp_path / "block.txt"
+    blocked = [ipaddress.IPv4Network("198.18.1.0/24"), ipaddress.IPv4Network("198.18.2.128/25")]
+    blocklist.write_text("".join(f"{net}\n" for net in blocked))
+    argv = _scan_argv(
+        tb, "vp1", out, "-b", str(blocklist), "-r", "20000", "--retransmit-delay", "0", "-c", "1"
+    )
+    capture = _capture(tb, "vp1", pcap)
+    try:
+        done = tb.run("vp1", argv, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        time.sleep(0.5)
+    finally:
+        _stop(capture)
+    targets = [ipaddress.IPv4Network(t) for t in tb.targets]
+    destinations = {ipaddress.IPv4Address(dst) for dst, _, _ in _probes_on_wire(pcap)}
+    assert destinations  # the scan did send
+    assert all(any(d in t for t in targets) for d in destinations)
+    assert not any(d in b for d in destinations for b in blocked)
+    expected = sum(t.num_addresses for t in targets) - sum(b.num_addresses for b in blocked)
+    assert len(destinations) == expected
