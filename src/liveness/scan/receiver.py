@@ -164,7 +164,7 @@ def receiver_main(
     tracker = RepeatTracker()
     names = list(settings.probe_names)
     if settings.resume and settings.output != "-":
-        for old in read_replies(settings.output):
+        for old in read_replies(settings.output, columns=["probe", "target"]):
             tracker.add(_probe_indices(old, names), old.column("target").to_numpy())
     categories: dict[str, dict[str, int]] = {name: {} for name in names}
     counters[Counters.READY] = 1

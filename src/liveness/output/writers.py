@@ -1,0 +1,379 @@
+"""Reply writers: Parquet (through a crash-safe journal), CSV and JSON lines.
+
+The scanner writes batches of reply records; a writer derives the requested fields (the reply
+columns, or ZMap's names), keeps the rows the output filter matches and stores them.
+:meth:`ReplyWriter.flush` (called about once a second) makes every row written so far survive a
+SIGKILL; :meth:`ReplyWriter.close` leaves a complete file. Nothing already written is lost on an
+error: text files are append-only, and Parquet rows live in the journal until the final file has
+been written, fsync'd and renamed into place.
+
+Formats by extension: ``.csv``, ``.jsonl`` (or ``.ndjson``), ``-`` (CSV on stdout), anything
+else Parquet. Addresses are uint32 in Parquet and dotted in text.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, BinaryIO, cast
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from liveness.errors import InputError, RunError
+from liveness.output.fields import FIELD_KINDS, FieldContext, derive, resolve_fields
+from liveness.output.filter import ReplyFilter, compile_filter
+from liveness.output.journal import JournalWriter, read_journal
+from liveness.output.schema import REPLY_SCHEMA
+from liveness.output.text import complete_lines_end, csv_header, render_csv, render_jsonl
+
+__all__ = [
+    "CsvWriter",
+    "JsonlWriter",
+    "ParquetWriter",
+    "ReplyWriter",
+    "format_for_path",
+    "journal_path",
+    "open_writer",
+    "output_schema",
+]
+
+_JOURNAL_CHUNK_ROWS = 65_536
+_ROW_GROUP_ROWS = 1_048_576
+_TEXT_BUFFER = 1 << 20
+
+
+def format_for_path(path: str) -> str:
+    """``csv``, ``jsonl`` or ``parquet``, from the file name (``-`` is CSV on stdout)."""
+    lowered = path.lower()
+    if path == "-" or lowered.endswith(".csv"):
+        return "csv"
+    if lowered.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    return "parquet"
+
+
+def journal_path(path: str) -> str:
+    """Where the Parquet writer journals rows while a scan runs."""
+    return path + ".journal"
+
+
+def output_schema(names: Sequence[str], *, dictionary: bool) -> pa.Schema:
+    """The Parquet schema of the named fields (strings dictionary-encoded if ``dictionary``)."""
+    reply_types = {field.name: field.type for field in REPLY_SCHEMA}
+    string_type = pa.dictionary(pa.int32(), pa.string()) if dictionary else pa.string()
+    by_kind: dict[str, pa.DataType] = {"addr": pa.uint32(), "bool": pa.bool_(), "str": string_type}
+    fields: list[pa.Field[Any]] = []
+    for name in names:
+        kind = FIELD_KINDS[name]
+        if kind in by_kind:
+            fields.append(pa.field(name, by_kind[kind]))
+        else:
+            fields.append(pa.field(name, reply_types.get(name, pa.int64())))
+    return pa.schema(fields).with_metadata(REPLY_SCHEMA.metadata or {})
+
+
+class ReplyWriter(ABC):
+    """Common behaviour: field derivation, output filter, row count, context manager."""
+
+    def __init__(
+        self,
+        path: str,
+        fields: tuple[str, ...],
+        row_filter: ReplyFilter | None,
+        context: FieldContext,
+    ) -> None:
+        self.path = path
+        self.fields = fields
+        self.rows_written = 0
+        self._filter = row_filter
+        self._context = context
+
+    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+        """Write reply records (:data:`REPLY_SCHEMA` rows); filtered rows are dropped."""
+        batches = batch.to_batches() if isinstance(batch, pa.Table) else [batch]
+        for one in batches:
+            if self._filter is None:
+                selected = derive(one, self.fields, self._context)
+            else:
+                selected = self._filter.apply(one, self.fields, self._context)
+            if selected.num_rows:
+                self._write_selected(selected)
+                self.rows_written += selected.num_rows
+
+    def set_cooldown_start(self, ts_ns: int) -> None:
+        """Rows received at or after ``ts_ns`` get ZMap's ``cooldown`` = 1."""
+        self._context.cooldown_start_ns = ts_ns
+
+    @abstractmethod
+    def _write_selected(self, batch: pa.RecordBatch) -> None: ...
+
+    @abstractmethod
+    def flush(self) -> None:
+        """After this returns, every row written so far survives a SIGKILL."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Finish the file: complete and valid afterwards."""
+
+    def __enter__(self) -> ReplyWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _TextWriter(ReplyWriter):
+    """Line-oriented output: a header (CSV only), then lines appended and fsync'd on flush."""
+
+    header: bytes | None = None
+
+    def __init__(
+        self,
+        path: str,
+        fields: tuple[str, ...],
+        row_filter: ReplyFilter | None,
+        context: FieldContext,
+        *,
+        resume: bool,
+    ) -> None:
+        super().__init__(path, fields, row_filter, context)
+        self._owned = path != "-"
+        self._file: BinaryIO
+        if not self._owned:
+            self._file = sys.stdout.buffer
+            if self.header:
+                self._file.write(self.header)
+            return
+        if resume and os.path.exists(path) and os.path.getsize(path) > 0:
+            self._file = self._reopen(path)
+        else:
+            self._file = _open_or_fail(path, "wb")
+            if self.header:
+                self._file.write(self.header)
+                self.flush()
+
+    def _reopen(self, path: str) -> BinaryIO:
+        """Open an existing file for appending: check its header, drop a torn last line."""
+        handle = _open_or_fail(path, "r+b")
+        if self.header:
+            first = handle.readline()
+            if first != self.header:
+                handle.close()
+                raise InputError(
+                    f"{path}: cannot resume: its header {first.decode(errors='replace')!r} "
+                    f"differs from the requested fields {self.header.decode()!r}"
+                )
+        end = complete_lines_end(handle)
+        handle.truncate(end)
+        handle.seek(end)
+        return handle
+
+    def _write_selected(self, batch: pa.RecordBatch) -> None:
+        self._file.write(self._render(batch))
+
+    @abstractmethod
+    def _render(self, batch: pa.RecordBatch) -> bytes: ...
+
+    def flush(self) -> None:
+        self._file.flush()
+        if self._owned:
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if self._owned and self._file.closed:
+            return
+        self.flush()
+        if self._owned:
+            self._file.close()
+
+
+def _open_or_fail(path: str, mode: str) -> BinaryIO:
+    try:
+        return cast(BinaryIO, open(path, mode, buffering=_TEXT_BUFFER))
+    except OSError as exc:
+        raise RunError(f"{path}: cannot open for writing: {exc.strerror}") from exc
+
+
+class CsvWriter(_TextWriter):
+    """CSV with a header line; ZMap's conventions (booleans 0/1, empty for null)."""
+
+    def __init__(
+        self,
+        path: str,
+        fields: tuple[str, ...],
+        row_filter: ReplyFilter | None,
+        context: FieldContext,
+        *,
+        resume: bool,
+    ) -> None:
+        self.header = csv_header(fields)
+        super().__init__(path, fields, row_filter, context, resume=resume)
+
+    def _render(self, batch: pa.RecordBatch) -> bytes:
+        return render_csv(batch)
+
+
+class JsonlWriter(_TextWriter):
+    """One JSON object per line (ZMap's ``json`` output module shape)."""
+
+    def _render(self, batch: pa.RecordBatch) -> bytes:
+        return render_jsonl(batch)
+
+
+class ParquetWriter(ReplyWriter):
+    """Rows go to an Arrow IPC journal while running; :meth:`close` converts it to Parquet.
+
+    ``resume`` continues an existing journal (after a crash) or, if the scan had finished, the
+    final file (its rows are moved back into a journal first).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        fields: tuple[str, ...],
+        row_filter: ReplyFilter | None,
+        context: FieldContext,
+        *,
+        resume: bool,
+    ) -> None:
+        super().__init__(path, fields, row_filter, context)
+        self.journal_path = journal_path(path)
+        self._journal_schema = output_schema(fields, dictionary=False)
+        self._final_schema = output_schema(fields, dictionary=True)
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+        self._closed = False
+        try:
+            has_journal = os.path.exists(self.journal_path)
+            if resume and not has_journal and os.path.exists(path):
+                self._journal_from_final()
+            elif os.path.exists(path):
+                # Fresh scan: replace the old output, as ZMap's -o does. Resumed scan with a
+                # journal: the journal holds every row the final file has (it was made from it).
+                os.unlink(path)
+            self._journal = JournalWriter(self.journal_path, self._journal_schema, resume=resume)
+        except OSError as exc:
+            raise RunError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+
+    def _journal_from_final(self) -> None:
+        """Resume after a finished scan: move the final file's rows back into a journal."""
+        try:
+            source = pq.ParquetFile(self.path)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise InputError(f"{self.path}: cannot resume: not a readable Parquet file") from exc
+        if source.schema_arrow.names != list(self.fields):
+            raise InputError(
+                f"{self.path}: cannot resume: its columns ({', '.join(source.schema_arrow.names)})"
+                f" differ from the requested fields ({', '.join(self.fields)})"
+            )
+        journal = JournalWriter(self.journal_path + ".tmp", self._journal_schema)
+        for batch in source.iter_batches(batch_size=_ROW_GROUP_ROWS):
+            journal.append(batch.cast(self._journal_schema))
+        journal.close()
+        os.replace(self.journal_path + ".tmp", self.journal_path)
+        _fsync_directory(self.journal_path)
+        os.unlink(self.path)
+
+    def _write_selected(self, batch: pa.RecordBatch) -> None:
+        self._pending.append(batch.cast(self._journal_schema))
+        self._pending_rows += batch.num_rows
+        if self._pending_rows >= _JOURNAL_CHUNK_ROWS:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Move pending rows into the journal as one message."""
+        if not self._pending:
+            return
+        table = pa.Table.from_batches(self._pending, schema=self._journal_schema)
+        self._journal.append(table.combine_chunks().to_batches()[0])
+        self._pending = []
+        self._pending_rows = 0
+
+    def flush(self) -> None:
+        self._drain()
+        self._journal.sync()
+
+    def close(self) -> None:
+        """Write the final Parquet file from the journal, then remove the journal."""
+        if self._closed:
+            return
+        self.flush()
+        self._journal.close()
+        self._closed = True
+        temporary = self.path + ".tmp"
+        schema, batches = read_journal(self.journal_path)
+        if schema is None:
+            raise RunError(f"{self.journal_path}: journal lost its schema")
+        try:
+            with pq.ParquetWriter(temporary, self._final_schema, compression="zstd") as out:
+                group: list[pa.RecordBatch] = []
+                rows = 0
+                for batch in batches:
+                    group.append(batch)
+                    rows += batch.num_rows
+                    if rows >= _ROW_GROUP_ROWS:
+                        out.write_table(_as_final(group, schema, self._final_schema))
+                        group, rows = [], 0
+                if group:
+                    out.write_table(_as_final(group, schema, self._final_schema))
+            with open(temporary, "rb") as written:
+                os.fsync(written.fileno())
+            os.replace(temporary, self.path)
+            _fsync_directory(self.path)
+        except OSError as exc:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise RunError(
+                f"{self.path}: cannot write the Parquet file ({exc.strerror or exc}); "
+                f"the rows are kept in {self.journal_path}"
+            ) from exc
+        os.unlink(self.journal_path)
+
+
+def _as_final(batches: list[pa.RecordBatch], schema: pa.Schema, final: pa.Schema) -> pa.Table:
+    return pa.Table.from_batches(batches, schema=schema).cast(final)
+
+
+def _fsync_directory(path: str) -> None:
+    """Make a rename durable (best effort on filesystems that refuse directory fsync)."""
+    descriptor = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def open_writer(
+    path: str,
+    *,
+    fields: Sequence[str] | None = None,
+    output_filter: str | None = None,
+    scanner_addr: int = 0,
+    resume: bool = False,
+) -> ReplyWriter:
+    """A writer for ``path`` (format by extension; ``-`` = CSV on stdout).
+
+    ``fields`` picks columns by reply or ZMap name (default: the reply record's columns);
+    ``output_filter`` is ZMap's filter syntax; ``scanner_addr`` fills ``daddr``; ``resume``
+    appends to what an interrupted run left. Bad fields or filters raise :class:`InputError`.
+    """
+    names = resolve_fields(fields)
+    row_filter = compile_filter(output_filter) if output_filter else None
+    context = FieldContext(scanner_addr=scanner_addr)
+    kind = format_for_path(path)
+    if kind == "csv":
+        return CsvWriter(path, names, row_filter, context, resume=resume)
+    if kind == "jsonl":
+        return JsonlWriter(path, names, row_filter, context, resume=resume)
+    return ParquetWriter(path, names, row_filter, context, resume=resume)

@@ -1,0 +1,225 @@
+"""Writers and readers: round trips per format, ZMap-shaped text, bad files."""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv
+import pyarrow.parquet as pq
+import pytest
+from output_fixtures import random_replies, same_rows
+
+from liveness.errors import InputError
+from liveness.output import REPLY_SCHEMA, journal_path, open_writer, read_replies
+
+FORMATS = ("parquet", "csv", "jsonl")
+
+
+def read_all(path: Path) -> pa.Table:
+    batches = list(read_replies(str(path), batch_size=700))
+    return pa.Table.from_batches(batches, schema=REPLY_SCHEMA)
+
+
+@pytest.mark.parametrize("extension", FORMATS)
+def test_round_trip_keeps_every_value(tmp_path: Path, extension: str) -> None:
+    batch = random_replies(3000, seed=5)
+    path = tmp_path / f"scan.{extension}"
+    with open_writer(str(path)) as writer:
+        writer.write(batch.slice(0, 1000))
+        writer.flush()
+        writer.write(pa.Table.from_batches([batch.slice(1000)]))
+    assert writer.rows_written == 3000
+    assert same_rows(read_all(path), pa.Table.from_batches([batch]))
+    assert not os.path.exists(journal_path(str(path)))
+    assert all(b.num_rows <= 700 for b in read_replies(str(path), batch_size=700))
+
+
+def test_unknown_extension_is_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "scan.out"
+    with open_writer(str(path)) as writer:
+        writer.write(random_replies(10))
+    assert pq.read_table(path).num_rows == 10
+
+
+def test_csv_is_zmap_shaped(tmp_path: Path) -> None:
+    batch = random_replies(500, seed=2)
+    path = tmp_path / "scan.csv"
+    fields = ["saddr", "daddr", "classification", "success", "repeat", "cooldown", "icmp_responder"]
+    with open_writer(str(path), fields=fields, scanner_addr=0xC6120001) as writer:
+        writer.write(batch)
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == fields
+    assert len(rows) == 500
+    for row, reply in zip(rows, batch.to_pylist(), strict=True):
+        assert row["saddr"] == str(ipaddress.IPv4Address(reply["target"]))
+        assert row["daddr"] == "198.18.0.1"
+        assert row["success"] in ("0", "1")
+        assert row["repeat"] == str(int(reply["repeat"]))
+        responder = str(ipaddress.IPv4Address(reply["responder"]))
+        assert row["icmp_responder"] == (responder if reply["icmp_type"] >= 0 else "")
+
+
+def test_jsonl_is_one_object_a_line_with_escaped_strings(tmp_path: Path) -> None:
+    batch = random_replies(300, seed=4)
+    path = tmp_path / "scan.jsonl"
+    with open_writer(str(path), fields=["saddr", "vp", "success", "icmp_unreach_str"]) as writer:
+        writer.write(batch)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 300
+    objects = [json.loads(line) for line in lines]
+    assert {o["vp"] for o in objects} == set(batch.column("vp").to_pylist())
+    assert all(isinstance(o["success"], bool) for o in objects)
+    assert objects[0]["saddr"] == str(ipaddress.IPv4Address(batch.column("target")[0].as_py()))
+
+
+def test_parquet_with_zmap_fields_keeps_addresses_as_integers(tmp_path: Path) -> None:
+    batch = random_replies(50)
+    path = tmp_path / "scan.parquet"
+    with open_writer(
+        str(path), fields=["saddr", "classification"], output_filter="success = 0"
+    ) as w:
+        w.write(batch)
+    table = pq.read_table(path)
+    assert table.schema.field("saddr").type == pa.uint32()
+    assert set(table.column("classification").to_pylist()) <= {
+        "rst",
+        "unreach",
+        "timxceed",
+        "redirect",
+        "sourcequench",
+        "paramprob",
+        "other",
+    }
+    assert w.rows_written == table.num_rows > 0
+
+
+def test_stdout_is_csv(capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    with open_writer("-", fields=["saddr", "success"]) as writer:
+        writer.write(random_replies(3))
+    out = capfdbinary.readouterr().out.decode().splitlines()
+    assert out[0] == "saddr,success" and len(out) == 4
+
+
+def test_text_readers_drop_a_torn_last_line(tmp_path: Path) -> None:
+    batch = random_replies(100, seed=8)
+    for extension in ("csv", "jsonl"):
+        path = tmp_path / f"scan.{extension}"
+        with open_writer(str(path)) as writer:
+            writer.write(batch)
+        data = path.read_bytes()
+        path.write_bytes(data[:-10])
+        assert same_rows(read_all(path), pa.Table.from_batches([batch.slice(0, 99)]))
+
+
+def test_empty_scan_gives_a_valid_empty_file(tmp_path: Path) -> None:
+    for extension in FORMATS:
+        path = tmp_path / f"empty.{extension}"
+        open_writer(str(path)).close()
+        assert read_all(path).num_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"ts,probe\n1,icmp_echo\n", r"missing column\(s\) target, responder"),
+        (b"", r"missing column"),
+    ],
+)
+def test_csv_without_reply_columns(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=rf"bad.csv: not a reply table: {message}"):
+        read_replies(str(path))
+
+
+def test_bad_values_name_file_row_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "scan.csv"
+    with open_writer(str(path)) as writer:
+        writer.write(random_replies(5))
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[3].split(",")
+    cells[header.index("target")] = "10.0.0.999"
+    lines[3] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"scan.csv: column 'target': row 3: not an IPv4 address"):
+        read_all(path)
+
+
+def test_damaged_parquet_and_missing_files(tmp_path: Path) -> None:
+    path = tmp_path / "scan.parquet"
+    with open_writer(str(path)) as writer:
+        writer.write(random_replies(2000))
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(InputError, match=r"scan.parquet: not a readable Parquet file"):
+        read_replies(str(path))
+    with pytest.raises(InputError, match=r"nothing.csv: no such file"):
+        read_replies(str(tmp_path / "nothing.csv"))
+    with pytest.raises(InputError, match=r"nothing.parquet: no such file"):
+        read_replies(str(tmp_path / "nothing.parquet"))
+    other = tmp_path / "other.parquet"
+    pq.write_table(pa.table({"x": [1]}), other)
+    with pytest.raises(InputError, match=r"other.parquet: not a reply table: missing column"):
+        read_replies(str(other))
+
+
+def test_bad_writer_arguments(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="unknown field"):
+        open_writer(str(tmp_path / "x.csv"), fields=["nope"])
+    with pytest.raises(InputError, match="--output-filter"):
+        open_writer(str(tmp_path / "x.csv"), output_filter="success ==")
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_resume_refuses_different_fields(tmp_path: Path) -> None:
+    for extension in FORMATS:
+        path = tmp_path / f"scan.{extension}"
+        with open_writer(str(path), fields=["saddr", "ttl"]) as writer:
+            writer.write(random_replies(5))
+        if extension == "jsonl":
+            continue  # JSON lines carry their names per line: nothing to check
+        with pytest.raises(InputError, match="cannot resume"):
+            open_writer(str(path), fields=["saddr"], resume=True)
+
+
+def test_csv_with_integer_addresses_is_read(tmp_path: Path) -> None:
+    batch = random_replies(20, seed=9)
+    path = tmp_path / "scan.csv"
+    table = pa.Table.from_batches([batch])
+    plain = table.cast(
+        pa.schema(
+            [
+                (f.name, pa.string() if pa.types.is_dictionary(f.type) else f.type)
+                for f in table.schema
+            ]
+        )
+    )
+    pa.csv.write_csv(plain, path)
+    assert same_rows(read_all(path), table)
+    text = path.read_text().splitlines()
+    text[1] = text[1].replace(str(batch.column("ts")[0].as_py()) + ",", "", 1)
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(InputError, match=r"scan.csv"):
+        read_all(path)
+
+
+@pytest.mark.parametrize("extension", FORMATS)
+def test_reading_some_columns_needs_only_those(tmp_path: Path, extension: str) -> None:
+    batch = random_replies(400, seed=12)
+    path = tmp_path / f"part.{extension}"
+    with open_writer(str(path), fields=["target", "reply", "ttl"]) as writer:
+        writer.write(batch)
+    batches = list(read_replies(str(path), columns=["reply", "target"], batch_size=150))
+    table = pa.Table.from_batches(batches)
+    assert table.column_names == ["target", "reply"]  # the reply record's order
+    assert table.schema.field("target").type == pa.uint32()
+    assert table.column("target").to_pylist() == batch.column("target").to_pylist()
+    assert table.column("reply").to_pylist() == batch.column("reply").to_pylist()
+    with pytest.raises(InputError, match=r"missing column\(s\) probe"):
+        read_replies(str(path), columns=["probe"])
