@@ -126,8 +126,15 @@ class RingSender:
     has taken every frame, so the ring is free again.
     """
 
-    def __init__(self, ifname: str, *, slot_size: int = 256, slots: int = 16384) -> None:
+    def __init__(
+        self, ifname: str, *, slot_size: int = 256, slots: int = 16384, flush_every: int = 1024
+    ) -> None:
         self.ifname = ifname
+        # Frames handed to the kernel per system call. A whole ring at once arrives as one burst
+        # at whoever answers; on a veth testbed that burst overflows the answering kernel's
+        # per-CPU ICMP/TCP reply sockets (replies fail with ENOBUFS). A thousand keeps the
+        # syscall cost negligible and the bursts harmless.
+        self.flush_every = max(1, min(flush_every, slots))
         # Protocol 0: this socket sends but receives nothing.
         self.sock = _open_packet_socket(ifname, 0)
         # Older kernels lack the bypass: the qdisc path works too, only slower.
@@ -155,7 +162,7 @@ class RingSender:
             lengths = np.full(count, width, dtype=np.uint32)
         sent = 0
         while sent < count:
-            chunk = min(count - sent, self.slots)
+            chunk = min(count - sent, self.flush_every)
             slots = (self._head + np.arange(chunk)) % self.slots
             self._view[slots, TX_DATA_OFFSET : TX_DATA_OFFSET + width] = frames[sent : sent + chunk]
             self._len[slots] = lengths[sent : sent + chunk]
@@ -216,7 +223,7 @@ class RingReceiver:
         dst_addr: int,
         *,
         snaplen: int = 192,
-        slots: int = 65536,
+        slots: int = 1 << 18,
     ) -> None:
         self.ifname = ifname
         self.sock = _open_packet_socket(ifname, ETH_P_ALL)
@@ -244,18 +251,20 @@ class RingReceiver:
         self._poller = select.poll()
         self._poller.register(self.sock.fileno(), select.POLLIN | select.POLLERR)
 
-    def poll(self, timeout_ms: int = 100, max_frames: int | None = None) -> RxBatch:
-        """Wait up to ``timeout_ms`` for frames, then take every ready frame in ring order."""
+    def poll(self, timeout_ms: int = 100, max_frames: int = 65536) -> RxBatch:
+        """Wait up to ``timeout_ms`` for frames, then take the ready ones (at most
+        ``max_frames``) in ring order."""
         if not int(self._status[self._head]) & TP_STATUS_USER:
             self._poller.poll(timeout_ms)
-        return self._take(max_frames or self.slots)
+        return self._take(max_frames)
 
     def _take(self, limit: int) -> RxBatch:
         # Ready slots form a run starting at the head (the kernel fills the ring in order).
-        order = (self._head + np.arange(self.slots)) % self.slots
+        # Look at no more than ``limit`` slots past the head, not the whole ring, on every poll.
+        window = min(limit, self.slots)
+        order = (self._head + np.arange(window)) % self.slots
         ready = (self._status[order] & TP_STATUS_USER) != 0
-        count = int(np.argmin(ready)) if not ready.all() else self.slots
-        count = min(count, limit)
+        count = int(np.argmin(ready)) if not ready.all() else window
         slots = order[:count]
         if count == 0:
             return RxBatch(
@@ -264,11 +273,16 @@ class RingReceiver:
                 np.zeros(0, np.int64),
             )
         lengths = np.minimum(self._snaplen_col[slots], self.snaplen).astype(np.uint32)
-        mac = self._mac[slots].astype(np.intp)
-        columns = np.arange(self.snaplen, dtype=np.intp)
-        index = np.minimum(mac[:, None] + columns[None, :], self.slot_size - 1)
-        frames = self._view[slots[:, None], index]
-        frames[columns[None, :] >= lengths[:, None]] = 0
+        mac = self._mac[slots]
+        # The frame starts at tp_mac, the same offset for every frame of one link type: gather
+        # rows, then slice columns, once per distinct offset (a 2-D fancy index is 70x slower).
+        # Bytes past a frame's length are left as they are; readers go by ``lengths``.
+        frames = np.zeros((count, self.snaplen), dtype=np.uint8)
+        offsets = np.unique(mac).tolist()
+        for offset in offsets:
+            rows = slice(None) if len(offsets) == 1 else np.flatnonzero(mac == offset)
+            end = min(offset + self.snaplen, self.slot_size)
+            frames[rows, : end - offset] = self._view[slots[rows], offset:end]
         ts_ns = self._sec[slots].astype(np.int64) * 1_000_000_000 + self._nsec[slots]
         self._status[slots] = TP_STATUS_KERNEL
         self._head = int((self._head + count) % self.slots)
@@ -278,7 +292,7 @@ class RingReceiver:
         """(packets, drops) since the last call, from PACKET_STATISTICS."""
         raw = self.sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8)
         packets, drops = struct.unpack("II", raw)
-        return packets, drops
+        return int(packets), int(drops)
 
     def fileno(self) -> int:
         """The socket's descriptor (for select/poll)."""
