@@ -218,7 +218,9 @@ def main() -> None:
     report["liveness_default_set"] = {
         "pps": default["pps"],
         "probes_sent": default["probes_sent"],
-        "replies_captured": sum(v["replies_captured"] for v in default.values() if isinstance(v, dict)),
+        "replies_captured": sum(
+            v["replies_captured"] for v in default.values() if isinstance(v, dict)
+        ),
         "cpu_s_per_mprobe": default["cpu_s_per_mprobe"],
         "pps_vs_single_probe": round(
             default["pps"] / max(1, statistics.median(
