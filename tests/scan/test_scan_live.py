@@ -1,4 +1,4 @@
-"""``liveness scan`` on the testbed: real packets through real kernels, checked against ground truth.
+"""``liveness scan`` on the testbed: real packets through real kernels, checked with ground truth.
 
 Each test brings up its own testbed (removed even when the test fails), runs the scanner inside a
 VP's namespace exactly as a user would, and compares what it recorded with what the testbed is
@@ -139,8 +139,22 @@ def test_retransmission_recovers_hosts_lost_in_bursts(tmp_path: Path) -> None:
 def _capture(tb: Testbed, vp: str, pcap: Path) -> subprocess.Popen[bytes]:
     link = next(link for link in tb.layout.vps if link.name == vp)
     proc = subprocess.Popen(
-        ["ip", "netns", "exec", tb.layout.router_ns, "tcpdump", "-U", "-n", "-i",
-         link.router_ifname, "-Q", "in", "-w", str(pcap), "ip"],
+        [
+            "ip",
+            "netns",
+            "exec",
+            tb.layout.router_ns,
+            "tcpdump",
+            "-U",
+            "-n",
+            "-i",
+            link.router_ifname,
+            "-Q",
+            "in",
+            "-w",
+            str(pcap),
+            "ip",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -103,10 +103,12 @@ def test_checkpoint_progress_is_visible_to_another_reader_without_close(tmp_path
     live = Checkpoint(path, {"seed": 1}, resume=False)
     live.set(0, 123456)
     # What a process killed now would leave behind: the mapped page, read from the file.
-    raw = open(f"{path}.progress", "rb").read()
+    with open(f"{path}.progress", "rb") as handle:
+        raw = handle.read()
     assert np.frombuffer(raw, dtype=np.int64, offset=8)[0] == 123456
     live.close(finished=True)
-    assert json.load(open(f"{path}.json"))["finished"] is True
+    with open(f"{path}.json") as handle:
+        assert json.load(handle)["finished"] is True
 
 
 def test_repeat_tracker_marks_repeats_across_and_within_batches() -> None:
@@ -130,7 +132,8 @@ def test_status_line_has_zmap_shape_and_csv(tmp_path: object) -> None:
     reporter.close()
     assert line.startswith("0:02 100% (0:00 left); send: 200 100 p/s (100 p/s avg); recv: 60")
     assert "hitrate: 50.00% [icmp_echo 40.0% tcp_syn:80 20.0%]" in line
-    rows = open(csv_path).read().splitlines()
+    with open(csv_path) as handle:
+        rows = handle.read().splitlines()
     assert rows[0].startswith("real-time,time-elapsed") and len(rows) == 3
     assert format_duration(3725) == "1:02:05"
 
@@ -142,5 +145,6 @@ def test_a_second_scan_on_the_same_output_is_refused_and_resets_nothing(tmp_path
     with pytest.raises(InputError, match="in use by another running scan"):
         Checkpoint(path, {"seed": 2}, resume=False)
     assert running.originals_done == 99
-    assert json.load(open(f"{path}.json"))["seed"] == 1
+    with open(f"{path}.json") as handle:
+        assert json.load(handle)["seed"] == 1
     running.close(finished=False)

@@ -10,7 +10,10 @@ __all__ = ["command"]
 
 REACH_SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "detect": ("reach_detect", "Find outages, peninsulas and islands in observations."),
-    "dnsmon": ("reach_dnsmon", "DNS-root query loss: all VPs, without islands, without peninsulas."),
+    "dnsmon": (
+        "reach_dnsmon",
+        "DNS-root query loss: all VPs, without islands, without peninsulas.",
+    ),
     "core": ("reach_core", "The Internet core: strongly connected components by active addresses."),
     "rir": ("reach_rir", "Allocated and active addresses per RIR and country; who could secede."),
     "report": ("reach_report", "Write an HTML report of connectivity events."),

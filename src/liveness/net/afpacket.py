@@ -171,7 +171,7 @@ class RingSender:
             self._head = (self._head + chunk) % self.slots
             sent += chunk
         self.frames_sent += count
-        return count
+        return int(count)
 
     def _flush(self) -> None:
         while True:

@@ -105,7 +105,7 @@ class ReceiverSettings:
     probe_names: Sequence[str]
     parent_pid: int = 0
     flush_interval_s: float = 1.0
-    ring_slots: int = 65536
+    ring_slots: int = 1 << 18  # ~70 MB: absorbs the replies of a burst while we classify
 
 
 def _codes(column: pa.Array[Any] | pa.ChunkedArray[Any]) -> tuple[NDArray[np.int64], list[str]]:

@@ -1,0 +1,251 @@
+"""``liveness reach detect``: outages, peninsulas and islands in observation files.
+
+Also home of the small output helpers the other ``reach`` commands share (``write_table``,
+``format_rows``, ``read_observation_files``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from liveness.cli._common import emit_json, json_option, log
+from liveness.errors import InputError
+from liveness.reach.atlas_islands import AtlasParams, detect_atlas
+from liveness.reach.detect import (
+    Detection,
+    DetectParams,
+    detect,
+    parse_vp_blocks,
+    sort_events,
+)
+
+__all__ = [
+    "command",
+    "format_rows",
+    "is_atlas",
+    "read_observation_files",
+    "run_detection",
+    "table_rows",
+    "write_table",
+]
+
+KINDS = ("auto", "atlas", "trinocular", "scan", "observation")
+JSON_EVENT_LIMIT = 10_000
+
+
+def read_observation_files(paths: Sequence[str], kind: str) -> pa.Table:
+    """Observation tables from files, through the readers of ``reach.readers``."""
+    from liveness.reach.readers import read_observations
+
+    table = read_observations(list(paths), kind=kind)
+    if not isinstance(table, pa.Table):
+        raise InputError("the observation reader returned no table")
+    return table
+
+
+def is_atlas(obs: pa.Table, kind: str, paths: Sequence[str] = ()) -> bool:
+    """Whether to use the Atlas per-probe detector.
+
+    Yes when asked for (``--kind atlas``), when every file is Atlas results (``auto``), or when
+    every target is a DNS root letter (Observation Parquet of Atlas data).
+    """
+    if kind not in ("auto", "observation"):
+        return kind == "atlas"
+    if kind == "auto" and paths:
+        from liveness.reach.readers import detect_kind
+
+        if all(detect_kind(path) == "atlas" for path in paths):
+            return True
+    if obs.num_rows == 0:
+        return False
+    names: Any = obs.column("target").combine_chunks()
+    values = names.dictionary if pa.types.is_dictionary(names.type) else names.unique()
+    return all(str(name).endswith(".root") for name in values.to_pylist())
+
+
+def run_detection(
+    obs: pa.Table,
+    atlas: bool,
+    params: DetectParams,
+    atlas_params: AtlasParams,
+    vp_blocks: dict[str, str],
+) -> Detection:
+    """The right detector for the observations."""
+    if atlas:
+        return detect_atlas(obs, atlas_params)
+    return detect(obs, params, vp_blocks)
+
+
+def write_table(table: pa.Table, path: str, extra: dict[str, pa.Table] | None = None) -> None:
+    """Write ``table`` as Parquet (.parquet) or JSON (.json: one object; .jsonl: a row a line)."""
+    suffix = Path(path).suffix.lower()
+    try:
+        if suffix == ".parquet":
+            pq.write_table(table, path)
+        elif suffix == ".json":
+            document: dict[str, Any] = {"rows": table_rows(table)}
+            for name, other in (extra or {}).items():
+                document[name] = table_rows(other)
+            Path(path).write_text(json.dumps(document, default=str) + "\n")
+        elif suffix == ".jsonl":
+            with open(path, "w") as sink:
+                for row in table_rows(table):
+                    sink.write(json.dumps(row, default=str) + "\n")
+        else:
+            raise InputError(f"-o {path}: use a .parquet, .json or .jsonl file name")
+    except OSError as exc:
+        raise InputError(f"-o {path}: cannot write ({exc.strerror})") from None
+
+
+def table_rows(table: pa.Table, limit: int | None = None) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dictionaries (NaN becomes null)."""
+    rows = (table if limit is None else table.slice(0, limit)).to_pylist()
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, float) and math.isnan(value):
+                row[key] = None
+    return rows
+
+
+def _cell(value: Any, column: str) -> str:
+    if column in ("start", "end", "t0", "t1") and isinstance(value, int):
+        return dt.datetime.fromtimestamp(value, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "-"
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:.3f}"
+    return str(value)
+
+
+def format_rows(table: pa.Table, limit: int = 40) -> str:
+    """A readable fixed-width table of the first ``limit`` rows."""
+    columns = table.column_names
+    rows = [[_cell(row[c], c) for c in columns] for row in table.slice(0, limit).to_pylist()]
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+    if table.num_rows > limit:
+        lines.append(f"... {table.num_rows - limit} more")
+    return "\n".join(lines)
+
+
+def detection_summary(found: Detection) -> dict[str, Any]:
+    """Counts per kind and total seconds, JSON-ready."""
+    kinds = [str(k) for k in found.events.column("kind").to_pylist()]
+    durations = [int(d or 0) for d in found.events.column("duration").to_pylist()]
+    by_kind: dict[str, dict[str, int]] = {}
+    for kind, duration in zip(kinds, durations, strict=True):
+        entry = by_kind.setdefault(kind, {"events": 0, "seconds": 0})
+        entry["events"] += 1
+        entry["seconds"] += duration
+    return {"intervals": found.intervals, "events": found.events.num_rows, "by_kind": by_kind}
+
+
+_DETECTOR_OPTIONS = [
+    click.option("--kind", type=click.Choice(KINDS), default="auto", show_default=True,
+                 help="Input format (auto: from the file contents)."),
+    click.option("--min-duration", type=click.IntRange(min=0), default=None,
+                 help="Drop events shorter than S seconds [blocks: 660, atlas: 0]."),
+    click.option("--gap", type=click.IntRange(min=0), default=0, show_default=True,
+                 help="Join events of one scope and kind at most S seconds apart."),
+    click.option("--round", "round_s", type=click.IntRange(min=0), default=660, show_default=True,
+                 help="Snap interval boundaries to rounds of S seconds (0: keep seconds)."),
+    click.option("--island-share", type=click.FloatRange(0, 1, min_open=True), default=0.5,
+                 show_default=True, help="Below this share of active blocks reached: island."),
+    click.option("--min-blocks", type=click.IntRange(min=0), default=10, show_default=True,
+                 help="A VP measuring fewer blocks is unmeasurable, not an island."),
+    click.option("--vp-blocks", multiple=True, metavar="VP=CIDR",
+                 help="A VP's own block (repeatable): an island still reaches it."),
+    click.option("--window", type=click.IntRange(min=1), default=86_400, show_default=True,
+                 help="Atlas: window in seconds."),
+    click.option("--min-letters", type=click.IntRange(min=1), default=6, show_default=True,
+                 help="Atlas: fewer letters measured in a window is unmeasurable."),
+    click.option("--all-targets", is_flag=True,
+                 help="Atlas: count every destination, not only DNS root letters."),
+]  # fmt: skip
+
+
+def detector_options(function: Any) -> Any:
+    """Add the detector options (shared by ``detect`` and ``report``) to a click command."""
+    for option in reversed(_DETECTOR_OPTIONS):
+        function = option(function)
+    return function
+
+
+def detect_from_options(
+    obs: pa.Table, options: dict[str, Any], paths: Sequence[str] = ()
+) -> tuple[Detection, bool]:
+    """Run the right detector with the parameters from ``detector_options``; and is it Atlas."""
+    atlas = is_atlas(obs, options["kind"], paths)
+    min_duration = options["min_duration"]
+    params = DetectParams(
+        round_s=options["round_s"],
+        min_duration=660 if min_duration is None else min_duration,
+        gap=options["gap"],
+        island_share=options["island_share"],
+        min_blocks=options["min_blocks"],
+    )
+    atlas_params = AtlasParams(
+        window=options["window"],
+        min_letters=options["min_letters"],
+        min_duration=min_duration or 0,
+        gap=options["gap"],
+        roots_only=not options["all_targets"],
+    )
+    vp_blocks = parse_vp_blocks(list(options["vp_blocks"]))
+    found = run_detection(obs, atlas, params, atlas_params, vp_blocks)
+    return Detection(sort_events(found.events), found.vp_summary, found.intervals), atlas
+
+
+@click.command(name="detect")
+@click.argument(
+    "observations", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False)
+)
+@detector_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write events to this .parquet, .json or .jsonl file.",
+)
+@json_option
+def command(
+    observations: tuple[str, ...], output: str | None, as_json: bool, **options: Any
+) -> None:
+    """Find outages, peninsulas and islands in OBSERVATIONS (Atlas, Trinocular or scan files)."""
+    obs = read_observation_files(observations, options["kind"])
+    log(f"reach detect: {obs.num_rows} intervals")
+    found, atlas = detect_from_options(obs, options, observations)
+    if output:
+        write_table(found.events, output, {"vp_summary": found.vp_summary})
+        log(f"reach detect: wrote {found.events.num_rows} events to {output}")
+    summary = detection_summary(found)
+    if as_json:
+        emit_json(
+            {
+                **summary,
+                "detector": "atlas" if atlas else "blocks",
+                "output": output,
+                "events_list": table_rows(found.events, JSON_EVENT_LIMIT),
+                "events_truncated": found.events.num_rows > JSON_EVENT_LIMIT,
+                "vp_summary": table_rows(found.vp_summary),
+            }
+        )
+        return
+    click.echo(format_rows(found.events))
+    click.echo()
+    click.echo(format_rows(found.vp_summary))
+    counts = ", ".join(f"{k}: {v['events']}" for k, v in sorted(summary["by_kind"].items()))
+    click.echo(
+        f"{summary['events']} events ({counts or 'none'}) from {summary['intervals']} intervals"
+    )

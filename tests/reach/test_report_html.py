@@ -1,0 +1,119 @@
+"""The reach HTML report: timelines, event tables, DNSmon bars, RIR table; and its CLI."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from liveness.cli.main import main
+from liveness.reach.detect import DetectParams, detect
+from liveness.reach.dnsmon import dnsmon_loss
+from liveness.reach.observation import OBSERVATION_SCHEMA
+from liveness.reach.report import render_report
+
+SHARED = Path("/work/shared/data")
+
+
+def observations() -> pa.Table:
+    rows = [
+        ("a", "10.0.0.0/24", 0, 3600, "up"),
+        ("a", "10.0.0.0/24", 3600, 7200, "down"),
+        ("b", "10.0.0.0/24", 0, 7200, "up"),
+        ("b", "10.0.1.0/24", 0, 1800, "unknown"),
+        ("a", "10.0.1.0/24", 0, 1800, "down"),
+    ]
+    vp, target, t0, t1, status = (list(c) for c in zip(*rows, strict=True))
+    return pa.table(
+        {
+            "vp": pa.array(vp).dictionary_encode(),
+            "target": pa.array(target).dictionary_encode(),
+            "af": pa.array([4] * len(rows), pa.uint8()),
+            "t0": pa.array(t0, pa.int64()),
+            "t1": pa.array(t1, pa.int64()),
+            "status": pa.array(status).dictionary_encode(),
+        },
+        schema=OBSERVATION_SCHEMA,
+    )
+
+
+def loss_table() -> pa.Table:
+    rows = [(p, f"{c}.root", 4, 10, p != "isl") for p in ("ok", "isl") for c in "abcdefg"]
+    vp, target, af, ts, ok = (list(c) for c in zip(*rows, strict=True))
+    return dnsmon_loss(
+        pa.table({"vp": vp, "target": target, "af": pa.array(af, pa.uint8()), "ts": ts, "ok": ok})
+    )
+
+
+def images(page: str) -> list[bytes]:
+    return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+
+
+def test_render_report_sections() -> None:
+    obs = observations()
+    found = detect(obs, DetectParams(round_s=0, min_duration=0, min_blocks=1))
+    page = render_report(obs, found, dnsmon=loss_table(), title="test <report>")
+    assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
+    assert "test &lt;report&gt;" in page  # escaped
+    pngs = images(page)
+    assert len(pngs) == 3  # two block timelines and the DNSmon bars
+    assert all(png.startswith(b"\x89PNG") for png in pngs)
+    assert "Peninsulas (1)" in page and "Outages (1)" in page and "Islands (0)" in page
+    assert "DNSmon" in page and "without islands" not in page.split("DNSmon")[0]
+    assert "http" not in page.replace("http-equiv", "")  # self-contained: no external links
+
+
+def test_report_without_timelines_or_dnsmon() -> None:
+    obs = observations()
+    found = detect(obs, DetectParams(round_s=0, min_duration=0, min_blocks=1))
+    page = render_report(obs, found, timelines=0)
+    assert images(page) == [] and "DNSmon" not in page
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_report_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    obs_path = tmp_path / "obs.parquet"
+    import pyarrow.parquet as pq
+
+    pq.write_table(observations(), obs_path)
+    out = tmp_path / "reach.html"
+    args = [
+        "reach",
+        "report",
+        str(obs_path),
+        "-o",
+        str(out),
+        "--round",
+        "0",
+        "--min-duration",
+        "0",
+        "--json",
+    ]
+    atlas = SHARED / "atlas" / "dns-results-sample.jsonl"
+    rir = SHARED / "rir" / "delegated-afrinic-extended-20260505"
+    if atlas.exists() and rir.exists():
+        args += ["--atlas", str(atlas), "--rir", str(rir)]
+    code, stdout, err = _run(args, capsys)
+    assert code == 0, err
+    result = json.loads(stdout)
+    assert result["events"] == 2 and out.exists()
+    page = out.read_text()
+    assert "Event timelines" in page
+    if atlas.exists() and rir.exists():
+        assert result["dnsmon"] and result["rir"]
+        assert "Who could secede" in page and "ZA" in page
+    code, _, err = _run(["reach", "report", str(obs_path), "-o", str(tmp_path / "r.pdf")], capsys)
+    assert code == 2 and "use a .html file name" in err
