@@ -1,0 +1,279 @@
+"""``write_report``: one self-contained HTML file of a summary (inline PNG figures, tables).
+
+Nothing is fetched at view time: figures are base64 PNG, the style is inline, and the summary
+itself is embedded as JSON (in a collapsed section) so the numbers travel with the report.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from liveness import __version__
+from liveness.analysis import figures
+from liveness.analysis.tables import percent
+from liveness.errors import RunError
+
+__all__ = ["render_report", "write_report"]
+
+_STYLE = """
+body { font-family: sans-serif; max-width: 1100px; margin: 1em auto; color: #222; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f0f4f8; } figure { margin: 0.8em 0; } img { max-width: 100%; }
+figcaption { color: #555; font-size: 0.9em; } .error { color: #b00; }
+"""
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _figure(draw: Callable[[dict[str, Any]], bytes], summary: dict[str, Any], caption: str) -> str:
+    data = base64.b64encode(draw(summary)).decode("ascii")
+    alt = html.escape(caption)
+    return (
+        f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{alt}</figcaption></figure>"
+    )
+
+
+_DEFINITIONS = """
+<h2>Definitions</h2><ul>
+<li><b>Alive</b> (network layer): the address sent an IP packet in reply: echo reply, SYN-ACK,
+RST, UDP payload, or an ICMP error it sourced itself. An ICMP error from a router makes the
+router alive, not the probed address. <b>All</b>: alive for any probe.</li>
+<li><b>Positive</b> replies: in the probe's own protocol (echo reply, SYN-ACK, RST, UDP);
+<b>negative</b> replies: RST and ICMP errors.</li>
+<li><b>Transport-active</b>: SYN-ACK or RST from one of the five probed TCP ports;
+<b>transport-alive</b> on a port: SYN-ACK from it. <b>Tarpit</b>: SYN-ACK on all five ports
+and on a random high port.</li>
+<li><b>Application-active</b>: any UDP payload to the DNS or NTP probe;
+<b>application-alive</b>: a valid DNS response or NTP server reply.</li>
+<li><b>Active</b> in the conditional matrix: echo reply (ICMP), SYN-ACK or RST (TCP port),
+any UDP payload (DNS, NTP).</li>
+<li><b>Found only by retransmission</b>: replied to a probe's retransmissions but never to its
+first attempt.</li>
+<li>Address map layers, highest first: application-alive; transport-alive (SYN-ACK, or a UDP
+payload); transport-active (also RST); network-alive; silent.</li>
+</ul>
+"""
+
+
+def _metadata_section(summary: dict[str, Any], metadata: dict[str, Any] | None) -> str:
+    rows: list[tuple[str, Any]] = [
+        ("generated", datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")),
+        ("liveness version", __version__),
+    ]
+    for key, value in (metadata or {}).items():
+        shown = value if isinstance(value, str | int | float) else json.dumps(value, default=str)
+        rows.append((str(key), shown))
+    inputs = summary["inputs"]
+    files = [(f["path"], f["rows"], f["error"] or "ok") for f in inputs["files"]]
+    return (
+        "<h2>Scan metadata</h2>"
+        + _table(("field", "value"), rows)
+        + _table(("input file", "rows", "status"), files)
+    )
+
+
+def _headline_section(summary: dict[str, Any]) -> str:
+    head, rk = summary["headline"], summary["reply_kinds"]
+    rows = [
+        ("alive addresses (all probes)", head["all_alive"], ""),
+        ("alive by ICMP echo", head["icmp_alive"], ""),
+        (
+            "added by TCP+UDP over ICMP alone",
+            head["tcp_udp_added_over_icmp"],
+            percent(head["tcp_udp_gain_over_icmp"]),
+        ),
+        (
+            "added by negative replies (RST, ICMP errors)",
+            head["negative_only_added"],
+            percent(head["negative_gain_over_positive"]),
+        ),
+        (
+            "revealed only by ICMP errors",
+            rk["errors_only_all"],
+            percent(rk["errors_only_share_of_all"]),
+        ),
+        ("transport-active", head["transport_active"], ""),
+        (
+            "transport-active on all five ports",
+            head["transport_active_all_five_ports"],
+            percent(head["all_five_ports_share_of_transport_active"]),
+        ),
+        ("tarpits", summary["tarpits"]["tarpits"], ""),
+    ]
+    return "<h2>Headline</h2>" + _table(("figure", "addresses", "share"), rows)
+
+
+def _coverage_tables(summary: dict[str, Any]) -> str:
+    cov = summary["coverage"]
+    rows = [
+        (f.upper(), v["alive"], v["only_this_family"], v["blocks"], v["blocks_only_this_family"])
+        for f, v in cov["families"].items()
+    ]
+    rows.append(("union of families", cov["union"], "", cov["union_blocks"], ""))
+    rows.append(("all probes", cov["all"], "", cov["all_blocks"], ""))
+    probes = [
+        (
+            probe,
+            v["alive"],
+            v["echo_reply"],
+            v["synack"],
+            v["rst"],
+            v["udp_valid"],
+            v["udp_invalid"],
+            v["icmp_error_from_target"],
+            v["icmp_error_from_router"],
+            v["targets_with_router_error"],
+        )
+        for probe, v in summary["probes"].items()
+    ]
+    return _table(
+        ("family", "alive", "only this family", "/24s", "/24s only this family"), rows
+    ) + _table(
+        (
+            "probe",
+            "alive",
+            "echo reply",
+            "SYN-ACK",
+            "RST",
+            "UDP valid",
+            "UDP other",
+            "error from target",
+            "error sources (routers)",
+            "targets with router error",
+        ),
+        probes,
+    )
+
+
+def _icmp_table(summary: dict[str, Any]) -> str:
+    rows = []
+    for f, v in summary["icmp_errors"]["families"].items():
+        other = v["other_unreachable"]
+        codes = ", ".join(f"{c}: {n}" for c, n in other["targets_by_code"].items()) or "-"
+        rows.append(
+            (
+                f.upper(),
+                v["port_unreachable"]["targets"],
+                v["host_unreachable"]["targets"],
+                other["targets"],
+                codes,
+                percent(other["admin_prohibited_share_of_other"]),
+                sum(e["targets"] for e in v["other_errors"].values()),
+                v["from_target"]["targets"],
+                v["from_other_address"]["targets"],
+            )
+        )
+    return _table(
+        (
+            "family",
+            "port unreach.",
+            "host unreach.",
+            "other unreach.",
+            "other unreach. by code",
+            "code 13 share",
+            "other errors",
+            "from target",
+            "from other address",
+        ),
+        rows,
+    )
+
+
+def _layer_tables(summary: dict[str, Any]) -> str:
+    app = [
+        (p, v["active"], v["alive"], v["active_not_alive"], percent(v["alive_share_of_active"]))
+        for p, v in summary["application"].items()
+    ]
+    retrans = summary["retransmission"]
+    rt_rows = [
+        (p, v["found"], v["gain"], percent(v["share"])) for p, v in retrans["probes"].items()
+    ]
+    overall = retrans["overall"]
+    rt_rows.append(("overall", overall["found"], overall["gain"], percent(overall["share"])))
+    pits = [
+        (
+            f"TCP/{p}",
+            v["alive_with_tarpits"],
+            v["alive_without_tarpits"],
+            percent(v["inflation"]),
+        )
+        for p, v in summary["tarpits"]["ports"].items()
+    ]
+    return (
+        "<h2>Tarpits</h2>"
+        + _table(("port", "alive with tarpits", "without tarpits", "inflation"), pits)
+        + "<h2>Application layer</h2>"
+        + _table(("probe", "active", "alive", "active, not alive", "alive share"), app)
+        + "<h2>Retransmission gain</h2>"
+        + "<p>Addresses found by a probe only through its retransmissions.</p>"
+        + _table(("probe", "found", "only by retransmission", "share"), rt_rows)
+    )
+
+
+def render_report(summary: dict[str, Any], metadata: dict[str, Any] | None = None) -> str:
+    """The report as one HTML string."""
+    title = "Liveness scan report"
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>",
+        f"<style>{_STYLE}</style></head><body><h1>{title}</h1>",
+        _headline_section(summary),
+        "<h2>Network-layer coverage</h2>",
+        _figure(
+            figures.coverage_figure,
+            summary,
+            "Alive addresses per probe family; the dark part is found by that family only.",
+        ),
+        _coverage_tables(summary),
+        "<h2>Reply kinds and ICMP errors</h2>",
+        _figure(figures.reply_kinds_figure, summary, "Found by positive replies, errors, both."),
+        _figure(figures.icmp_errors_figure, summary, "ICMP errors by kind and by source."),
+        _icmp_table(summary),
+        "<h2>Transport layer</h2>",
+        _figure(figures.port_count_figure, summary, "Ports answered per transport-active address."),
+        _figure(figures.ports_figure, summary, "Per-port counts, with and without tarpits."),
+        "<h2>Cross-protocol activity</h2>",
+        _figure(figures.conditional_figure, summary, "P(active for B | active for A)."),
+        "<h2>Address map</h2>",
+        _figure(
+            figures.address_map_figure,
+            summary,
+            "Scanned range on a Hilbert curve, coloured by the highest layer alive per block.",
+        ),
+        _layer_tables(summary),
+        _DEFINITIONS,
+        _metadata_section(summary, metadata),
+        "<h2>Summary data</h2><details><summary>summary.json</summary><pre>",
+        html.escape(json.dumps(summary, indent=1, default=str)),
+        "</pre></details></body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def write_report(
+    summary: dict[str, Any], out_path: str, metadata: dict[str, Any] | None = None
+) -> None:
+    """Write the self-contained HTML report of ``summary`` to ``out_path``."""
+    text = render_report(summary, metadata)
+    tmp = f"{out_path}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, out_path)
+    except OSError as exc:
+        raise RunError(f"{out_path}: cannot write the report: {exc}") from exc

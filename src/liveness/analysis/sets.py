@@ -1,0 +1,223 @@
+"""Named address sets over a merged reduction: the vocabulary the analyses are written in.
+
+:class:`ReplySets` answers "which addresses replied to these probes with these reply kinds"
+by unions of the class bitmaps of a :class:`~liveness.analysis.partial.ReplyPartial`, and
+provides the taxonomy's sets (network-alive, transport-active/alive, application-active/alive).
+"""
+
+from __future__ import annotations
+
+import array
+from collections import OrderedDict
+from collections.abc import Iterable
+from functools import cached_property
+
+import numpy as np
+from pyroaring import BitMap
+
+from liveness.analysis.partial import ReplyPartial
+from liveness.analysis.taxonomy import (
+    ALL_PROBES,
+    ERR_ROUTER,
+    ERR_TARGET,
+    FAMILIES,
+    KIND_ECHO,
+    KIND_RST,
+    KIND_SYNACK,
+    KIND_UDP_INVALID,
+    KIND_UDP_VALID,
+    N_PROBES,
+    REPLY_KINDS,
+    TCP_PORT_PROBES,
+    class_of,
+    error_class_of,
+)
+
+__all__ = ["ReplySets", "mask24", "union"]
+
+#: Probe names by index; the last index stands for every probe outside the default set.
+ALL_PROBES_AND_UNKNOWN: tuple[str, ...] = (*ALL_PROBES, "<unknown>")
+_PROBE_INDEX = {name: i for i, name in enumerate(ALL_PROBES_AND_UNKNOWN)}
+#: ("r" responders | "e" error targets, probe indices, kinds, attempt or source selector)
+_CacheKey = tuple[str, tuple[int, ...], tuple[int, ...], bool | None]
+
+
+def union(bitmaps: Iterable[BitMap]) -> BitMap:
+    """The union of ``bitmaps`` as a new bitmap (empty for none); one multi-way union in C."""
+    items = list(bitmaps)
+    return BitMap.union(*items) if items else BitMap()
+
+
+#: Sets larger than this are masked one /8 at a time, bounding the temporary arrays (64 MB).
+_MASK_CHUNK = 1 << 24
+
+
+def mask24(addresses: BitMap) -> BitMap:
+    """The /24 blocks (address >> 8) holding at least one of ``addresses``."""
+    if len(addresses) <= _MASK_CHUNK:
+        parts = [addresses]
+    else:
+        parts = [addresses & BitMap(range(i << 24, (i + 1) << 24)) for i in range(256)]
+    blocks = BitMap()
+    for part in parts:
+        values = np.frombuffer(part.to_array(), dtype=np.uint32) >> np.uint32(8)
+        if values.size:  # sorted: keep the first of each run of equal blocks
+            values = values[np.concatenate(([True], values[1:] != values[:-1]))]
+        blocks |= BitMap(array.array("I", values.tobytes()))
+    return blocks
+
+
+class ReplySets:
+    """Address sets of one merged reduction, built on demand from its class bitmaps.
+
+    Unions are cached, least recently used first out, within ``cache_bytes`` (analyses ask for
+    the same sets many times; at the study's scale one set can take hundreds of MB).
+    """
+
+    def __init__(self, partial: ReplyPartial, cache_bytes: int = 1 << 29) -> None:
+        self.partial = partial
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[_CacheKey, BitMap] = OrderedDict()
+        self._cached_bytes = 0
+
+    @staticmethod
+    def probe_indices(probes: Iterable[str] | None) -> list[int]:
+        """Indices of ``probes`` (None: every probe, unknown ones included)."""
+        if probes is None:
+            return list(range(N_PROBES))
+        return [_PROBE_INDEX[p] for p in probes]
+
+    def responders(
+        self,
+        probes: Iterable[str] | None = None,
+        kinds: Iterable[int] = REPLY_KINDS,
+        *,
+        first_attempt_only: bool = False,
+    ) -> BitMap:
+        """Addresses that sent a reply of one of ``kinds`` to one of ``probes``.
+
+        Results are cached (analyses ask for the same sets many times); do not modify them.
+        """
+        key = (
+            "r",
+            tuple(self.probe_indices(probes)),
+            tuple(sorted(set(kinds))),
+            first_attempt_only,
+        )
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        _, probe_list, kind_list, _ = key
+        if len(probe_list) > 1:  # a union of per-probe sets, which are cached and deduplicated
+            result = union(
+                self.responders(
+                    [ALL_PROBES_AND_UNKNOWN[p]], kind_list, first_attempt_only=first_attempt_only
+                )
+                for p in probe_list
+            )
+        else:
+            attempts = (False,) if first_attempt_only else (False, True)
+            found = self.partial.responders
+            result = union(
+                found[c]
+                for p in probe_list
+                for k in kind_list
+                for r in attempts
+                if (c := class_of(p, k, r)) in found
+            )
+        self._remember(key, result)
+        return result
+
+    def _remember(self, key: _CacheKey, value: BitMap) -> None:
+        size = value.__sizeof__()
+        while self._cache and self._cached_bytes + size > self.cache_bytes:
+            _, dropped = self._cache.popitem(last=False)
+            self._cached_bytes -= dropped.__sizeof__()
+        if size <= self.cache_bytes:
+            self._cache[key] = value
+            self._cached_bytes += size
+
+    def error_targets(
+        self, probes: Iterable[str] | None, error_kinds: Iterable[int], from_target: bool | None
+    ) -> BitMap:
+        """Probed addresses that drew an ICMP error of ``error_kinds`` (None: either source)."""
+        key = ("e", tuple(self.probe_indices(probes)), tuple(sorted(set(error_kinds))), from_target)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        sources = (False, True) if from_target is None else (from_target,)
+        found = self.partial.error_targets
+        result = union(
+            found[c]
+            for p in key[1]
+            for k in key[2]
+            for s in sources
+            if (c := error_class_of(p, k, s)) in found
+        )
+        self._remember(key, result)
+        return result
+
+    def error_rows(
+        self, probes: Iterable[str] | None, error_kinds: Iterable[int], from_target: bool | None
+    ) -> int:
+        """How many ICMP error replies of ``error_kinds`` answered ``probes``."""
+        sources = (False, True) if from_target is None else (from_target,)
+        rows = self.partial.error_rows
+        return int(
+            sum(
+                rows[error_class_of(p, k, s)]
+                for p in self.probe_indices(probes)
+                for k in error_kinds
+                for s in sources
+            )
+        )
+
+    # The taxonomy's sets.
+    @cached_property
+    def network_alive(self) -> BitMap:
+        """Every address that sent any IP packet in reply (router error sources included)."""
+        return self.responders()
+
+    def family_alive(self, family: str) -> BitMap:
+        """Network-alive addresses found by the probes of ``family``."""
+        return self.responders(FAMILIES[family])
+
+    def synack(self, probe: str) -> BitMap:
+        """Transport-alive on ``probe``'s port: SYN-ACK from it."""
+        return self.responders([probe], [KIND_SYNACK])
+
+    def rst(self, probe: str) -> BitMap:
+        """Addresses that sent a TCP RST from ``probe``'s port."""
+        return self.responders([probe], [KIND_RST])
+
+    def port_active(self, probe: str) -> BitMap:
+        """Transport-active on ``probe``'s port: SYN-ACK or RST from it."""
+        return self.responders([probe], [KIND_SYNACK, KIND_RST])
+
+    @cached_property
+    def transport_active(self) -> BitMap:
+        """SYN-ACK or RST from at least one of the five probed TCP ports."""
+        return self.responders(TCP_PORT_PROBES, [KIND_SYNACK, KIND_RST])
+
+    @cached_property
+    def transport_alive(self) -> BitMap:
+        """SYN-ACK from at least one of the five probed TCP ports."""
+        return self.responders(TCP_PORT_PROBES, [KIND_SYNACK])
+
+    def app_active(self, probe: str) -> BitMap:
+        """Application-active for ``probe``: any UDP payload in reply."""
+        return self.responders([probe], [KIND_UDP_VALID, KIND_UDP_INVALID])
+
+    def app_alive(self, probe: str) -> BitMap:
+        """Application-alive for ``probe``: a valid reply of its protocol."""
+        return self.responders([probe], [KIND_UDP_VALID])
+
+    def echo_alive(self) -> BitMap:
+        """Addresses that sent an ICMP echo reply."""
+        return self.responders(["icmp_echo"], [KIND_ECHO])
+
+    def error_responders(self, probes: Iterable[str] | None = None) -> BitMap:
+        """Addresses that sourced an ICMP error (targets themselves, or routers)."""
+        return self.responders(probes, [ERR_TARGET, ERR_ROUTER])

@@ -1,0 +1,130 @@
+"""The liveness taxonomy as constants: probes, families, reply kinds, ICMP error kinds, layers.
+
+Every analysis names things through this module, so the vocabulary of DESIGN.md lives in one
+place. Reply rows are reduced to a *class* (probe, reply kind, retransmission) and ICMP error
+rows additionally to an *error class* (probe, error kind, sourced by the target or not); the
+helpers here encode and decode those small integers.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ALL_PROBES",
+    "APP_PROBES",
+    "CONDITIONAL_PROBES",
+    "ERROR_KINDS",
+    "ERR_ROUTER",
+    "ERR_TARGET",
+    "FAMILIES",
+    "KIND_ECHO",
+    "KIND_NAMES",
+    "KIND_RST",
+    "KIND_SYNACK",
+    "KIND_UDP_INVALID",
+    "KIND_UDP_VALID",
+    "LAYERS",
+    "NEGATIVE_KINDS",
+    "N_CLASSES",
+    "N_ERROR_CLASSES",
+    "N_ERROR_KINDS",
+    "N_KINDS",
+    "N_PROBES",
+    "POSITIVE_KINDS",
+    "PROBE_FAMILY",
+    "RANDOM_PORT_PROBE",
+    "REPLY_KINDS",
+    "TCP_PORT_PROBES",
+    "UNKNOWN_PROBE",
+    "class_of",
+    "error_class_of",
+]
+
+#: The probe types of the default probe set, in the order used everywhere (matrix rows, tables).
+TCP_PORT_PROBES: tuple[str, ...] = (
+    "tcp_syn:22",
+    "tcp_syn:23",
+    "tcp_syn:80",
+    "tcp_syn:443",
+    "tcp_syn:7547",
+)
+RANDOM_PORT_PROBE = "tcp_syn:random"
+APP_PROBES: tuple[str, ...] = ("udp_dns", "udp_ntp")
+#: The eight probe types of the study (the random port only serves tarpit detection).
+CONDITIONAL_PROBES: tuple[str, ...] = ("icmp_echo", *TCP_PORT_PROBES, *APP_PROBES)
+ALL_PROBES: tuple[str, ...] = (*CONDITIONAL_PROBES, RANDOM_PORT_PROBE)
+#: Index given to probe names outside the default set: they count for "all", not for a family.
+UNKNOWN_PROBE = len(ALL_PROBES)
+N_PROBES = UNKNOWN_PROBE + 1
+
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "icmp": ("icmp_echo",),
+    "tcp": TCP_PORT_PROBES,
+    "udp": APP_PROBES,
+}
+PROBE_FAMILY: dict[str, str] = {p: f for f, probes in FAMILIES.items() for p in probes}
+
+#: Reply kinds: what a reply row says about its responder, independent of the probe.
+KIND_ECHO = 0  # ICMP echo reply
+KIND_SYNACK = 1  # TCP SYN-ACK
+KIND_RST = 2  # TCP RST (with or without ACK)
+KIND_UDP_VALID = 3  # a UDP payload that is a valid DNS/NTP reply
+KIND_UDP_INVALID = 4  # a UDP payload that is not
+ERR_TARGET = 5  # an ICMP error sourced by the probed address itself
+ERR_ROUTER = 6  # an ICMP error sourced by another address (a router)
+N_KINDS = 7
+KIND_NAMES: tuple[str, ...] = (
+    "echo_reply",
+    "synack",
+    "rst",
+    "udp_valid",
+    "udp_invalid",
+    "icmp_error_from_target",
+    "icmp_error_from_router",
+)
+REPLY_KINDS: tuple[int, ...] = tuple(range(N_KINDS))
+#: Replies in the probe's own protocol (analysis 2 calls them positive; RST included).
+POSITIVE_KINDS: tuple[int, ...] = (
+    KIND_ECHO,
+    KIND_SYNACK,
+    KIND_RST,
+    KIND_UDP_VALID,
+    KIND_UDP_INVALID,
+)
+#: Negative replies for the headline: RST and every ICMP error.
+NEGATIVE_KINDS: tuple[int, ...] = (KIND_RST, ERR_TARGET, ERR_ROUTER)
+
+#: A reply class: (probe, reply kind, retransmission) packed in one small integer.
+N_CLASSES = N_PROBES * N_KINDS * 2
+
+
+def class_of(probe: int, kind: int, retransmission: bool) -> int:
+    """The class number of (probe index, reply kind, answered a retransmission)."""
+    return (probe * N_KINDS + kind) * 2 + int(retransmission)
+
+
+#: ICMP error kinds: destination-unreachable codes 0..15, then the other error types.
+ERROR_KINDS: tuple[str, ...] = (
+    *(f"unreach_code_{code}" for code in range(16)),
+    "time_exceeded",
+    "redirect",
+    "source_quench",
+    "param_problem",
+    "other",
+)
+N_ERROR_KINDS = len(ERROR_KINDS)
+N_ERROR_CLASSES = N_PROBES * N_ERROR_KINDS * 2
+
+
+def error_class_of(probe: int, error_kind: int, from_target: bool) -> int:
+    """The error class number of (probe index, error kind, sourced by the target)."""
+    return (probe * N_ERROR_KINDS + error_kind) * 2 + int(from_target)
+
+
+#: Layers of the address map, lowest first: the highest one reached colours a /24.
+LAYERS: tuple[str, ...] = (
+    "silent",
+    "network-alive",
+    "transport-active",
+    "transport-alive",
+    "application-alive",
+)

@@ -1,0 +1,106 @@
+"""``liveness analyze``: the study's analyses of one scan (or its shards) as JSON and a table.
+
+Unreadable inputs are reported one line each on stderr; the analyses of the readable ones are
+still written. The exit status is then 2 (bad input) so scripts notice; it is 0 only when every
+input was read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from liveness.analysis import Summary, summarize
+from liveness.analysis.tables import format_headline
+from liveness.cli._common import emit_json, json_option, log
+from liveness.errors import InputError, RunError
+
+__all__ = ["command", "dask_options", "fail_on_bad_inputs", "summarize_scans", "write_json"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def dask_options(func: F) -> F:
+    """``--workers N`` (a local Dask cluster) and ``--dask ADDRESS`` (an existing scheduler)."""
+    func = click.option(
+        "--dask",
+        "dask_address",
+        metavar="ADDRESS",
+        help="Run the per-file reduction on this Dask scheduler (e.g. tcp://host:8786).",
+    )(func)
+    func = click.option(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="Run the per-file reduction on a local Dask cluster of N worker processes.",
+    )(func)
+    return func
+
+
+def summarize_scans(
+    scans: tuple[str, ...], workers: int | None, dask_address: str | None
+) -> Summary:
+    """Summarize ``scans``, logging one line per unreadable file."""
+    if workers is not None and dask_address is not None:
+        raise InputError("--workers and --dask: give one or the other")
+    summary = summarize(scans, workers=workers, dask_address=dask_address)
+    for entry in summary["inputs"]["files"]:
+        if entry["error"]:
+            log(f"liveness: warning: skipped {entry['error']}")
+    return summary
+
+
+def fail_on_bad_inputs(summary: Summary) -> None:
+    """Exit with status 2 (after the outputs were written) when some input was unreadable."""
+    inputs = summary["inputs"]
+    if inputs["errors"]:
+        raise InputError(
+            f"{inputs['errors']} of {len(inputs['files'])} input file(s) unreadable;"
+            " the results cover the others"
+        )
+
+
+def write_json(summary: Summary, path: str) -> None:
+    """Write ``summary`` to ``path`` atomically."""
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as out:
+            json.dump(summary, out, indent=1)
+            out.write("\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise RunError(f"-o {path}: cannot write: {exc}") from exc
+
+
+@click.command(name="analyze")
+@click.argument("scans", nargs=-1, required=True)
+@click.option("-o", "--output", metavar="FILE", help="Write the summary as JSON to FILE.")
+@dask_options
+@json_option
+def command(
+    scans: tuple[str, ...],
+    output: str | None,
+    workers: int | None,
+    dask_address: str | None,
+    as_json: bool,
+) -> None:
+    """Classify the addresses of SCANS (reply files) and run the study's analyses.
+
+    Prints the headline table (on stderr with --json, where stdout holds the summary).
+    An unreadable SCAN is reported and skipped: the others are analysed and written, and the
+    exit status is 2.
+    """
+    summary = summarize_scans(scans, workers, dask_address)
+    if output:
+        write_json(summary, output)
+    table = format_headline(summary)
+    if as_json:
+        emit_json(summary)
+        log(table)
+    else:
+        click.echo(table)
+    fail_on_bad_inputs(summary)
