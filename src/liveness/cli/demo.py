@@ -76,6 +76,11 @@ def scan_argv(vp: Any, targets: list[str], allowlist: Path, out_dir: Path, rate:
     help="Seconds before the retransmission (the study used 20; shorter keeps the demo quick).",
 )
 @click.option("-c", "--cooldown", default=3.0, show_default=True, type=float)
+@click.option(
+    "--connectivity",
+    is_flag=True,
+    help="Instead: monitor the 'connectivity' testbed from six VPs and find its events.",
+)
 @json_option
 def command(
     output_dir: str,
@@ -83,11 +88,19 @@ def command(
     rate: str,
     retransmit_delay: float,
     cooldown: float,
+    connectivity: bool,
     as_json: bool,
 ) -> None:
     """Bring up the testbed, scan it with every probe type, analyse, report, tear down."""
     if os.geteuid() != 0:
         raise RunError("the demo builds network namespaces: run it as root (sudo make demo)")
+    if connectivity:
+        from liveness.cli.demo_connectivity import run_connectivity_demo
+
+        outcome = run_connectivity_demo(Path(output_dir), as_json)
+        if as_json:
+            emit_json(outcome)
+        return
     from liveness.analysis import summarize
     from liveness.analysis.report import write_report
     from liveness.analysis.tables import format_headline
