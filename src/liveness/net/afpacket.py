@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import mmap
+import os
 import select
 import socket
 import struct
@@ -255,8 +256,16 @@ class RingReceiver:
         """Wait up to ``timeout_ms`` for frames, then take the ready ones (at most
         ``max_frames``) in ring order."""
         if not int(self._status[self._head]) & TP_STATUS_USER:
-            self._poller.poll(timeout_ms)
+            for _, events in self._poller.poll(timeout_ms):
+                if events & (select.POLLERR | select.POLLNVAL | select.POLLHUP):
+                    self._raise_socket_error()
         return self._take(max_frames)
+
+    def _raise_socket_error(self) -> None:
+        """The socket reports an error (e.g. the interface went away): stop, never spin."""
+        code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        reason = os.strerror(code) if code else "socket closed"
+        raise RunError(f"receiving on {self.ifname} failed: {reason}")
 
     def _take(self, limit: int) -> RxBatch:
         # Ready slots form a run starting at the head (the kernel fills the ring in order).

@@ -1,0 +1,120 @@
+"""The AF_PACKET rings on a real veth pair between two namespaces this test creates."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+SCANNER = "198.18.255.1"
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def veth_pair() -> Iterator[tuple[str, str]]:
+    """Namespaces A (the scanner, 198.18.255.1/32) and B (owning 198.18.0.0/16 on lo)."""
+    a, b = f"lvrA{os.getpid()}", f"lvrB{os.getpid()}"
+    try:
+        _ip("netns", "add", a)
+        _ip("netns", "add", b)
+        _ip("link", "add", "vA", "netns", a, "type", "veth", "peer", "name", "vB", "netns", b)
+        _ip("-n", a, "addr", "add", f"{SCANNER}/32", "dev", "vA")
+        for ns, dev in ((a, "vA"), (b, "vB")):
+            _ip("-n", ns, "link", "set", dev, "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+        _ip("-n", b, "route", "add", "local", "198.18.0.0/16", "dev", "lo")
+        _ip("-n", b, "route", "add", f"{SCANNER}/32", "dev", "vB", "table", "local")
+        _ip(
+            "-n", a, "route", "add", "198.18.0.0/16", "via", "198.18.255.254", "dev", "vA", "onlink"
+        )
+        mac_b = subprocess.run(
+            ["ip", "netns", "exec", b, "cat", "/sys/class/net/vB/address"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+        _ip("-n", a, "neigh", "replace", "198.18.255.254", "lladdr", mac_b, "dev", "vA",
+            "nud", "permanent")  # fmt: skip
+        yield a, b
+    finally:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def _in_namespace(ns: str, code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_a_batch_sent_through_the_tx_ring_comes_back_through_the_rx_ring(
+    veth_pair: tuple[str, str],
+) -> None:
+    a, _ = veth_pair
+    done = _in_namespace(
+        a,
+        """
+        import ipaddress, time
+        import numpy as np
+        from liveness.net.afpacket import RingReceiver, RingSender, interface_mac
+        from liveness.probes import parse_probes
+        from liveness.probes.classify import ReplyClassifier
+        from liveness.scan.context import ScanContext
+        src = int(ipaddress.IPv4Address("198.18.255.1"))
+        import subprocess, json
+        neigh = json.loads(subprocess.run(["ip", "-j", "neigh"], capture_output=True,
+                                          text=True).stdout)[0]["lladdr"]
+        ctx = ScanContext.from_seed(5, src_ip=src, src_mac=interface_mac("vA"),
+                                    gw_mac=bytes.fromhex(neigh.replace(":", "")))
+        probe = parse_probes("icmp_echo")[0]
+        targets = (int(ipaddress.IPv4Address("198.18.0.0")) + 1 + np.arange(5000)).astype(np.uint32)
+        rx = RingReceiver("vA", src)
+        tx = RingSender("vA")
+        tx.send(probe.build(ctx, targets, 0))
+        classifier = ReplyClassifier(ctx, [probe])
+        seen = set()
+        deadline = time.time() + 5
+        while time.time() < deadline and len(seen) < len(targets):
+            batch = rx.poll(100)
+            if len(batch.lengths):
+                rows = classifier.classify(batch.frames, batch.lengths, batch.ts_ns)
+                seen.update(rows.column("target").to_pylist())
+        packets, drops = rx.stats()
+        print(len(seen), set(seen) == set(targets.tolist()), drops, tx.frames_sent)
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    count, exact, drops, sent = done.stdout.split()
+    assert (count, exact, drops, sent) == ("5000", "True", "0", "5000")
+
+
+def test_the_receiver_stops_when_its_interface_goes_away(veth_pair: tuple[str, str]) -> None:
+    a, _ = veth_pair
+    done = _in_namespace(
+        a,
+        """
+        import subprocess, time
+        from liveness.errors import RunError
+        from liveness.net.afpacket import RingReceiver
+        rx = RingReceiver("vA", 1)
+        subprocess.run(["ip", "link", "del", "vA"], check=True)
+        start = time.monotonic()
+        try:
+            for _ in range(1000):
+                rx.poll(50)
+            print("no error")
+        except RunError as exc:
+            print("stopped", round(time.monotonic() - start, 1), exc)
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("stopped"), done.stdout
+    assert float(done.stdout.split()[1]) < 2.0
