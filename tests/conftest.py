@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,3 +31,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "root" in item.keywords and not CAN_NETNS:
             item.add_marker(skip_root)
+
+
+@pytest.fixture(scope="session")
+def paper_demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One run of ``liveness demo`` (the paper spec, default probes), shared by the tests that
+    check the scan and the analyses against its ground truth. Returns the demo's JSON result
+    and the output directory (replies.parquet, summary.json, truth.parquet, report.html)."""
+    if not CAN_NETNS:
+        pytest.skip("needs root and network namespaces")
+    out = tmp_path_factory.mktemp("paper-demo")
+    done = subprocess.run(
+        [sys.executable, "-m", "liveness.cli.main", "demo", "-o", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(done.stdout)
+    result["dir"] = Path(out)
+    return result

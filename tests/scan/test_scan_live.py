@@ -250,3 +250,50 @@ def test_packets_on_the_wire_stay_inside_the_targets_minus_the_blocklist(
     assert not any(d in b for d in destinations for b in blocked)
     expected = sum(t.num_addresses for t in targets) - sum(b.num_addresses for b in blocked)
     assert len(destinations) == expected
+
+
+def test_the_union_of_shards_equals_the_unsharded_scan(
+    small_testbed: Testbed, tmp_path: Path
+) -> None:
+    tb = small_testbed
+    common = ("-e", "11", "-r", "20000", "--retransmit-delay", "0", "-c", "1")
+    found: list[set[tuple[int, str, str, int]]] = []
+    targets_per_shard: list[int] = []
+    for name, extra in (("all", ()), ("s0", ("--shards", "2", "--shard", "0")),
+                        ("s1", ("--shards", "2", "--shard", "1"))):  # fmt: skip
+        out = tmp_path / f"{name}.parquet"
+        done = tb.run("vp1", _scan_argv(tb, "vp1", out, *common, *extra), capture_output=True,
+                      text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        table = _replies(out)
+        found.append(_found(table.filter(pc.invert(table["repeat"]))))
+        targets_per_shard.append(json.loads(Path(f"{out}.meta.json").read_text())["targets_probed"])
+    unsharded, shard0, shard1 = found
+    assert shard0 and shard1 and not {t for t, *_ in shard0} & {t for t, *_ in shard1}
+    assert shard0 | shard1 == unsharded
+    assert targets_per_shard[1] + targets_per_shard[2] == targets_per_shard[0]
+
+
+def test_the_requested_rate_is_kept_within_three_percent_on_the_wire(
+    small_testbed: Testbed, tmp_path: Path
+) -> None:
+    from scapy.all import IP, PcapReader
+
+    tb = small_testbed
+    out = tmp_path / "replies.parquet"
+    pcap = tmp_path / "wire.pcap"
+    rate = 4000
+    argv = _scan_argv(tb, "vp1", out, "-r", str(rate), "--retransmit-delay", "0", "-c", "0")
+    capture = _capture(tb, "vp1", pcap)
+    try:
+        done = tb.run("vp1", argv, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        time.sleep(0.3)
+    finally:
+        _stop(capture)
+    probes = _probes_on_wire(pcap)
+    with PcapReader(str(pcap)) as packets:
+        times = [float(p.time) for p in packets if IP in p and p[IP].src == tb.vps["vp1"].src_ip]
+    sent = sum(probes.values())
+    achieved = (sent - 1) / (max(times) - min(times))
+    assert abs(achieved - rate) / rate < 0.03, achieved
