@@ -17,7 +17,10 @@ from liveness.reach.observation import OBSERVATION_SCHEMA
 from liveness.reach.readers import read_observations
 from liveness.reach.roots import LETTERS, ROOT_ADDRESSES, builtin_measurement, letter_from_address
 
-SAMPLE = Path("/work/shared/data/atlas/dns-results-sample.jsonl")
+# ../shared/data beside the repository (as on CI and the developers' machines).
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+SAMPLE = SHARED_DATA / "atlas" / "dns-results-sample.jsonl"
 pytestmark = pytest.mark.skipif(not SAMPLE.exists(), reason="real Atlas sample not present")
 
 # Written out here, independently of liveness.reach.roots: the roots' current addresses.

@@ -13,6 +13,9 @@ from liveness.cli.main import main
 from liveness.reach.detect import EVENT_SCHEMA
 from liveness.reach.trinocular import write_trinocular
 
+# ../shared/data beside the repository (as on CI and the developers' machines).
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
 ROUND = 660
 T0 = 1_700_000_000 - 1_700_000_000 % ROUND
 BLOCKS = np.array([0x0A000000, 0x0A000100, 0x0A000200], np.uint32)  # 10.0.0.0/24 .. 10.0.2.0/24
@@ -112,7 +115,7 @@ def test_detect_errors(
 
 
 def test_detect_atlas_sample(capsys: pytest.CaptureFixture[str]) -> None:
-    sample = "/work/shared/data/atlas/dns-results-sample.jsonl"
+    sample = str(SHARED_DATA / "atlas" / "dns-results-sample.jsonl")
     if not Path(sample).exists():
         pytest.skip("shared Atlas sample not present")
     code, out, _ = run(

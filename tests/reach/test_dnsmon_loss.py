@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pytest
 
 from liveness.errors import InputError
 from liveness.reach.atlas_islands import AtlasParams
 from liveness.reach.dnsmon import DNSMON_SCHEMA, dnsmon_loss
+
+# ../shared/data beside the repository (as on CI and the developers' machines).
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 LETTERS = [f"{c}.root" for c in "abcdefghijklm"]
 
@@ -79,12 +84,11 @@ def test_empty_input() -> None:
 
 def test_cli_on_real_atlas_sample(capsys: pytest.CaptureFixture[str]) -> None:
     import json
-    from pathlib import Path
 
     from liveness.cli.main import main
     from liveness.reach.atlas import read_atlas_queries
 
-    sample = Path("/work/shared/data/atlas/dns-results-sample.jsonl")
+    sample = SHARED_DATA / "atlas" / "dns-results-sample.jsonl"
     if not sample.exists():
         pytest.skip("shared Atlas sample not present")
     main(["reach", "dnsmon", str(sample), "--json"])

@@ -16,7 +16,10 @@ from liveness.reach.dnsmon import dnsmon_loss
 from liveness.reach.observation import OBSERVATION_SCHEMA
 from liveness.reach.report import render_report
 
-SHARED = Path("/work/shared/data")
+# ../shared/data beside the repository (as on CI and the developers' machines).
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+SHARED = SHARED_DATA
 
 
 def observations() -> pa.Table:

@@ -28,7 +28,10 @@ from liveness.reach.rir import (
     table_totals,
 )
 
-RIR_DIR = Path("/work/shared/data/rir")
+# ../shared/data beside the repository (as on CI and the developers' machines).
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+RIR_DIR = SHARED_DATA / "rir"
 REAL = sorted(RIR_DIR.glob("delegated-*")) if RIR_DIR.exists() else []
 needs_real = pytest.mark.skipif(not REAL, reason="real RIR files not present")
 
