@@ -23,6 +23,7 @@ import os
 import select
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,8 @@ TPACKET_V2 = 1
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
 SO_ATTACH_FILTER = 26
+SO_SNDBUFFORCE = 32
+SEND_BUFFER_BYTES = 64 << 20
 
 TP_STATUS_AVAILABLE = 0
 TP_STATUS_SEND_REQUEST = 1
@@ -138,6 +141,10 @@ class RingSender:
         self.flush_every = max(1, min(flush_every, slots))
         # Protocol 0: this socket sends but receives nothing.
         self.sock = _open_packet_socket(ifname, 0)
+        # Room for a whole ring of frames in flight, so a flush never waits for buffer space:
+        # that wait is the only point where a signal could cut a flush short.
+        with contextlib.suppress(OSError):
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SEND_BUFFER_BYTES)
         # Older kernels lack the bypass: the qdisc path works too, only slower.
         with contextlib.suppress(OSError):
             self.sock.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
@@ -151,8 +158,22 @@ class RingSender:
         self.max_frame = self.slot_size - TX_DATA_OFFSET
         self.frames_sent = 0
 
-    def send(self, frames: NDArray[np.uint8], lengths: NDArray[np.integer] | None = None) -> int:
-        """Send every row of ``frames`` (``lengths[i]`` bytes of row i; all of it when None)."""
+    def send(
+        self,
+        frames: NDArray[np.uint8],
+        lengths: NDArray[np.integer] | None = None,
+        *,
+        group: int = 1,
+        before_flush: Callable[[int], None] | None = None,
+    ) -> int:
+        """Send every row of ``frames`` (``lengths[i]`` bytes of row i; all of it when None).
+
+        Flushes never split a ``group`` of consecutive frames (one target's probes).
+        ``before_flush(n)`` is called just before the system call that will have sent the first
+        ``n`` frames: once that call starts, the kernel sends all of them even if the process is
+        killed (the send buffer is large enough that it never waits), so a checkpoint written
+        there is exact.
+        """
         count = frames.shape[0]
         if count == 0:
             return 0
@@ -161,13 +182,18 @@ class RingSender:
             raise RunError(f"frame of {width} bytes exceeds the ring slot ({self.max_frame})")
         if lengths is None:
             lengths = np.full(count, width, dtype=np.uint32)
+        step = max(group, self.flush_every - self.flush_every % group)
+        if step > self.slots:
+            raise RunError(f"a group of {group} frames does not fit the ring ({self.slots} slots)")
         sent = 0
         while sent < count:
-            chunk = min(count - sent, self.flush_every)
+            chunk = min(count - sent, step)
             slots = (self._head + np.arange(chunk)) % self.slots
             self._view[slots, TX_DATA_OFFSET : TX_DATA_OFFSET + width] = frames[sent : sent + chunk]
             self._len[slots] = lengths[sent : sent + chunk]
             self._status[slots] = TP_STATUS_SEND_REQUEST
+            if before_flush is not None:
+                before_flush(sent + chunk)
             self._flush()
             self._head = (self._head + chunk) % self.slots
             sent += chunk

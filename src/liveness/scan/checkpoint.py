@@ -1,8 +1,10 @@
 """A scan's checkpoint: the scan's settings once, and its progress counters updated in place.
 
-Progress is a small memory-mapped array of int64 written right after each batch leaves, so a
-SIGKILL loses at most the microseconds between a send returning and one store: ``--resume``
-continues from the first target whose probes had not been sent, and probes nothing twice.
+Progress is a small memory-mapped array of int64, stored just before each flush of the send
+ring. A flush, once started, completes even if the process is killed (the kernel acts on the
+signal when the system call returns), so ``--resume`` continues from the first target whose
+probes had not been sent, and probes nothing twice. The only window left is the few instructions
+between the store and the system call.
 
 The progress file is locked (``flock``) for as long as the scan or its receiver runs; the lock is
 inherited by the receiver process, so a ``--resume`` after a SIGKILL waits until the killed scan's

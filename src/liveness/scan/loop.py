@@ -213,11 +213,16 @@ def run_scan(settings: ScanSettings) -> dict[str, Any]:
             frames, lengths = build_batch(
                 settings.probes, settings.context, addresses, attempt_sent, settings.copies
             )
-            sender.send(frames, lengths)
+
+            # Progress is recorded just before each flush (see RingSender.send): a SIGKILL then
+            # neither repeats nor loses a target on --resume.
+            def record(frames_through: int, slot: int = attempt_sent, base: int = first) -> None:
+                checkpoint.set(slot, base + frames_through // frames_per_target)
+
+            sender.send(frames, lengths, group=frames_per_target, before_flush=record)
             pacer.record(frames.shape[0])
             sent_frames += frames.shape[0]
             done[attempt_sent] = first + count
-            checkpoint.set(attempt_sent, first + count)
             if attempt_sent == 0:
                 targets_probed = done[0]
             else:
