@@ -57,7 +57,7 @@ def test_monitor_with_model_writes_streams_and_json(tmp_path: Path) -> None:
     [
         (["--model", "--model-outage", "198.18.2.0/23@1-2"], "--model-outage"),
         (["--model", "--param", "nosuch=1"], "--param"),
-        ([], "not available yet"),
+        ([], "no prober chosen"),
     ],
 )
 def test_bad_usage_is_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:

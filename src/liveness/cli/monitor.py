@@ -1,15 +1,23 @@
-"""``liveness monitor``: Trinocular-style monitoring of /24 blocks from one vantage point.
+"""``liveness monitor``: Trinocular-style monitoring of /24 blocks from one vantage point or all.
 
 Reads the census (E(b) per block), runs ``--rounds`` rounds of adaptive probing and streams,
 per VP, a Trinocular-format FSDB file and an Observation parquet into ``-o OUTDIR``. Probes go
-through :func:`liveness.reach.monitor.make_prober`: ``--model`` uses the in-process responder
-model (simulated time, no packets); the live packet path and ``--testbed SPEC`` plug in there.
+through :func:`liveness.reach.monitor.make_prober`: ``--live`` sends ICMP echo on the wire
+through the scan engine (``-i``/``-S``/``-G`` as for ``liveness scan``, looked up from the
+route to the first census address when absent); ``--model`` uses the in-process responder
+model (simulated time, no packets). Sending is opt-in: without either flag nothing is sent.
+
+``--testbed SPEC`` brings the spec's testbed up, scans it for a census from its first VP (two
+ICMP echo passes of ``liveness scan``, unless ``--census`` is given), runs one live monitor per
+VP inside its namespace on a shared round clock (:mod:`liveness.reach.monitor.multi`), writes
+the schedule and each VP's own block beside the outputs, and takes the testbed down.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -20,9 +28,11 @@ import numpy as np
 from liveness.cli._common import emit_json, json_option, log
 from liveness.errors import InputError
 from liveness.reach.monitor import (
+    Census,
     FsdbStream,
     Monitor,
     ObservationStream,
+    Prober,
     TrinocularParams,
     load_census,
     make_prober,
@@ -62,66 +72,65 @@ def _parse_outage(spec: str) -> tuple[int, int, int]:
         raise InputError(f"--model-outage {spec!r}: expected a.b.c.0/24@FIRST-END") from None
 
 
-@click.command(name="monitor")
-@click.option("--vp", required=True, help="Name of this vantage point (in outputs).")
-@click.option(
-    "--census",
-    "census_paths",
-    multiple=True,
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Census snapshot: IP-set file, text addresses or reply parquet; repeat for several.",
-)
-@click.option("--rounds", type=click.IntRange(min=1), required=True, help="Rounds to run.")
-@click.option("--round-s", type=click.FloatRange(min=0.001), default=660.0, show_default=True)
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False), required=True)
-@click.option("--start", type=int, default=None, help="First round's start (epoch s); default now.")
-@click.option("--param", "param_items", multiple=True, help="Override a parameter: NAME=VALUE.")
-@click.option(
-    "--scale-rate-window",
-    is_flag=True,
-    help="Emulation only: shrink the 3600 s probe-bound window in proportion to --round-s/660.",
-)
-@click.option("--changes-only", is_flag=True, help="FSDB rows only when a block's status changes.")
-@click.option("--model", is_flag=True, help="Probe the in-process responder model (no packets).")
-@click.option("--model-seed", type=int, default=0, show_default=True)
-@click.option(
-    "--model-availability",
-    type=click.FloatRange(0.0, 1.0),
-    default=None,
-    help="Model's response probability per address (default: the census', else 0.9).",
-)
-@click.option(
-    "--model-outage",
-    "outages",
-    multiple=True,
-    help="In the model, a.b.c.0/24@FIRST-END: block down for rounds FIRST..END-1.",
-)
-@json_option
-def command(
+def _live_prober(
+    census: Census,
+    vp: str,
+    interface: str | None,
+    source_ip: str | None,
+    gateway_mac: str | None,
+    timeout_s: float,
+    rate_pps: float,
+) -> Prober:
+    """The live ICMP echo prober; -i/-S/-G missing are taken from the route (as ``scan``)."""
+    from liveness.reach.monitor.live import check_monitor_targets
+
+    check_monitor_targets(census.blocks, "--census")
+    if interface is None or source_ip is None or gateway_mac is None:
+        from liveness.net.route import lookup_route
+
+        if not census.hosts.size:
+            raise InputError("--census: no address to probe")
+        first = str(ipaddress.IPv4Address(int(census.blocks[0]) | int(census.hosts[0])))
+        route = lookup_route(first, interface)
+        if gateway_mac is None and route.gateway_mac is None:
+            raise InputError(
+                f"-G/--gateway-mac: no neighbour entry for the gateway toward {first} on "
+                f"{route.ifname}; pass the gateway's MAC address"
+            )
+        interface = interface or route.ifname
+        source_ip = source_ip or route.src_ip
+        gateway_mac = gateway_mac or (route.gateway_mac or b"").hex(":")
+    return make_prober(
+        "live",
+        interface=interface,
+        source_ip=source_ip,
+        gateway_mac=gateway_mac,
+        timeout_s=timeout_s,
+        rate_pps=rate_pps,
+        seed=secrets.randbits(63),
+        vp=vp,
+    )
+
+
+def _monitor_one_vp(
+    *,
     vp: str,
     census_paths: tuple[str, ...],
     rounds: int,
-    round_s: float,
+    params: TrinocularParams,
     output_dir: str,
     start: int | None,
-    param_items: tuple[str, ...],
-    scale_rate_window: bool,
     changes_only: bool,
     model: bool,
     model_seed: int,
     model_availability: float | None,
-    outages: tuple[str, ...],
-    as_json: bool,
-) -> None:
-    """Monitor the census' /24 blocks from one VP with Trinocular's adaptive probing."""
-    params = _parse_params(param_items, round_s)
-    if scale_rate_window:
-        params = params.time_scaled()
+    schedule: list[tuple[int, int, int]],
+    live_route: tuple[str | None, str | None, str | None],
+    timeout_s: float,
+    rate_pps: float,
+) -> dict[str, Any]:
+    """Monitor from this host (or namespace) for ``rounds`` rounds; the JSON summary."""
     round_s = params.round_s
-    schedule = [_parse_outage(spec) for spec in outages]
-    if schedule and not model:
-        raise InputError("--model-outage needs --model")
     census = load_census(census_paths)
     monitor = Monitor.from_census(census, vp=vp, params=params)
     log(
@@ -133,13 +142,12 @@ def command(
         if chance is None:
             chance = census.availability if census.availability is not None else 0.9
         prober = make_prober("model", blocks=census.blocks, availability=chance, seed=model_seed)
-    else:
-        prober = make_prober("live", vp=vp)
-    if schedule and isinstance(prober, ModelProber):
         known = set(census.blocks.tolist())
         for block, _, _ in schedule:
             if block not in known:
                 raise InputError(f"--model-outage: {ipaddress.IPv4Address(block)}/24 not in census")
+    else:
+        prober = _live_prober(census, vp, *live_route, timeout_s, rate_pps)
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -155,33 +163,43 @@ def command(
         )
     )
     first_start = int(time.time()) if start is None else start
-    simulated = model
     totals = np.zeros(3, dtype=np.int64)
     per_round: list[dict[str, int]] = []
-    with (
-        FsdbStream(fsdb_path, changes_only=changes_only) as fsdb,
-        ObservationStream(observation_path, vp=vp, round_s=round_s) as observations,
-    ):
-        for round_no in range(rounds):
-            round_start = first_start + round(round_no * round_s)
-            if not simulated:
-                time.sleep(max(0.0, round_start - time.time()))
-            if isinstance(prober, ModelProber):
-                for block, first, end in schedule:
-                    if round_no in (first, end):
-                        prober.set_up(block, round_no == end)
-            result = monitor.run_round(prober, round_no, round_start)
-            fsdb.write(result)
-            observations.write(result)
-            counts = result.status_counts()
-            per_round.append({**counts, "probes": int(result.probes.sum())})
-            totals += [counts["down"], counts["up"], counts["unknown"]]
-            log(f"round {round_no}: {counts}")
-        fsdb.close(comment=f"liveness monitor --vp {vp} --rounds {rounds} --round-s {round_s}")
-    summary = {
+    late_rounds = 0
+    try:
+        with (
+            FsdbStream(fsdb_path, changes_only=changes_only) as fsdb,
+            ObservationStream(observation_path, vp=vp, round_s=round_s) as observations,
+        ):
+            for round_no in range(rounds):
+                round_start = first_start + round(round_no * round_s)
+                if not model:
+                    wait = round_start - time.time()
+                    late_rounds += wait < -0.5 * round_s
+                    time.sleep(max(0.0, wait))
+                if isinstance(prober, ModelProber):
+                    for block, first, end in schedule:
+                        if round_no in (first, end):
+                            prober.set_up(block, round_no == end)
+                result = monitor.run_round(prober, round_no, round_start)
+                fsdb.write(result)
+                observations.write(result)
+                counts = result.status_counts()
+                per_round.append({**counts, "probes": int(result.probes.sum())})
+                totals += [counts["down"], counts["up"], counts["unknown"]]
+                log(f"round {round_no}: {counts}")
+            fsdb.close(comment=f"liveness monitor --vp {vp} --rounds {rounds} --round-s {round_s}")
+    finally:
+        close = getattr(prober, "close", None)
+        if close is not None:
+            close()
+    return {
         "vp": vp,
+        "prober": "model" if model else "live",
         "rounds": rounds,
         "round_s": round_s,
+        "start": first_start,
+        "late_rounds": late_rounds,
         "blocks": int(census.blocks.size),
         "measurable": int(monitor.blocks.size),
         "unmeasurable": int(monitor.unmeasurable_blocks.size),
@@ -202,12 +220,169 @@ def command(
         "observation_rows": observations.rows_written,
         "unmeasurable_list": str(unmeasurable_path),
     }
+
+
+@click.command(name="monitor")
+@click.option("--vp", help="Name of this vantage point (in outputs); not with --testbed.")
+@click.option(
+    "--census",
+    "census_paths",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Census snapshot: IP-set file, text addresses or reply parquet; repeat for several.",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    help="Rounds to run (--testbed: default until 2 rounds past the schedule's end).",
+)
+@click.option("--round-s", type=click.FloatRange(min=0.001), default=660.0, show_default=True)
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False), required=True)
+@click.option("--start", type=int, default=None, help="First round's start (epoch s); default now.")
+@click.option("--param", "param_items", multiple=True, help="Override a parameter: NAME=VALUE.")
+@click.option(
+    "--scale-rate-window",
+    is_flag=True,
+    help="Emulation only: shrink the 3600 s probe-bound window in proportion to --round-s/660.",
+)
+@click.option("--changes-only", is_flag=True, help="FSDB rows only when a block's status changes.")
+@click.option("--live", is_flag=True, help="Send ICMP echo on the wire (this host or namespace).")
+@click.option("-i", "--interface", help="Live: interface to send on (default: the route's).")
+@click.option("-S", "--source-ip", help="Live: source address (default: the route's).")
+@click.option("-G", "--gateway-mac", help="Live: gateway MAC (default: the neighbour table's).")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0.001, max=60.0),
+    default=0.5,
+    show_default=True,
+    help="Live: seconds each probe step waits for echo replies.",
+)
+@click.option(
+    "-r",
+    "--rate",
+    "rate_pps",
+    type=click.FloatRange(min=0.0),
+    default=10_000.0,
+    show_default=True,
+    help="Live: probes per second within a step (0: as fast as possible).",
+)
+@click.option(
+    "--testbed",
+    "testbed_spec",
+    help="Bring this testbed spec up and monitor live from all its VPs at once (root).",
+)
+@click.option("--model", is_flag=True, help="Probe the in-process responder model (no packets).")
+@click.option("--model-seed", type=int, default=0, show_default=True)
+@click.option(
+    "--model-availability",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Model's response probability per address (default: the census', else 0.9).",
+)
+@click.option(
+    "--model-outage",
+    "outages",
+    multiple=True,
+    help="In the model, a.b.c.0/24@FIRST-END: block down for rounds FIRST..END-1.",
+)
+@json_option
+def command(
+    vp: str | None,
+    census_paths: tuple[str, ...],
+    rounds: int | None,
+    round_s: float,
+    output_dir: str,
+    start: int | None,
+    param_items: tuple[str, ...],
+    scale_rate_window: bool,
+    changes_only: bool,
+    live: bool,
+    interface: str | None,
+    source_ip: str | None,
+    gateway_mac: str | None,
+    timeout_s: float,
+    rate_pps: float,
+    testbed_spec: str | None,
+    model: bool,
+    model_seed: int,
+    model_availability: float | None,
+    outages: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Monitor the census' /24 blocks with Trinocular's adaptive probing (one VP, or --testbed)."""
+    params = _parse_params(param_items, round_s)
+    if scale_rate_window:
+        params = params.time_scaled()
+    schedule = [_parse_outage(spec) for spec in outages]
+    if schedule and not model:
+        raise InputError("--model-outage needs --model")
+    if model and (live or testbed_spec):
+        raise InputError("--model: not with --live or --testbed")
+    if testbed_spec is not None:
+        if vp is not None or start is not None:
+            raise InputError("--testbed: runs every VP of the spec; drop --vp and --start")
+        if interface or source_ip or gateway_mac:
+            raise InputError("--testbed: -i/-S/-G come from each VP; drop them")
+        from liveness.reach.monitor.multi import monitor_testbed
+
+        log(f"monitor: bringing up {testbed_spec}, census scan, then every VP at once")
+        summary = monitor_testbed(
+            testbed_spec,
+            Path(output_dir),
+            round_s=params.round_s,
+            rounds=rounds,
+            census=[Path(path) for path in census_paths],
+            timeout_s=timeout_s,
+            params=param_items,
+            scale_rate_window=scale_rate_window,
+            progress=log,
+        )
+        if as_json:
+            emit_json(summary)
+        else:
+            for name, one in summary["vps"].items():
+                click.echo(
+                    f"{name}: {one['rounds']} rounds over {one['measurable']} blocks; "
+                    f"{one['probes_per_block_hour']} probes/block/hour"
+                )
+            click.echo(f"wrote {output_dir} (schedule: {summary['schedule']})")
+        return
+    if vp is None:
+        raise InputError("--vp: name this vantage point (or use --testbed SPEC)")
+    if not census_paths:
+        raise InputError("--census: give at least one census file")
+    if rounds is None:
+        raise InputError("--rounds: how many rounds to run")
+    if not model and not live:
+        raise InputError(
+            "no prober chosen: pass --live to send ICMP echo from here, "
+            "or --model for the in-process model (no packets)"
+        )
+    if model and (interface or source_ip or gateway_mac):
+        raise InputError("-i/-S/-G: only with --live")
+    summary = _monitor_one_vp(
+        vp=vp,
+        census_paths=census_paths,
+        rounds=rounds,
+        params=params,
+        output_dir=output_dir,
+        start=start,
+        changes_only=changes_only,
+        model=model,
+        model_seed=model_seed,
+        model_availability=model_availability,
+        schedule=schedule,
+        live_route=(interface, source_ip, gateway_mac),
+        timeout_s=timeout_s,
+        rate_pps=rate_pps,
+    )
     if as_json:
         emit_json(summary)
     else:
         click.echo(
-            f"{vp}: {rounds} rounds over {monitor.blocks.size} blocks; "
+            f"{vp}: {rounds} rounds over {summary['measurable']} blocks; "
             f"{summary['probes_per_block_hour']} probes/block/hour "
-            f"(max {monitor.max_probes_in_window} in {params.rate_window_s:.0f} s); "
-            f"wrote {fsdb_path} and {observation_path}"
+            f"(max {summary['max_probes_in_window']} in {params.rate_window_s:.0f} s); "
+            f"wrote {summary['fsdb']} and {summary['observations']}"
         )

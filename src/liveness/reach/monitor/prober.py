@@ -106,18 +106,23 @@ class ModelProber:
         return answered
 
 
-PROBER_KINDS: tuple[str, ...] = ("model",)
+PROBER_KINDS: tuple[str, ...] = ("model", "live")
 
 
 def make_prober(kind: str, **options: Any) -> Prober:
     """The prober named ``kind``, built from ``options``: the hook for live and testbed probing.
 
     ``model``: :class:`ModelProber` (options: ``blocks``, ``availability``, ``seed``, ...).
-    The live packet path (``live``: ICMP echo from this host through the scan engine) and
-    ``testbed`` (a VP of a testbed spec) are to be added here.
+    ``live``: :class:`~liveness.reach.monitor.live.LiveProber`, ICMP echo from this host (or
+    namespace) through the scan engine (options: ``interface``, ``source_ip``,
+    ``gateway_mac``, ``timeout_s``, ...).
     """
     if kind == "model":
         return ModelProber(**options)
+    if kind == "live":
+        from liveness.reach.monitor.live import LiveProber  # opens sockets: load only when asked
+
+        return LiveProber(**options)
     raise InputError(
         f"prober {kind!r} is not available yet (known: {', '.join(PROBER_KINDS)}); use --model"
     )

@@ -1,0 +1,251 @@
+"""``liveness demo --connectivity``: monitor the ``connectivity`` testbed from six VPs, find its
+events, and compare them with the schedule it was built to play.
+
+Steps: bring the spec up; census scan (two ICMP echo passes of ``liveness scan`` from the first
+VP while the schedule is quiet); one live ``liveness monitor`` per VP inside its namespace on a
+shared round clock until two rounds past the schedule's end (:mod:`liveness.reach.monitor.multi`);
+then the block and VP detectors (:func:`detect_connectivity`) on the Observation files, the
+comparison with the schedule (:func:`match_schedule`), and ``reach.html``
+(:func:`liveness.reach.report.render_report`).
+
+Why the detectors run twice: a VP on an island sees every block down while the others see
+them up, so the block detector alone reports a peninsula for every block (and the island VP's
+own LAN looks like a peninsula from everyone else). The VP detector finds the island first;
+the island VP's observations, and everyone's observations of its LAN, are then set to
+``unknown`` for the island's duration, and the block detector runs on what is left. The
+events are the second pass' outages and peninsulas plus the first pass' islands.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from liveness.cli._common import log
+from liveness.reach.detect import Detection, DetectParams, detect, sort_events
+from liveness.reach.observation import OBSERVATION_SCHEMA
+
+__all__ = ["detect_connectivity", "mask_islands", "match_schedule", "run_connectivity_demo"]
+
+DEMO_SPEC = "connectivity"
+DEMO_ROUND_S = 10.0
+DEMO_TIMEOUT_S = 0.25
+
+
+def _plain(table: pa.Table, name: str) -> NDArray[np.str_]:
+    values: NDArray[np.str_] = np.asarray(table.column(name).cast(pa.string()).to_pylist(), str)
+    return values
+
+
+def mask_islands(
+    obs: pa.Table, islands: pa.Table, vp_blocks: Mapping[str, str] | None = None
+) -> pa.Table:
+    """``obs`` with every island VP's rows, and every VP's rows of its own block, ``unknown``
+    during its island events (rows are split at the island's start and end)."""
+    if obs.num_rows == 0 or islands.num_rows == 0:
+        return obs
+    own = dict(vp_blocks or {})
+    vp, target = _plain(obs, "vp"), _plain(obs, "target")
+    status = _plain(obs, "status")
+    af = obs.column("af").to_numpy()
+    t0, t1 = obs.column("t0").to_numpy(), obs.column("t1").to_numpy()
+    for island_vp, start, end in zip(
+        _plain(islands, "scope"),
+        islands.column("start").to_numpy(),
+        islands.column("end").to_numpy(),
+        strict=True,
+    ):
+        concerned = (vp == island_vp) | (target == own.get(str(island_vp), ""))
+        hit = concerned & (t0 < end) & (t1 > start)
+        keep = ~hit
+        before = hit & (t0 < start)
+        after = hit & (t1 > end)
+        pieces = [
+            (vp[keep], target[keep], af[keep], t0[keep], t1[keep], status[keep]),
+            (vp[before], target[before], af[before], t0[before], np.full(before.sum(), start),
+             status[before]),
+            (vp[hit], target[hit], af[hit], np.maximum(t0[hit], start), np.minimum(t1[hit], end),
+             np.full(hit.sum(), "unknown")),
+            (vp[after], target[after], af[after], np.full(after.sum(), end), t1[after],
+             status[after]),
+        ]  # fmt: skip
+        vp, target, af, t0, t1, status = (
+            np.concatenate(part) for part in zip(*pieces, strict=True)
+        )
+    return pa.Table.from_arrays(
+        [
+            pa.array(vp.tolist(), pa.string()).dictionary_encode(),
+            pa.array(target.tolist(), pa.string()).dictionary_encode(),
+            pa.array(af, pa.uint8()),
+            pa.array(t0, pa.int64()),
+            pa.array(t1, pa.int64()),
+            pa.array(status.tolist(), pa.string()).dictionary_encode(),
+        ],
+        schema=OBSERVATION_SCHEMA,
+    )
+
+
+def detect_connectivity(
+    obs: pa.Table, params: DetectParams, vp_blocks: Mapping[str, str] | None = None
+) -> Detection:
+    """Islands from the VP detector, then outages and peninsulas with the islands masked."""
+    first = detect(obs, params, vp_blocks)
+    kinds = _plain(first.events, "kind") if first.events.num_rows else np.empty(0, str)
+    islands = first.events.filter(pa.array(kinds == "island"))
+    if islands.num_rows == 0:
+        return Detection(sort_events(first.events), first.vp_summary, first.intervals)
+    second = detect(mask_islands(obs, islands, vp_blocks), params, vp_blocks)
+    block_kinds = _plain(second.events, "kind") if second.events.num_rows else np.empty(0, str)
+    blocks = second.events.filter(pa.array(block_kinds != "island"))
+    events = pa.concat_tables([blocks, islands], promote_options="permissive")
+    return Detection(sort_events(events.unify_dictionaries()), first.vp_summary, first.intervals)
+
+
+def _covers(scope: str, target: str) -> bool:
+    """Whether the /24 ``target`` lies in the CIDR list ``scope``."""
+    try:
+        block = ipaddress.IPv4Network(target, strict=False)
+    except ValueError:
+        return False
+    return any(block.subnet_of(ipaddress.IPv4Network(net)) for net in scope.split(","))
+
+
+def match_schedule(
+    events: pa.Table, schedule: pa.Table, started_at: float, tolerance_s: float
+) -> dict[str, Any]:
+    """Compare detected events with the schedule (seconds from ``started_at``).
+
+    A scheduled outage or peninsula expects one event per /24 of its scope, an island one
+    event for its VP; each must have the scheduled kind and down VPs (for an island: the VP),
+    and start and end within ``tolerance_s`` (one round). Events matching no scheduled one are
+    ``unexpected``; ``ok`` says every scheduled event was found and nothing else was.
+    """
+    rows = events.to_pylist()
+    used = [False] * len(rows)
+    scheduled = []
+    for entry in schedule.to_pylist():
+        start = started_at + float(entry["start"])
+        end = started_at + float(entry["end"])
+        want_down = sorted(v for v in str(entry["vps_down"]).split(",") if v)
+        found = []
+        for k, row in enumerate(rows):
+            if str(row["kind"]) != entry["kind"]:
+                continue
+            if entry["kind"] == "island":
+                if str(row["scope"]) != entry["scope"]:
+                    continue
+            elif not _covers(str(entry["scope"]), str(row["scope"])):
+                continue
+            on_time = abs(row["start"] - start) <= tolerance_s and abs(row["end"] - end) <= (
+                tolerance_s
+            )
+            right_vps = entry["kind"] == "island" or sorted(row["vps_down"]) == want_down
+            if on_time and right_vps:
+                used[k] = True
+                found.append(str(row["scope"]))
+        expected = 1
+        if entry["kind"] != "island":
+            expected = sum(
+                ipaddress.IPv4Network(net).num_addresses // 256
+                for net in str(entry["scope"]).split(",")
+            )
+        scheduled.append(
+            {
+                "kind": entry["kind"],
+                "scope": entry["scope"],
+                "vps_down": want_down,
+                "start": float(entry["start"]),
+                "end": float(entry["end"]),
+                "expected_events": expected,
+                "found_events": len(found),
+                "found": len(found) == expected,
+            }
+        )
+    unexpected = [
+        {
+            "kind": str(row["kind"]),
+            "scope": str(row["scope"]),
+            "start_s": round(row["start"] - started_at, 3),
+            "end_s": round(row["end"] - started_at, 3),
+            "vps_down": list(row["vps_down"]),
+        }
+        for k, row in enumerate(rows)
+        if not used[k]
+    ]
+    ok = all(entry["found"] for entry in scheduled) and not unexpected
+    return {"scheduled": scheduled, "unexpected": unexpected, "ok": ok}
+
+
+def run_connectivity_demo(
+    output_dir: Path,
+    as_json: bool,
+    *,
+    spec: str | Path = DEMO_SPEC,
+    round_s: float = DEMO_ROUND_S,
+    timeout_s: float = DEMO_TIMEOUT_S,
+) -> dict[str, Any]:
+    """Bring ``spec`` up, census it, monitor from all its VPs through the schedule, detect the
+    events, write ``reach.html`` and the event table; the comparison with the schedule.
+
+    Prints the comparison unless ``as_json`` (the caller prints the returned dict then).
+    """
+    from liveness.reach.monitor.multi import monitor_testbed
+    from liveness.reach.readers import read_observations
+    from liveness.reach.report import render_report
+
+    out = Path(output_dir)
+    began = time.monotonic()
+    log(f"liveness demo: {spec} testbed, census scan, then six VPs in rounds of {round_s:g} s")
+    run = monitor_testbed(spec, out, round_s=round_s, timeout_s=timeout_s, progress=log)
+    started_at = float(run["started_at"])
+    schedule = pq.read_table(run["schedule"])
+    log(f"[{time.monotonic() - began:5.1f}s] detecting events")
+    obs = read_observations(sorted(out.glob("*.observations.parquet")), kind="observation")
+    step = max(1, round(round_s))
+    params = DetectParams(round_s=step, min_duration=step)
+    found = detect_connectivity(obs, params, run["vp_blocks"])
+    pq.write_table(found.events, out / "events.parquet")
+    report = out / "reach.html"
+    report.write_text(
+        render_report(obs, found, title=f"liveness monitor: the {run['spec']} testbed")
+    )
+    outcome = match_schedule(found.events, schedule, started_at, tolerance_s=round_s)
+    result = {
+        "spec": run["spec"],
+        "output_dir": str(out),
+        "report": str(report),
+        "events_file": str(out / "events.parquet"),
+        "round_s": round_s,
+        "rounds": run["rounds"],
+        "started_at": started_at,
+        "events": found.events.num_rows,
+        **outcome,
+        "probes_per_block_hour": {
+            name: summary["probes_per_block_hour"] for name, summary in run["vps"].items()
+        },
+        "max_probes_in_window": {
+            name: summary["max_probes_in_window"] for name, summary in run["vps"].items()
+        },
+        "seconds": round(time.monotonic() - began, 1),
+    }
+    if not as_json:
+        for entry in outcome["scheduled"]:
+            mark = "found" if entry["found"] else "MISSED"
+            click.echo(
+                f"{entry['kind']:9} {entry['scope']:16} down for {','.join(entry['vps_down']):24} "
+                f"{entry['start']:6.0f}-{entry['end']:<6.0f} s: {mark} "
+                f"({entry['found_events']}/{entry['expected_events']} events)"
+            )
+        for extra in outcome["unexpected"]:
+            click.echo(f"unexpected {extra['kind']} of {extra['scope']} at {extra['start_s']} s")
+        click.echo(f"report: {report}")
+    return result

@@ -1,0 +1,193 @@
+"""The live prober: one ICMP echo per address through the scan engine and the AF_PACKET rings.
+
+A :class:`LiveProber` answers the monitor's batches on the wire: it builds the echo requests
+with the scan engine (``icmp_echo``, validation tokens keyed by a seed), sends the batch through
+a :class:`~liveness.net.afpacket.RingSender` (paced at ``rate_pps``, in slices of 10 ms, so a
+step over many blocks is not one burst), then reads the receive ring until every address has
+answered or ``timeout_s`` has passed since the last probe left. A probe is positive when a
+*valid* echo reply (the classifier checks our token) comes back from the probed address itself
+(``responder == target``), the taxonomy's network-layer alive; errors from routers and replies
+from other addresses are negative. Replies left over from an earlier batch are drained before
+each send, so a late reply never answers a later probe.
+
+It opens AF_PACKET sockets on ``interface`` of the network namespace it runs in (root, or
+CAP_NET_RAW), so it works from inside a testbed VP (``ip netns exec``). The caller decides
+where it may send: :func:`check_monitor_targets` refuses reserved ranges.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+
+from liveness.errors import InputError
+from liveness.net.afpacket import RingReceiver, RingSender, interface_mac
+from liveness.probes import ReplyClassifier, parse_probes
+from liveness.safety import BENCHMARK_NET
+from liveness.scan.context import ScanContext
+from liveness.targets.blocklist import default_blocklist
+
+__all__ = ["LiveProber", "check_monitor_targets"]
+
+_DRAIN_LIMIT = 64
+_PACE_SLICE_S = 0.01
+_RX_SLOTS = 1 << 15  # replies are taken while they arrive; a scan-sized ring is not needed
+
+
+def check_monitor_targets(blocks: NDArray[np.uint32], where: str) -> None:
+    """Refuse /24 blocks inside the default blocklist (IANA special-purpose ranges, multicast,
+    reserved), except the benchmarking range 198.18.0.0/15 that the testbed uses."""
+    bench_lo = int(BENCHMARK_NET.network_address)
+    bench_hi = bench_lo + BENCHMARK_NET.num_addresses
+    wide = np.asarray(blocks, dtype=np.int64)
+    outside_bench = (wide < bench_lo) | (wide >= bench_hi)
+    for entry in default_blocklist():
+        if entry.start <= bench_lo and bench_hi <= entry.end:
+            continue  # the entry is the benchmarking range itself (or holds it)
+        hit = outside_bench & (wide + 256 > entry.start) & (wide < entry.end)
+        if hit.any():
+            first = ipaddress.IPv4Address(int(wide[np.argmax(hit)]))
+            raise InputError(
+                f"{where}: block {first}/24 lies in the blocklisted {entry.cidr} ({entry.name})"
+            )
+
+
+class LiveProber:
+    """ICMP echo probing of address batches from this host (or namespace), through the rings.
+
+    ``interface``, ``source_ip`` and ``gateway_mac`` say where to send from (as ``liveness
+    scan`` ``-i``/``-S``/``-G``); ``source_mac`` defaults to the interface's. ``timeout_s``:
+    how long a batch waits for replies. ``seed`` keys the validation tokens. Counters:
+    ``probes_sent``, ``replies`` (positive probes), ``late_frames`` (drained before a send).
+    """
+
+    def __init__(
+        self,
+        *,
+        interface: str,
+        source_ip: str | int,
+        gateway_mac: bytes | str,
+        source_mac: bytes | str | None = None,
+        timeout_s: float = 0.5,
+        rate_pps: float | None = 10_000.0,
+        seed: int = 0,
+        vp: str = "",
+    ) -> None:
+        if not 0.0 < timeout_s <= 60.0:
+            raise InputError(f"--timeout: {timeout_s} s must be in (0, 60]")
+        if rate_pps is not None and rate_pps < 0:
+            raise InputError(f"-r/--rate: {rate_pps} must be >= 0 (0: unpaced)")
+        try:
+            src = int(ipaddress.IPv4Address(source_ip))
+        except ValueError:
+            raise InputError(f"-S/--source-ip: {source_ip!r} is not an IPv4 address") from None
+        own_mac = interface_mac(interface) if source_mac is None else _mac(source_mac)
+        self.context = ScanContext.from_seed(
+            seed, src_ip=src, src_mac=own_mac, gw_mac=_mac(gateway_mac), vp=vp, max_attempts=1
+        )
+        self._probes = parse_probes("icmp_echo")
+        self._classifier = ReplyClassifier(self.context, self._probes)
+        self.timeout_s = timeout_s
+        self._slice = max(1, int(rate_pps * _PACE_SLICE_S)) if rate_pps else None
+        self._sender = RingSender(interface)
+        try:
+            self._receiver = RingReceiver(interface, src, slots=_RX_SLOTS)
+        except BaseException:
+            self._sender.close()
+            raise
+        self.probes_sent = 0
+        self.replies = 0
+        self.late_frames = 0
+
+    def _drain(self) -> None:
+        """Throw away frames already in the receive ring (late replies to earlier batches)."""
+        for _ in range(_DRAIN_LIMIT):
+            stale = self._receiver.poll(0)
+            if not stale.lengths.size:
+                return
+            self.late_frames += int(stale.lengths.size)
+
+    def probe(self, addresses: NDArray[np.uint32]) -> NDArray[np.bool_]:
+        """Echo each address once; True where a valid echo reply came from that address."""
+        targets = np.asarray(addresses, dtype=np.uint32)
+        answered = np.zeros(targets.size, dtype=bool)
+        if not targets.size:
+            return answered
+        order = np.argsort(targets, kind="stable")
+        ranked = targets[order]
+        distinct = np.unique(ranked)
+        seen = np.zeros(distinct.size, dtype=bool)
+        self._drain()
+        self._send(self._probes[0].build(self.context, targets))
+        self.probes_sent += int(targets.size)
+        deadline = time.monotonic() + self.timeout_s
+        while not seen.all():
+            remaining_ms = int((deadline - time.monotonic()) * 1000.0)
+            if remaining_ms <= 0:
+                break
+            batch = self._receiver.poll(remaining_ms)
+            if not batch.lengths.size:
+                continue
+            hit = _echoed_targets(
+                self._classifier.classify(batch.frames, batch.lengths, batch.ts_ns)
+            )
+            spots = np.minimum(np.searchsorted(distinct, hit), distinct.size - 1)
+            seen[spots[distinct[spots] == hit]] = True
+        spots = np.searchsorted(distinct, ranked)
+        answered[order] = seen[spots]
+        self.replies += int(answered.sum())
+        return answered
+
+    def _send(self, frames: NDArray[np.uint8]) -> None:
+        """Send the frames, ``rate_pps * 10 ms`` of them per 10 ms slice when paced."""
+        if self._slice is None:
+            self._sender.send(frames)
+            return
+        began = time.monotonic()
+        for number, first in enumerate(range(0, frames.shape[0], self._slice)):
+            time.sleep(max(0.0, began + number * _PACE_SLICE_S - time.monotonic()))
+            self._sender.send(frames[first : first + self._slice])
+
+    def close(self) -> None:
+        """Release both rings."""
+        self._sender.close()
+        self._receiver.close()
+
+    def __enter__(self) -> LiveProber:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _echoed_targets(replies: pa.RecordBatch) -> NDArray[np.uint32]:
+    """Targets of the echo replies that came from the target itself."""
+    kinds: Any = replies.column("reply")  # dictionary-encoded (REPLY_SCHEMA)
+    names = kinds.dictionary.to_pylist()
+    if "echo_reply" not in names:
+        return np.empty(0, dtype=np.uint32)
+    echo = kinds.indices.to_numpy() == names.index("echo_reply")
+    target = replies.column("target").to_numpy()
+    echoed: NDArray[np.uint32] = target[echo & (target == replies.column("responder").to_numpy())]
+    return echoed
+
+
+def _mac(value: bytes | str) -> bytes:
+    if isinstance(value, bytes):
+        if len(value) != 6:
+            raise InputError(f"-G/--gateway-mac: {value.hex(':')} is not 6 bytes")
+        return value
+    from liveness.net.route import parse_mac
+
+    return parse_mac(value)

@@ -1,0 +1,287 @@
+"""Monitor from every VP of a testbed at once: one ``liveness monitor`` process per VP namespace.
+
+Each VP runs its own ``liveness monitor --vp NAME`` inside its network namespace (live ICMP
+echo through its ``eth0``), all on the same round clock: the same ``--start`` (epoch seconds)
+and ``--round-s``, so round k begins at the same instant everywhere and the detectors' round
+grid lines up with the testbed's schedule. The census is shared: the addresses that answered
+ICMP echo in :func:`census_scan`, a real ``liveness scan --probes icmp_echo`` of the spec's
+targets from one VP (two passes, so the census measures availability), run while the
+schedule is still quiet. Outputs land in one directory: ``VP.fsdb``,
+``VP.observations.parquet``, ``VP.unmeasurable.txt``, ``VP.summary.json`` (its JSON summary)
+and ``VP.log`` (its stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from liveness.errors import RunError
+from liveness.testbed import Testbed, VantagePoint, load_spec
+
+__all__ = [
+    "census_scan",
+    "census_scan_argv",
+    "first_round_start",
+    "monitor_argv",
+    "monitor_testbed",
+    "run_testbed_monitor",
+    "vp_blocks",
+]
+
+_CLI = [sys.executable, "-m", "liveness.cli.main"]
+_GRACE_S = 30.0
+
+Progress = Callable[[str], None]
+
+
+def _silent(message: str) -> None:
+    """The default progress sink: say nothing."""
+
+
+def census_scan_argv(
+    vp: VantagePoint, targets: Sequence[str], allowlist: Path, output: Path, rate: str
+) -> list[str]:
+    """The ``liveness scan`` command line of one ICMP echo census pass from ``vp``."""
+    return [
+        *_CLI,
+        "scan",
+        *targets,
+        "--probes",
+        "icmp_echo",
+        "-w",
+        str(allowlist),
+        "-i",
+        vp.ifname,
+        "-S",
+        vp.src_ip,
+        "-G",
+        vp.gateway_mac,
+        "-r",
+        rate,
+        "--retransmit-delay",
+        "0",
+        "--cooldown-time",
+        "1",
+        "--vp",
+        vp.name,
+        "-q",
+        "-o",
+        str(output),
+    ]
+
+
+def census_scan(
+    tb: Testbed, output_dir: Path, *, vp: str | None = None, passes: int = 2, rate: str = "100000"
+) -> list[Path]:
+    """Scan the testbed's targets with ICMP echo ``passes`` times from ``vp`` (default: the
+    first VP); the reply parquets, one census snapshot each (:func:`load_census` reads them)."""
+    name = vp or next(iter(tb.vps))
+    point = tb.vps[name]
+    output_dir.mkdir(parents=True, exist_ok=True)
+    allowlist = output_dir / "census-allowlist.txt"
+    allowlist.write_text("198.18.0.0/15\n")
+    snapshots = []
+    for number in range(1, passes + 1):
+        path = output_dir / f"census-{number}.parquet"
+        path.unlink(missing_ok=True)
+        argv = census_scan_argv(point, tb.targets, allowlist, path, rate)
+        done = tb.run(name, argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = done.stderr.strip().splitlines()[-3:]
+            raise RunError(f"census scan from {name} failed (exit {done.returncode}): {tail}")
+        snapshots.append(path)
+    return snapshots
+
+
+def monitor_argv(
+    vp: VantagePoint,
+    *,
+    census: Sequence[Path],
+    output_dir: Path,
+    rounds: int,
+    round_s: float,
+    start: int,
+    timeout_s: float,
+    params: Sequence[str] = (),
+    scale_rate_window: bool = True,
+) -> list[str]:
+    """The ``liveness monitor`` command line for one VP of a testbed (live probing, JSON)."""
+    argv = [*_CLI, "monitor", "--live", "--vp", vp.name]
+    for path in census:
+        argv += ["--census", str(path)]
+    argv += ["--rounds", str(rounds), "--round-s", repr(round_s), "--start", str(start)]
+    argv += ["-o", str(output_dir), "-i", vp.ifname, "-S", vp.src_ip, "-G", vp.gateway_mac]
+    argv += ["--timeout", repr(timeout_s), "--json"]
+    for item in params:
+        argv += ["--param", item]
+    if scale_rate_window:
+        argv.append("--scale-rate-window")
+    return argv
+
+
+def vp_blocks(tb: Testbed) -> dict[str, str]:
+    """Each VP's own LAN block (``--vp-blocks`` of the detector), for VPs that have one."""
+    return {vp.name: str(vp.lan) for vp in tb.spec.vps if vp.lan is not None}
+
+
+def run_testbed_monitor(
+    tb: Testbed,
+    census: Sequence[Path],
+    output_dir: Path,
+    *,
+    rounds: int,
+    round_s: float,
+    start: int,
+    timeout_s: float = 0.25,
+    params: Sequence[str] = (),
+    scale_rate_window: bool = True,
+    progress: Progress = _silent,
+) -> dict[str, dict[str, Any]]:
+    """Run ``liveness monitor`` in every VP of ``tb`` at once; each VP's JSON summary.
+
+    All VPs share ``start`` (epoch seconds of round 0) and ``round_s``. Raises RunError naming
+    the VP (and the end of its log) if one fails; every process started here is killed on the
+    way out, whatever happens.
+    """
+    output_dir.mkdir(parents=True, exist_ok=True)
+    running: dict[str, tuple[subprocess.Popen[bytes], list[IO[bytes]]]] = {}
+    try:
+        for name, vp in tb.vps.items():
+            argv = monitor_argv(
+                vp,
+                census=census,
+                output_dir=output_dir,
+                rounds=rounds,
+                round_s=round_s,
+                start=start,
+                timeout_s=timeout_s,
+                params=params,
+                scale_rate_window=scale_rate_window,
+            )
+            files: list[IO[bytes]] = [
+                (output_dir / f"{name}.summary.json").open("wb"),
+                (output_dir / f"{name}.log").open("wb"),
+            ]
+            running[name] = (tb.popen(name, argv, stdout=files[0], stderr=files[1]), files)
+        _wait_with_progress(running, start, rounds, round_s, progress)
+        summaries: dict[str, dict[str, Any]] = {}
+        for name, (proc, _) in running.items():
+            if proc.returncode not in (None, 0):
+                tail = (output_dir / f"{name}.log").read_text(errors="replace").splitlines()[-3:]
+                raise RunError(f"monitor in {name} failed (exit {proc.returncode}): {tail}")
+        for name, (_, handles) in running.items():
+            handles[0].close()
+            summaries[name] = json.loads((output_dir / f"{name}.summary.json").read_text())
+        return summaries
+    finally:
+        for proc, handles in running.values():
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for handle in handles:
+                handle.close()
+
+
+def _wait_with_progress(
+    running: dict[str, tuple[subprocess.Popen[bytes], list[IO[bytes]]]],
+    start: int,
+    rounds: int,
+    round_s: float,
+    progress: Progress,
+) -> None:
+    """Wait for every VP's monitor, reporting the round under way about every 10 s; RunError
+    when one fails (at once) or when they are not done ``_GRACE_S`` after the last round."""
+    deadline = start + rounds * round_s + _GRACE_S
+    last_log = 0.0
+    while True:
+        codes = {name: proc.poll() for name, (proc, _) in running.items()}
+        if any(code not in (None, 0) for code in codes.values()):
+            return  # the caller names the failed VP
+        if all(code == 0 for code in codes.values()):
+            return
+        now = time.time()
+        if now > deadline:
+            late = sorted(name for name, code in codes.items() if code is None)
+            raise RunError(f"monitor in {', '.join(late)} did not finish in time")
+        if now - last_log >= 10.0:
+            last_log = now
+            if now < start:
+                progress(f"monitor: {len(running)} VPs, round 0 starts in {start - now:.0f} s")
+            else:
+                current = min(rounds, int((now - start) // round_s) + 1)
+                progress(f"monitor: {len(running)} VPs, round {current}/{rounds}")
+        time.sleep(0.2)
+
+
+def first_round_start(started_at: float, round_s: float, lead_s: float = 1.0) -> int:
+    """Round 0's start: the first whole second after a whole number of rounds from the
+    schedule's t0 (``started_at``) that is at least ``lead_s`` away, so every round starts
+    just after a scheduled change and the round grid is the schedule's."""
+    elapsed = time.time() + lead_s - started_at
+    return math.ceil(started_at + max(0, math.ceil(elapsed / round_s)) * round_s)
+
+
+def monitor_testbed(
+    spec: str | Path,
+    output_dir: Path,
+    *,
+    round_s: float,
+    rounds: int | None = None,
+    census: Sequence[Path] = (),
+    timeout_s: float = 0.25,
+    params: Sequence[str] = (),
+    scale_rate_window: bool = True,
+    progress: Progress = _silent,
+) -> dict[str, Any]:
+    """Bring ``spec`` up, census it (:func:`census_scan`, unless ``census`` is given), monitor
+    from every VP at once, take it down; a JSON-ready summary.
+
+    ``rounds`` defaults to two rounds past the schedule's last end. The schedule
+    (``schedule.parquet``) is written beside the outputs; the summary carries ``started_at``
+    (the schedule's t0, epoch s) and ``vp_blocks`` (each VP's own block, for the detector).
+    """
+    import pyarrow.parquet as pq
+
+    testbed_spec = load_spec(spec)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with Testbed(testbed_spec) as tb:
+        if not census:
+            progress(f"monitor: census scan of {testbed_spec.name} (two ICMP echo passes)")
+        snapshots = list(census) or census_scan(tb, output_dir)
+        _, schedule = tb.truth()
+        pq.write_table(schedule, output_dir / "schedule.parquet")
+        start = first_round_start(tb.started_at, round_s)
+        if rounds is None:
+            ends = [float(end or 0.0) for end in schedule.column("end").to_pylist()]
+            rounds = max(1, math.ceil((tb.started_at + max(ends, default=0.0) - start) / round_s))
+            rounds += 2
+        summaries = run_testbed_monitor(
+            tb,
+            snapshots,
+            output_dir,
+            rounds=rounds,
+            round_s=round_s,
+            start=start,
+            timeout_s=timeout_s,
+            params=params,
+            scale_rate_window=scale_rate_window,
+            progress=progress,
+        )
+        return {
+            "spec": testbed_spec.name,
+            "started_at": tb.started_at,
+            "start": start,
+            "rounds": rounds,
+            "round_s": round_s,
+            "census": [str(path) for path in snapshots],
+            "schedule": str(output_dir / "schedule.parquet"),
+            "vp_blocks": vp_blocks(tb),
+            "vps": summaries,
+        }
