@@ -4,110 +4,31 @@ events, and compare them with the schedule it was built to play.
 Steps: bring the spec up; census scan (two ICMP echo passes of ``liveness scan`` from the first
 VP while the schedule is quiet); one live ``liveness monitor`` per VP inside its namespace on a
 shared round clock until two rounds past the schedule's end (:mod:`liveness.reach.monitor.multi`);
-then the block and VP detectors (:func:`detect_connectivity`) on the Observation files, the
-comparison with the schedule (:func:`match_schedule`), and ``reach.html``
-(:func:`liveness.reach.report.render_report`).
-
-Why the detectors run twice: a VP on an island sees every block down while the others see
-them up, so the block detector alone reports a peninsula for every block (and the island VP's
-own LAN looks like a peninsula from everyone else). The VP detector finds the island first;
-the island VP's observations, and everyone's observations of its LAN, are then set to
-``unknown`` for the island's duration, and the block detector runs on what is left. The
-events are the second pass' outages and peninsulas plus the first pass' islands.
+then the detectors on the Observation files, islands first and masked as ``liveness reach
+detect`` does by default (:mod:`liveness.reach.island_mask`), the comparison with the schedule
+(:func:`match_schedule`), and ``reach.html`` (:func:`liveness.reach.report.render_report`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from numpy.typing import NDArray
 
 from liveness.cli._common import log
-from liveness.reach.detect import Detection, DetectParams, detect, sort_events
-from liveness.reach.observation import OBSERVATION_SCHEMA
+from liveness.reach.detect import DetectParams
+from liveness.reach.island_mask import detect_with_island_mask
 
-__all__ = ["detect_connectivity", "mask_islands", "match_schedule", "run_connectivity_demo"]
+__all__ = ["match_schedule", "run_connectivity_demo"]
 
 DEMO_SPEC = "connectivity"
 DEMO_ROUND_S = 10.0
 DEMO_TIMEOUT_S = 0.25
-
-
-def _plain(table: pa.Table, name: str) -> NDArray[np.str_]:
-    values: NDArray[np.str_] = np.asarray(table.column(name).cast(pa.string()).to_pylist(), str)
-    return values
-
-
-def mask_islands(
-    obs: pa.Table, islands: pa.Table, vp_blocks: Mapping[str, str] | None = None
-) -> pa.Table:
-    """``obs`` with every island VP's rows, and every VP's rows of its own block, ``unknown``
-    during its island events (rows are split at the island's start and end)."""
-    if obs.num_rows == 0 or islands.num_rows == 0:
-        return obs
-    own = dict(vp_blocks or {})
-    vp, target = _plain(obs, "vp"), _plain(obs, "target")
-    status = _plain(obs, "status")
-    af = obs.column("af").to_numpy()
-    t0, t1 = obs.column("t0").to_numpy(), obs.column("t1").to_numpy()
-    for island_vp, start, end in zip(
-        _plain(islands, "scope"),
-        islands.column("start").to_numpy(),
-        islands.column("end").to_numpy(),
-        strict=True,
-    ):
-        concerned = (vp == island_vp) | (target == own.get(str(island_vp), ""))
-        hit = concerned & (t0 < end) & (t1 > start)
-        keep = ~hit
-        before = hit & (t0 < start)
-        after = hit & (t1 > end)
-        pieces = [
-            (vp[keep], target[keep], af[keep], t0[keep], t1[keep], status[keep]),
-            (vp[before], target[before], af[before], t0[before], np.full(before.sum(), start),
-             status[before]),
-            (vp[hit], target[hit], af[hit], np.maximum(t0[hit], start), np.minimum(t1[hit], end),
-             np.full(hit.sum(), "unknown")),
-            (vp[after], target[after], af[after], np.full(after.sum(), end), t1[after],
-             status[after]),
-        ]  # fmt: skip
-        vp, target, af, t0, t1, status = (
-            np.concatenate(part) for part in zip(*pieces, strict=True)
-        )
-    return pa.Table.from_arrays(
-        [
-            pa.array(vp.tolist(), pa.string()).dictionary_encode(),
-            pa.array(target.tolist(), pa.string()).dictionary_encode(),
-            pa.array(af, pa.uint8()),
-            pa.array(t0, pa.int64()),
-            pa.array(t1, pa.int64()),
-            pa.array(status.tolist(), pa.string()).dictionary_encode(),
-        ],
-        schema=OBSERVATION_SCHEMA,
-    )
-
-
-def detect_connectivity(
-    obs: pa.Table, params: DetectParams, vp_blocks: Mapping[str, str] | None = None
-) -> Detection:
-    """Islands from the VP detector, then outages and peninsulas with the islands masked."""
-    first = detect(obs, params, vp_blocks)
-    kinds = _plain(first.events, "kind") if first.events.num_rows else np.empty(0, str)
-    islands = first.events.filter(pa.array(kinds == "island"))
-    if islands.num_rows == 0:
-        return Detection(sort_events(first.events), first.vp_summary, first.intervals)
-    second = detect(mask_islands(obs, islands, vp_blocks), params, vp_blocks)
-    block_kinds = _plain(second.events, "kind") if second.events.num_rows else np.empty(0, str)
-    blocks = second.events.filter(pa.array(block_kinds != "island"))
-    events = pa.concat_tables([blocks, islands], promote_options="permissive")
-    return Detection(sort_events(events.unify_dictionaries()), first.vp_summary, first.intervals)
 
 
 def _covers(scope: str, target: str) -> bool:
@@ -212,7 +133,7 @@ def run_connectivity_demo(
     obs = read_observations(sorted(out.glob("*.observations.parquet")), kind="observation")
     step = max(1, round(round_s))
     params = DetectParams(round_s=step, min_duration=step)
-    found = detect_connectivity(obs, params, run["vp_blocks"])
+    found = detect_with_island_mask(obs, params, run["vp_blocks"])
     pq.write_table(found.events, out / "events.parquet")
     report = out / "reach.html"
     report.write_text(

@@ -27,6 +27,7 @@ from liveness.reach.detect import (
     parse_vp_blocks,
     sort_events,
 )
+from liveness.reach.island_mask import detect_with_island_mask
 
 __all__ = [
     "command",
@@ -78,10 +79,13 @@ def run_detection(
     params: DetectParams,
     atlas_params: AtlasParams,
     vp_blocks: dict[str, str],
+    island_mask: bool = True,
 ) -> Detection:
-    """The right detector for the observations."""
+    """The right detector for the observations (blocks: islands masked unless told not to)."""
     if atlas:
         return detect_atlas(obs, atlas_params)
+    if island_mask:
+        return detect_with_island_mask(obs, params, vp_blocks)
     return detect(obs, params, vp_blocks)
 
 
@@ -165,6 +169,9 @@ _DETECTOR_OPTIONS = [
                  help="A VP measuring fewer blocks is unmeasurable, not an island."),
     click.option("--vp-blocks", multiple=True, metavar="VP=CIDR",
                  help="A VP's own block (repeatable): an island still reaches it."),
+    click.option("--island-mask/--no-island-mask", default=True, show_default=True,
+                 help="Find islands first and leave the island VPs' views out of the block "
+                      "detector, so an island does not also show as peninsulas."),
     click.option("--window", type=click.IntRange(min=1), default=86_400, show_default=True,
                  help="Atlas: window in seconds."),
     click.option("--min-letters", type=click.IntRange(min=1), default=6, show_default=True,
@@ -202,7 +209,7 @@ def detect_from_options(
         roots_only=not options["all_targets"],
     )
     vp_blocks = parse_vp_blocks(list(options["vp_blocks"]))
-    found = run_detection(obs, atlas, params, atlas_params, vp_blocks)
+    found = run_detection(obs, atlas, params, atlas_params, vp_blocks, options["island_mask"])
     return Detection(sort_events(found.events), found.vp_summary, found.intervals), atlas
 
 
