@@ -169,3 +169,24 @@ def _detect_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[st
     assert code == 0, captured.err
     result: dict[str, Any] = json.loads(captured.out)
     return result
+
+
+def test_two_islands_of_one_vp_mask_one_long_row_twice() -> None:
+    obs = observations(
+        [("i", "198.18.0.0/24", 0, 1000, "down"), ("a", "198.18.0.0/24", 0, 9, "up")]
+    )
+    islands = pa.Table.from_pylist(
+        [{"kind": "island", "scope": "i", "af": 4, "start": start, "end": end,
+          "duration": end - start, "vps_up": ["i"], "vps_down": [], "share": 0.0}
+         for start, end in ((200, 400), (500, 700))],
+        schema=EVENT_SCHEMA,
+    )  # fmt: skip
+    masked = mask_islands(obs, islands).to_pylist()
+    got = sorted((r["t0"], r["t1"], r["status"]) for r in masked if r["vp"] == "i")
+    assert got == [
+        (0, 200, "down"),
+        (200, 400, "unknown"),
+        (400, 500, "down"),
+        (500, 700, "unknown"),
+        (700, 1000, "down"),
+    ]

@@ -17,25 +17,31 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from liveness.reach.detect import Detection, DetectParams, detect, sort_events
+from liveness.reach.detect import Detection, DetectParams, detect
 from liveness.reach.observation import OBSERVATION_SCHEMA
 
 __all__ = ["detect_with_island_mask", "mask_islands"]
 
 
-def _codes(column: pa.ChunkedArray[Any]) -> tuple[NDArray[np.int32], list[str]]:
-    """Dictionary indices and names of a string (or dictionary) column."""
+def _codes(column: pa.ChunkedArray[Any]) -> tuple[NDArray[np.int32], Any]:
+    """Dictionary indices and the dictionary (an Arrow string array) of a string column."""
     array: Any = column.combine_chunks()
     if not pa.types.is_dictionary(array.type):
         array = array.dictionary_encode()
-    indices = array.indices.to_numpy(zero_copy_only=False).astype(np.int32)
-    return indices, [str(name) for name in array.dictionary.to_pylist()]
+    indices = array.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    return indices, array.dictionary.cast(pa.string())
 
 
-def _encoded(codes: NDArray[np.int32], names: list[str]) -> pa.DictionaryArray[Any, Any]:
-    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(names, pa.string()))
+def _code_of(names: Any, name: str | None) -> int:
+    """The index of ``name`` in the dictionary ``names``; -1 when absent (or None)."""
+    return -1 if name is None else int(pc.index(names, pa.scalar(name, pa.string())).as_py())
+
+
+def _encoded(codes: NDArray[np.int32], names: Any) -> pa.DictionaryArray[Any, Any]:
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), names)
 
 
 def mask_islands(
@@ -49,39 +55,43 @@ def mask_islands(
     vp, vp_names = _codes(obs.column("vp"))
     target, target_names = _codes(obs.column("target"))
     status, status_names = _codes(obs.column("status"))
-    if "unknown" not in status_names:
-        status_names = [*status_names, "unknown"]
-    unknown = status_names.index("unknown")
+    unknown = _code_of(status_names, "unknown")
+    if unknown < 0:
+        unknown = len(status_names)
+        status_names = pa.concat_arrays([status_names, pa.array(["unknown"], pa.string())])
     af = obs.column("af").to_numpy()
     t0, t1 = obs.column("t0").to_numpy(), obs.column("t1").to_numpy()
-    vp_code = {name: code for code, name in enumerate(vp_names)}
-    target_code = {name: code for code, name in enumerate(target_names)}
     own = dict(vp_blocks or {})
     for event in islands.select(["kind", "scope", "af", "start", "end"]).to_pylist():
         island_vp = str(event["scope"])
-        if str(event["kind"]) != "island" or island_vp not in vp_code:
+        island_code = _code_of(vp_names, island_vp)
+        if str(event["kind"]) != "island" or island_code < 0:
             continue
         start, end = int(event["start"]), int(event["end"])
-        concerned = vp == vp_code[island_vp]
-        if own.get(island_vp) in target_code:
-            concerned |= target == target_code[own[island_vp]]
-        hit = concerned & (af == event["af"]) & (t0 < end) & (t1 > start)
-        if not hit.any():
+        concerned = vp == island_code
+        own_code = _code_of(target_names, own.get(island_vp))
+        if own_code >= 0:
+            concerned |= target == own_code
+        hit = np.flatnonzero(concerned & (af == event["af"]) & (t0 < end) & (t1 > start))
+        if not hit.size:
             continue
-        keep, before, after = ~hit, hit & (t0 < start), hit & (t1 > end)
-        pieces = [
-            (keep, t0[keep], t1[keep], status[keep]),
-            (before, t0[before], np.full(before.sum(), start), status[before]),
-            (hit, np.maximum(t0[hit], start), np.minimum(t1[hit], end),
-             np.full(hit.sum(), unknown, np.int32)),
-            (after, np.full(after.sum(), end), t1[after], status[after]),
-        ]  # fmt: skip
-        vp = np.concatenate([vp[rows] for rows, *_ in pieces])
-        target = np.concatenate([target[rows] for rows, *_ in pieces])
-        af = np.concatenate([af[rows] for rows, *_ in pieces])
-        t0 = np.concatenate([piece[1] for piece in pieces]).astype(np.int64)
-        t1 = np.concatenate([piece[2] for piece in pieces]).astype(np.int64)
-        status = np.concatenate([piece[3] for piece in pieces]).astype(np.int32)
+        # Rows crossing the island's edges add rows: the part after the island keeps its
+        # status, and a row starting before the island is cut at its start with the part
+        # inside added as an unknown row. The concatenation that appends them is also the
+        # one copy of the columns (the first time, they are Arrow's and read-only); the
+        # masking itself then edits rows in place.
+        first, last, was = t0[hit], t1[hit], status[hit]
+        inside_first, inside_last = np.maximum(first, start), np.minimum(last, end)
+        after, before = last > end, first < start
+        rows = np.concatenate([hit[after], hit[before]])
+        vp, target, af = (np.concatenate([column, column[rows]]) for column in (vp, target, af))
+        t0 = np.concatenate([t0, np.full(after.sum(), end, np.int64), inside_first[before]])
+        t1 = np.concatenate([t1, last[after], inside_last[before]])
+        added_unknown = np.full(before.sum(), unknown, np.int32)
+        status = np.concatenate([status, was[after], added_unknown]).astype(np.int32, copy=False)
+        t1[hit[before]] = start
+        moved = hit[~before]
+        t0[moved], t1[moved], status[moved] = inside_first[~before], inside_last[~before], unknown
     return pa.Table.from_arrays(
         [
             _encoded(vp, vp_names),
@@ -102,13 +112,27 @@ def detect_with_island_mask(
     (:func:`mask_islands`); the per-VP summary is the first pass's. One pass when there is
     no island."""
     first = detect(obs, params, vp_blocks)
-    kinds = first.events.column("kind").cast(pa.string()).to_numpy(zero_copy_only=False)
-    is_island = pa.array(kinds == "island", pa.bool_())
-    islands = first.events.filter(is_island)
+    islands = first.events.filter(_is_island(first.events))
     if islands.num_rows == 0:
         return first
-    second = detect(mask_islands(obs, islands, vp_blocks), params, vp_blocks)
-    second_kinds = second.events.column("kind").cast(pa.string()).to_numpy(zero_copy_only=False)
-    blocks = second.events.filter(pa.array(second_kinds != "island", pa.bool_()))
-    events = pa.concat_tables([blocks, islands], promote_options="permissive")
-    return Detection(sort_events(events.unify_dictionaries()), first.vp_summary, first.intervals)
+    vp_summary, intervals = first.vp_summary, first.intervals
+    del first  # its block events are superseded: free them before the second pass
+    masked = mask_islands(obs, islands, vp_blocks)
+    events = detect(masked, params, vp_blocks).events
+    del masked
+    blocks = events.filter(~_is_island(events))
+    # detect() lists block events, then islands: the concatenation keeps its order. The
+    # chunks keep their own dictionaries (as detect's do); unifying 1M block names costs
+    # seconds and buys nothing.
+    return Detection(pa.concat_tables([blocks, islands]), vp_summary, intervals)
+
+
+def _is_island(events: pa.Table) -> NDArray[np.bool_]:
+    """Which rows of an event table (``kind`` dictionary-encoded) are islands."""
+    masks = [np.zeros(0, dtype=bool)]
+    chunks: list[Any] = events.column("kind").chunks
+    for chunk in chunks:
+        names = chunk.dictionary.to_pylist()
+        code = names.index("island") if "island" in names else -1
+        masks.append(chunk.indices.to_numpy(zero_copy_only=False) == code)
+    return np.concatenate(masks)
