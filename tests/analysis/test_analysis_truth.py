@@ -95,8 +95,11 @@ def test_transport_tarpits_and_application_match_truth(
             r["target"] for r in tcp if r["probe"] == f"tcp_syn:{port}" and r["reply"] == "synack"
         }
         _within(summary["transport"]["ports"][str(port)]["alive"], alive, lossy)
-        without = alive - tarpits
-        _within(summary["tarpits"]["ports"][str(port)]["alive_without_tarpits"], without, lossy)
+        # Loss can take a tarpit's answer on one port, so it is not recognised as a tarpit and
+        # stays counted: found lies between what loss can take from the non-tarpits and what
+        # it can leave of the lossy tarpits.
+        found = summary["tarpits"]["ports"][str(port)]["alive_without_tarpits"]
+        assert len(alive - lossy - tarpits) <= found <= len(alive - (tarpits - lossy)), found
     for probe in ("udp_dns", "udp_ntp"):
         valid = {r["target"] for r in truth if r["probe"] == probe and r["app_valid"]}
         assert valid, f"the paper spec runs {probe} servers"

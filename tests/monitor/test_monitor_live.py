@@ -43,6 +43,12 @@ for name, batch in request["batches"].items():
     out[name] = {"answered": answered.tolist(), "seconds": time.monotonic() - began}
 out["probes_sent"] = prober.probes_sent
 prober.close()
+slow = make_prober("live", interface=request["ifname"], source_ip=request["src"],
+                   gateway_mac=request["gw"], timeout_s=request["timeout"], rate_pps=1000)
+began = time.monotonic()
+answered = slow.probe(np.asarray(request["paced"], dtype=np.uint32))
+out["paced"] = {"answered": answered.tolist(), "seconds": time.monotonic() - began}
+slow.close()
 print(json.dumps(out))
 """
 
@@ -67,7 +73,7 @@ def _echo_alive(tb: Testbed, vp: str) -> NDArray[np.uint32]:
 
 
 def _run_probes(
-    tb: Testbed, vp: str, batches: dict[str, list[int]], timeout: float
+    tb: Testbed, vp: str, batches: dict[str, list[int]], timeout: float, paced: list[int]
 ) -> dict[str, Any]:
     point = tb.vps[vp]
     request = {
@@ -76,6 +82,7 @@ def _run_probes(
         "gw": point.gateway_mac,
         "timeout": timeout,
         "batches": batches,
+        "paced": paced,
     }
     done = tb.run(
         vp,
@@ -108,6 +115,7 @@ def test_live_prober_matches_ground_truth(small_testbed: Testbed) -> None:
             "twice": twice.tolist(),
         },
         timeout=1.0,
+        paced=alive[:200].tolist(),
     )
     answered = np.asarray(result["all"]["answered"])
     expected = np.isin(shuffled, alive)
@@ -118,6 +126,9 @@ def test_live_prober_matches_ground_truth(small_testbed: Testbed) -> None:
     assert result["alive_only"]["seconds"] < 0.5  # everyone answered: no waiting for the timeout
     assert result["twice"]["answered"] == [True] * 20 + [False] * 8
     assert result["probes_sent"] == 1024 + 50 + 28
+    # 200 probes at 1,000/s: about 0.2 s of sending, every reply read while sending.
+    assert result["paced"]["answered"] == [True] * 200
+    assert 0.18 <= result["paced"]["seconds"] < 0.6
 
 
 def _census_files(tmp_path: Path, alive: NDArray[np.uint32]) -> list[Path]:
@@ -167,7 +178,7 @@ def test_monitor_live_from_a_vp_finds_the_dead_block(
 def test_monitor_testbed_runs_every_vp_on_one_clock(tmp_path: Path) -> None:
     out = tmp_path / "tb"
     argv = [*CLI, "monitor", "--testbed", str(SPEC), "--rounds", "2", "--round-s", "2"]
-    argv += ["--timeout", "0.2", "--scale-rate-window", "-o", str(out), "--json"]
+    argv += ["--timeout", "0.2", "-r", "2000", "--changes-only", "-o", str(out), "--json"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
@@ -178,6 +189,8 @@ def test_monitor_testbed_runs_every_vp_on_one_clock(tmp_path: Path) -> None:
         assert one["late_rounds"] == 0
         assert one["measurable"] == 3  # census from the scan: 198.18.2.0/24 never echoes
         assert one["block_rounds"] == {"down": 0, "up": 6, "unknown": 0}
+        assert one["probe_bound"]["window_s"] < 20  # --testbed scales the window by default
+        assert one["capabilities_dropped"] is True
         assert (out / f"{vp}.observations.parquet").exists()
     assert (out / "census-1.parquet").exists() and (out / "census-2.parquet").exists()
 
@@ -199,6 +212,7 @@ def test_check_monitor_targets_refuses_reserved_blocks() -> None:
         (["--live", "--timeout", "0"], "--timeout"),
         (["--model", "-i", "eth0"], "-i/-S/-G: only with --live"),
         (["--live", "--census-extra"], "blocklisted"),
+        (["--live", "--round-s", "0.5"], "--round-s"),
     ],
 )
 def test_monitor_live_usage_errors_send_nothing(

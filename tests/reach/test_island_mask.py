@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -190,3 +191,69 @@ def test_two_islands_of_one_vp_mask_one_long_row_twice() -> None:
         (500, 700, "unknown"),
         (700, 1000, "down"),
     ]
+
+
+def test_own_block_is_matched_in_canonical_form() -> None:
+    found = detect_with_island_mask(observations(island_world()), PARAMS, {"x": "198.18.11.7/24"})
+    assert summary(found.events) == [
+        ("island", "x", 200, 400),
+        ("peninsula", BLOCKS[3], 450, 550),
+    ]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_mask_equals_a_second_by_second_reference(seed: int) -> None:
+    """Random rows and islands (overlapping, several per VP, two families) against masking
+    each second on its own."""
+    rng = np.random.default_rng(seed)
+    vps, targets = ["a", "b", "c"], ["198.18.0.0/24", "198.18.1.0/24", "198.18.2.0/24"]
+    own = {"a": "198.18.2.0/24", "b": "198.18.0.0/24"}
+    rows: list[tuple[str, str, int, int, int, str]] = []
+    for vp in vps:
+        for target in targets:
+            for af in (4, 6):
+                cuts = np.unique(np.concatenate([[0, 60], rng.integers(1, 60, 3)]))
+                for start, end in itertools.pairwise(cuts.tolist()):
+                    status = ("up", "down", "unknown")[int(rng.integers(0, 3))]
+                    rows.append((vp, target, af, int(start), int(end), status))
+    obs = pa.table(
+        {
+            "vp": pa.array([r[0] for r in rows]).dictionary_encode(),
+            "target": pa.array([r[1] for r in rows]).dictionary_encode(),
+            "af": pa.array([r[2] for r in rows], pa.uint8()),
+            "t0": pa.array([r[3] for r in rows], pa.int64()),
+            "t1": pa.array([r[4] for r in rows], pa.int64()),
+            "status": pa.array([r[5] for r in rows]).dictionary_encode(),
+        }
+    ).cast(OBSERVATION_SCHEMA)
+    island_rows = []
+    for _ in range(int(rng.integers(1, 6))):
+        start = int(rng.integers(0, 55))
+        island_rows.append(
+            {"kind": "island", "scope": str(rng.choice(["a", "b", "c", "zz"])),
+             "af": int(rng.choice([4, 6])), "start": start,
+             "end": start + int(rng.integers(1, 20)), "duration": 0, "vps_up": [],
+             "vps_down": [], "share": 0.0}
+        )  # fmt: skip
+    islands = pa.Table.from_pylist(island_rows, schema=EVENT_SCHEMA)
+
+    def masked_at(vp: str, target: str, af: int, second: int) -> bool:
+        owners = {vp} | {name for name, block in own.items() if block == target}
+        return any(
+            i["scope"] in owners and i["af"] == af and i["start"] <= second < i["end"]
+            for i in island_rows
+        )
+
+    expected = sorted(
+        (vp, target, af, second, "unknown" if masked_at(vp, target, af, second) else status)
+        for vp, target, af, start, end, status in rows
+        for second in range(start, end)
+    )
+    result = mask_islands(obs, islands, own)
+    got = sorted(
+        (r["vp"], r["target"], r["af"], second, r["status"])
+        for r in result.to_pylist()
+        for second in range(r["t0"], r["t1"])
+    )
+    assert got == expected
+    assert all(r["t0"] < r["t1"] for r in result.to_pylist())

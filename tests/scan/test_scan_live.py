@@ -7,6 +7,7 @@ built to answer, or with what a capture at the router saw on the wire.
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
 import signal
@@ -184,6 +185,22 @@ def _probes_on_wire(pcap: Path) -> Counter[tuple[str, int, int]]:
     return seen
 
 
+def _wait_for_orphaned_receiver(output: Path, limit_s: float = 30.0) -> None:
+    """Wait until the killed scan's receiver has drained and let go of the checkpoint lock."""
+    from liveness.scan.loop import default_checkpoint
+
+    deadline = time.monotonic() + limit_s
+    with open(f"{default_checkpoint(str(output))}.progress", "rb") as handle:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                assert time.monotonic() < deadline, "the orphaned receiver never finished"
+                time.sleep(0.05)
+
+
 def _stop(proc: subprocess.Popen[Any]) -> None:
     proc.send_signal(signal.SIGINT)
     try:
@@ -205,9 +222,9 @@ def test_sigkill_then_resume_loses_nothing_and_probes_nothing_twice(
         scan = tb.popen("vp1", argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(2.5)
         assert scan.poll() is None, "the scan ended before it could be killed"
-        scan.kill()  # SIGKILL: no handler runs; the receiver dies with its parent's pipe
+        scan.kill()  # SIGKILL: no handler runs; the receiver drains, then closes the output
         scan.wait()
-        time.sleep(0.5)
+        _wait_for_orphaned_receiver(out)
         killed_at_rows = _replies(out).num_rows
         assert killed_at_rows > 0  # what was received before the kill is readable
         resumed = tb.run("vp1", [*argv, "--resume"], capture_output=True, text=True, timeout=120)

@@ -37,7 +37,11 @@ def _covers(scope: str, target: str) -> bool:
         block = ipaddress.IPv4Network(target, strict=False)
     except ValueError:
         return False
-    return any(block.subnet_of(ipaddress.IPv4Network(net)) for net in scope.split(","))
+    try:
+        nets = [ipaddress.IPv4Network(net, strict=False) for net in scope.split(",")]
+    except ValueError:
+        return False
+    return any(block.subnet_of(net) for net in nets)
 
 
 def match_schedule(
@@ -59,7 +63,7 @@ def match_schedule(
         want_down = sorted(v for v in str(entry["vps_down"]).split(",") if v)
         found = []
         for k, row in enumerate(rows):
-            if str(row["kind"]) != entry["kind"]:
+            if used[k] or str(row["kind"]) != entry["kind"]:
                 continue
             if entry["kind"] == "island":
                 if str(row["scope"]) != entry["scope"]:

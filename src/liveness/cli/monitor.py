@@ -38,6 +38,7 @@ from liveness.reach.monitor import (
     make_prober,
 )
 from liveness.reach.monitor.prober import ModelProber
+from liveness.scan.privileges import drop_capabilities
 
 __all__ = ["command"]
 
@@ -138,17 +139,10 @@ def _monitor_one_vp(
         f"(|E(b)| >= {params.min_ever_responsive}), {census.address_count} addresses"
     )
     if model:
-        chance: Any = model_availability
-        if chance is None:
-            chance = census.availability if census.availability is not None else 0.9
-        prober = make_prober("model", blocks=census.blocks, availability=chance, seed=model_seed)
         known = set(census.blocks.tolist())
         for block, _, _ in schedule:
             if block not in known:
                 raise InputError(f"--model-outage: {ipaddress.IPv4Address(block)}/24 not in census")
-    else:
-        prober = _live_prober(census, vp, *live_route, timeout_s, rate_pps)
-
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     fsdb_path = out / f"{vp}.fsdb"
@@ -166,7 +160,19 @@ def _monitor_one_vp(
     totals = np.zeros(3, dtype=np.int64)
     per_round: list[dict[str, int]] = []
     late_rounds = 0
+    capabilities_dropped: bool | None = None
+    prober: Prober | None = None
     try:
+        if model:
+            chance: Any = model_availability
+            if chance is None:
+                chance = census.availability if census.availability is not None else 0.9
+            prober = make_prober(
+                "model", blocks=census.blocks, availability=chance, seed=model_seed
+            )
+        else:
+            prober = _live_prober(census, vp, *live_route, timeout_s, rate_pps)
+            capabilities_dropped = drop_capabilities()  # the rings are open: nothing else needs any
         with (
             FsdbStream(fsdb_path, changes_only=changes_only) as fsdb,
             ObservationStream(observation_path, vp=vp, round_s=round_s) as observations,
@@ -196,6 +202,7 @@ def _monitor_one_vp(
     return {
         "vp": vp,
         "prober": "model" if model else "live",
+        "capabilities_dropped": capabilities_dropped,
         "rounds": rounds,
         "round_s": round_s,
         "start": first_start,
@@ -236,14 +243,21 @@ def _monitor_one_vp(
     type=click.IntRange(min=1),
     help="Rounds to run (--testbed: default until 2 rounds past the schedule's end).",
 )
-@click.option("--round-s", type=click.FloatRange(min=0.001), default=660.0, show_default=True)
+@click.option(
+    "--round-s",
+    type=click.FloatRange(min=1.0),
+    default=660.0,
+    show_default=True,
+    help="Round length in seconds (outputs have whole-second times).",
+)
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), required=True)
 @click.option("--start", type=int, default=None, help="First round's start (epoch s); default now.")
 @click.option("--param", "param_items", multiple=True, help="Override a parameter: NAME=VALUE.")
 @click.option(
-    "--scale-rate-window",
-    is_flag=True,
-    help="Emulation only: shrink the 3600 s probe-bound window in proportion to --round-s/660.",
+    "--scale-rate-window/--no-scale-rate-window",
+    default=None,
+    help="Emulation: shrink the 3600 s probe-bound window in proportion to --round-s/660 "
+    "[default: on with --testbed, else off].",
 )
 @click.option("--changes-only", is_flag=True, help="FSDB rows only when a block's status changes.")
 @click.option("--live", is_flag=True, help="Send ICMP echo on the wire (this host or namespace).")
@@ -295,7 +309,7 @@ def command(
     output_dir: str,
     start: int | None,
     param_items: tuple[str, ...],
-    scale_rate_window: bool,
+    scale_rate_window: bool | None,
     changes_only: bool,
     live: bool,
     interface: str | None,
@@ -311,6 +325,8 @@ def command(
     as_json: bool,
 ) -> None:
     """Monitor the census' /24 blocks with Trinocular's adaptive probing (one VP, or --testbed)."""
+    if scale_rate_window is None:
+        scale_rate_window = testbed_spec is not None
     params = _parse_params(param_items, round_s)
     if scale_rate_window:
         params = params.time_scaled()
@@ -336,6 +352,8 @@ def command(
             timeout_s=timeout_s,
             params=param_items,
             scale_rate_window=scale_rate_window,
+            rate_pps=rate_pps,
+            changes_only=changes_only,
             progress=log,
         )
         if as_json:

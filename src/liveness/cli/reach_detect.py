@@ -170,8 +170,9 @@ _DETECTOR_OPTIONS = [
     click.option("--vp-blocks", multiple=True, metavar="VP=CIDR",
                  help="A VP's own block (repeatable): an island still reaches it."),
     click.option("--island-mask/--no-island-mask", default=True, show_default=True,
-                 help="Find islands first and leave the island VPs' views out of the block "
-                      "detector, so an island does not also show as peninsulas."),
+                 help="Blocks: find islands first and leave the island VPs' views out of the "
+                      "block detector, so an island does not also show as peninsulas (Atlas "
+                      "input has its own island test and is not masked)."),
     click.option("--window", type=click.IntRange(min=1), default=86_400, show_default=True,
                  help="Atlas: window in seconds."),
     click.option("--min-letters", type=click.IntRange(min=1), default=6, show_default=True,

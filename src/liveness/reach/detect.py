@@ -58,6 +58,7 @@ __all__ = [
     "dictionary_of",
     "empty_events",
     "events_table",
+    "own_block_codes",
     "parse_vp_blocks",
     "sort_events",
 ]
@@ -477,14 +478,21 @@ def _island_events(
 
 def _own_targets(coded: CodedObservations, vp_blocks: Mapping[str, str] | None) -> I64:
     """Per VP, the target code of its own block (-1: not given or not observed)."""
-    own = np.full(len(coded.vp_names), -1, np.int64)
+    return own_block_codes(coded.vp_names, coded.target_names, vp_blocks)
+
+
+def own_block_codes(
+    vp_names: list[str], names: pa.Array[Any], vp_blocks: Mapping[str, str] | None
+) -> I64:
+    """Per VP (in ``vp_names`` order), the index in the target dictionary ``names`` of its
+    own block from ``vp_blocks``, blocks compared in canonical CIDR form (-1: none)."""
+    own = np.full(len(vp_names), -1, np.int64)
     if not vp_blocks:
         return own
-    unknown = sorted(set(vp_blocks) - set(coded.vp_names))
+    unknown = sorted(set(vp_blocks) - set(vp_names))
     if unknown:
         raise InputError(f"--vp-blocks: no observations by VP(s) {', '.join(unknown)}")
     wanted = {_block_key(block) for block in vp_blocks.values()}
-    names = coded.target_names
     found = pc.is_in(names, value_set=pa.array(sorted(wanted), pa.string()))
     code_of = {
         _block_key(str(names[int(i)])): int(i)
@@ -495,7 +503,7 @@ def _own_targets(coded: CodedObservations, vp_blocks: Mapping[str, str] | None) 
         for i, name in enumerate(names.to_pylist()):
             code_of.setdefault(_block_key(str(name)), i)
     for vp, block in vp_blocks.items():
-        own[coded.vp_names.index(vp)] = code_of.get(_block_key(block), -1)
+        own[vp_names.index(vp)] = code_of.get(_block_key(block), -1)
     return own
 
 

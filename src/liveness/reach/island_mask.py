@@ -20,10 +20,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from liveness.reach.detect import Detection, DetectParams, detect
+from liveness.reach.detect import Detection, DetectParams, detect, own_block_codes
 from liveness.reach.observation import OBSERVATION_SCHEMA
 
 __all__ = ["detect_with_island_mask", "mask_islands"]
+
+I64 = NDArray[np.int64]
 
 
 def _codes(column: pa.ChunkedArray[Any]) -> tuple[NDArray[np.int32], Any]:
@@ -35,24 +37,51 @@ def _codes(column: pa.ChunkedArray[Any]) -> tuple[NDArray[np.int32], Any]:
     return indices, array.dictionary.cast(pa.string())
 
 
-def _code_of(names: Any, name: str | None) -> int:
-    """The index of ``name`` in the dictionary ``names``; -1 when absent (or None)."""
-    return -1 if name is None else int(pc.index(names, pa.scalar(name, pa.string())).as_py())
+def _code_of(names: Any, name: str) -> int:
+    """The index of ``name`` in the dictionary ``names``; -1 when absent."""
+    return int(pc.index(names, pa.scalar(name, pa.string())).as_py())
 
 
 def _encoded(codes: NDArray[np.int32], names: Any) -> pa.DictionaryArray[Any, Any]:
     return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), names)
 
 
+def _island_edges(islands: pa.Table) -> dict[tuple[str, int], I64]:
+    """Per (island VP, address family), its islands merged into sorted disjoint spans, as the
+    flat edge array ``[start0, end0, start1, end1, ...]``."""
+    spans: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for event in islands.select(["kind", "scope", "af", "start", "end"]).to_pylist():
+        if str(event["kind"]) == "island" and event["end"] > event["start"]:
+            key = (str(event["scope"]), int(event["af"]))
+            spans.setdefault(key, []).append((int(event["start"]), int(event["end"])))
+    edges: dict[tuple[str, int], I64] = {}
+    for key, pairs in spans.items():
+        merged: list[list[int]] = []
+        for start, end in sorted(pairs):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        edges[key] = np.asarray(merged, dtype=np.int64).ravel()
+    return edges
+
+
 def mask_islands(
     obs: pa.Table, islands: pa.Table, vp_blocks: Mapping[str, str] | None = None
 ) -> pa.Table:
     """``obs`` with each island VP's rows, and every VP's rows of that VP's own block (from
-    ``vp_blocks``), ``unknown`` while its island lasts; rows crossing the island's start or
-    end are split there. ``islands`` is an event table (only ``island`` rows are used)."""
-    if obs.num_rows == 0 or islands.num_rows == 0:
+    ``vp_blocks``, compared in canonical CIDR form), ``unknown`` while its islands last; rows
+    crossing an island's start or end are split there. ``islands`` is an event table (only
+    ``island`` rows are used).
+
+    One vectorised pass per island VP, whatever its number of islands: each concerned row is
+    cut at the island edges inside it (``searchsorted`` on the merged edges), and a piece is
+    inside an island when an odd number of edges lie at or before its start.
+    """
+    edges_of = _island_edges(islands)
+    if obs.num_rows == 0 or not edges_of:
         return obs
-    vp, vp_names = _codes(obs.column("vp"))
+    vp, vp_dictionary = _codes(obs.column("vp"))
     target, target_names = _codes(obs.column("target"))
     status, status_names = _codes(obs.column("status"))
     unknown = _code_of(status_names, "unknown")
@@ -61,40 +90,48 @@ def mask_islands(
         status_names = pa.concat_arrays([status_names, pa.array(["unknown"], pa.string())])
     af = obs.column("af").to_numpy()
     t0, t1 = obs.column("t0").to_numpy(), obs.column("t1").to_numpy()
-    own = dict(vp_blocks or {})
-    for event in islands.select(["kind", "scope", "af", "start", "end"]).to_pylist():
-        island_vp = str(event["scope"])
-        island_code = _code_of(vp_names, island_vp)
-        if str(event["kind"]) != "island" or island_code < 0:
+    vp_names = [str(name) for name in vp_dictionary.to_pylist()]
+    known = {name: code for code, name in enumerate(vp_names)}
+    own = own_block_codes(vp_names, target_names, {
+        name: block for name, block in (vp_blocks or {}).items() if name in known
+    })  # fmt: skip
+    status = status.copy()  # edited in place below (Arrow's buffers are read-only)
+    for (island_vp, island_af), edges in edges_of.items():
+        code = known.get(island_vp, -1)
+        if code < 0:
             continue
-        start, end = int(event["start"]), int(event["end"])
-        concerned = vp == island_code
-        own_code = _code_of(target_names, own.get(island_vp))
-        if own_code >= 0:
-            concerned |= target == own_code
-        hit = np.flatnonzero(concerned & (af == event["af"]) & (t0 < end) & (t1 > start))
-        if not hit.size:
+        concerned = vp == code
+        if own[code] >= 0:
+            concerned |= target == own[code]
+        rows = np.flatnonzero(concerned & (af == island_af))
+        first, last = t0[rows], t1[rows]
+        before_first = np.searchsorted(edges, first, side="right")  # edges at or before t0
+        before_last = np.searchsorted(edges, last, side="left")  # edges before t1
+        cuts = before_last - before_first  # edges strictly inside (t0, t1)
+        status[rows[(cuts == 0) & (before_first % 2 == 1)]] = unknown  # wholly inside
+        split = cuts > 0
+        if not split.any():
             continue
-        # Rows crossing the island's edges add rows: the part after the island keeps its
-        # status, and a row starting before the island is cut at its start with the part
-        # inside added as an unknown row. The concatenation that appends them is also the
-        # one copy of the columns (the first time, they are Arrow's and read-only); the
-        # masking itself then edits rows in place.
-        first, last, was = t0[hit], t1[hit], status[hit]
-        inside_first, inside_last = np.maximum(first, start), np.minimum(last, end)
-        after, before = last > end, first < start
-        rows = np.concatenate([hit[after], hit[before]])
-        vp, target, af = (np.concatenate([column, column[rows]]) for column in (vp, target, af))
-        t0 = np.concatenate([t0, np.full(after.sum(), end, np.int64), inside_first[before]])
-        t1 = np.concatenate([t1, last[after], inside_last[before]])
-        added_unknown = np.full(before.sum(), unknown, np.int32)
-        status = np.concatenate([status, was[after], added_unknown]).astype(np.int32, copy=False)
-        t1[hit[before]] = start
-        moved = hit[~before]
-        t0[moved], t1[moved], status[moved] = inside_first[~before], inside_last[~before], unknown
+        rows, first, last, base = rows[split], first[split], last[split], before_first[split]
+        pieces = cuts[split] + 1
+        source = np.repeat(rows, pieces)
+        offset = np.arange(int(pieces.sum())) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+        edge_at = np.repeat(base, pieces) + offset  # edges at or before each piece's start
+        starts = np.where(offset == 0, np.repeat(first, pieces), edges[edge_at - 1])
+        is_last = offset == np.repeat(pieces - 1, pieces)
+        ends = np.where(
+            is_last, np.repeat(last, pieces), edges[np.minimum(edge_at, edges.size - 1)]
+        )
+        pieces_status = np.where(edge_at % 2 == 1, unknown, status[source]).astype(np.int32)
+        keep = np.ones(vp.size, dtype=bool)
+        keep[rows] = False
+        vp, target, af = (np.concatenate([col[keep], col[source]]) for col in (vp, target, af))
+        t0 = np.concatenate([t0[keep], starts])
+        t1 = np.concatenate([t1[keep], ends])
+        status = np.concatenate([status[keep], pieces_status])
     return pa.Table.from_arrays(
         [
-            _encoded(vp, vp_names),
+            _encoded(vp, vp_dictionary),
             _encoded(target, target_names),
             pa.array(af, pa.uint8()),
             pa.array(t0, pa.int64()),

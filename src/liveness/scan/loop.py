@@ -30,6 +30,9 @@ __all__ = ["ScanSettings", "build_batch", "default_checkpoint", "run_scan"]
 SEGMENT_MERGE_S = 0.05
 
 
+ORPHAN_DRAIN_MAX_S = 2.0  # a killed scan's receiver waits min(cooldown, this) for replies
+
+
 @dataclass
 class ScanSettings:
     """Everything a live scan needs, already validated by the CLI."""
@@ -134,6 +137,7 @@ def run_scan(settings: ScanSettings) -> dict[str, Any]:
         resume=settings.resume,
         probe_names=names,
         parent_pid=os.getpid(),
+        orphan_drain_s=min(settings.cooldown, ORPHAN_DRAIN_MAX_S),
     )
     process, counters, stop, result = start_receiver(receiver_settings, classifier)
     _wait_ready(counters, process, result)

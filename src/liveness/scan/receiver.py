@@ -106,6 +106,9 @@ class ReceiverSettings:
     parent_pid: int = 0
     flush_interval_s: float = 1.0
     ring_slots: int = 1 << 18  # ~70 MB: absorbs the replies of a burst while we classify
+    orphan_drain_s: float = 2.0
+    """After the sender dies (SIGKILL), keep receiving this long: replies to its last probes
+    are still on their way, and a resumed scan will not probe those targets again."""
 
 
 def _codes(column: pa.Array[Any] | pa.ChunkedArray[Any]) -> tuple[NDArray[np.int64], list[str]]:
@@ -198,7 +201,9 @@ def receiver_main(
                 writer.flush()
                 _update_shared(receiver, tracker, names, counters, writer)
                 last_flush = now
-            if draining_since is not None and not len(batch.lengths):
+            drain_for = settings.orphan_drain_s if _parent_gone else 0.0
+            quiet = not len(batch.lengths)
+            if draining_since is not None and quiet and now - draining_since >= drain_for:
                 break
         writer.flush()
         _update_shared(receiver, tracker, names, counters, writer)

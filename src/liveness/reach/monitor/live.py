@@ -2,13 +2,15 @@
 
 A :class:`LiveProber` answers the monitor's batches on the wire: it builds the echo requests
 with the scan engine (``icmp_echo``, validation tokens keyed by a seed), sends the batch through
-a :class:`~liveness.net.afpacket.RingSender` (paced at ``rate_pps``, in slices of 10 ms, so a
-step over many blocks is not one burst), then reads the receive ring until every address has
-answered or ``timeout_s`` has passed since the last probe left. A probe is positive when a
+a :class:`~liveness.net.afpacket.RingSender` (paced at ``rate_pps``, in slices of about 10 ms,
+so a step over many blocks is not one burst), reading the receive ring between slices, then
+reads it until every address has answered or ``timeout_s`` has passed since the last probe
+left. A probe is positive when a
 *valid* echo reply (the classifier checks our token) comes back from the probed address itself
 (``responder == target``), the taxonomy's network-layer alive; errors from routers and replies
 from other addresses are negative. Replies left over from an earlier batch are drained before
-each send, so a late reply never answers a later probe.
+each send; a reply that arrives later still (after ``timeout_s``) can be taken for an answer
+to the next probe of the same address, as the validation token depends on the address only.
 
 It opens AF_PACKET sockets on ``interface`` of the network namespace it runs in (root, or
 CAP_NET_RAW), so it works from inside a testbed VP (``ip netns exec``). The caller decides
@@ -36,8 +38,9 @@ from liveness.targets.blocklist import default_blocklist
 __all__ = ["LiveProber", "check_monitor_targets"]
 
 _DRAIN_LIMIT = 64
-_PACE_SLICE_S = 0.01
-_RX_SLOTS = 1 << 15  # replies are taken while they arrive; a scan-sized ring is not needed
+_PACE_SLICE_S = 0.01  # paced sends go in slices of about this many seconds of probes
+_UNPACED_SLICE = 4096  # unpaced, the ring is still read between slices of this many frames
+_RX_SLOTS = 1 << 15  # read between slices, so it holds at most a few slices of replies
 
 
 def check_monitor_targets(blocks: NDArray[np.uint32], where: str) -> None:
@@ -94,7 +97,8 @@ class LiveProber:
         self._probes = parse_probes("icmp_echo")
         self._classifier = ReplyClassifier(self.context, self._probes)
         self.timeout_s = timeout_s
-        self._slice = max(1, int(rate_pps * _PACE_SLICE_S)) if rate_pps else None
+        self._rate_pps = rate_pps or 0.0
+        self._slice = max(1, int(self._rate_pps * _PACE_SLICE_S)) if rate_pps else _UNPACED_SLICE
         self._sender = RingSender(interface)
         try:
             self._receiver = RingReceiver(interface, src, slots=_RX_SLOTS)
@@ -124,35 +128,37 @@ class LiveProber:
         distinct = np.unique(ranked)
         seen = np.zeros(distinct.size, dtype=bool)
         self._drain()
-        self._send(self._probes[0].build(self.context, targets))
+        frames = self._probes[0].build(self.context, targets)
+        began = time.monotonic()
+        for first in range(0, frames.shape[0], self._slice):
+            # Paced from the start (sent / rate), reading replies while waiting, so the
+            # receive ring never holds more than a slice's worth of a long batch.
+            due = began + first / self._rate_pps if self._rate_pps else 0.0
+            self._receive_until(due, distinct, seen)
+            self._sender.send(frames[first : first + self._slice])
         self.probes_sent += int(targets.size)
-        deadline = time.monotonic() + self.timeout_s
-        while not seen.all():
-            remaining_ms = int((deadline - time.monotonic()) * 1000.0)
-            if remaining_ms <= 0:
-                break
-            batch = self._receiver.poll(remaining_ms)
-            if not batch.lengths.size:
-                continue
-            hit = _echoed_targets(
-                self._classifier.classify(batch.frames, batch.lengths, batch.ts_ns)
-            )
-            spots = np.minimum(np.searchsorted(distinct, hit), distinct.size - 1)
-            seen[spots[distinct[spots] == hit]] = True
+        self._receive_until(time.monotonic() + self.timeout_s, distinct, seen)
         spots = np.searchsorted(distinct, ranked)
         answered[order] = seen[spots]
         self.replies += int(answered.sum())
         return answered
 
-    def _send(self, frames: NDArray[np.uint8]) -> None:
-        """Send the frames, ``rate_pps * 10 ms`` of them per 10 ms slice when paced."""
-        if self._slice is None:
-            self._sender.send(frames)
-            return
-        began = time.monotonic()
-        for number, first in enumerate(range(0, frames.shape[0], self._slice)):
-            time.sleep(max(0.0, began + number * _PACE_SLICE_S - time.monotonic()))
-            self._sender.send(frames[first : first + self._slice])
+    def _receive_until(
+        self, deadline: float, distinct: NDArray[np.uint32], seen: NDArray[np.bool_]
+    ) -> None:
+        """Mark in ``seen`` the addresses of ``distinct`` whose echo replies arrive before
+        ``deadline`` (monotonic seconds); returns early once all of them have answered."""
+        while not seen.all():
+            remaining_ms = int((deadline - time.monotonic()) * 1000.0)
+            batch = self._receiver.poll(max(0, remaining_ms))
+            if batch.lengths.size:
+                hit = _echoed_targets(
+                    self._classifier.classify(batch.frames, batch.lengths, batch.ts_ns)
+                )
+                spots = np.minimum(np.searchsorted(distinct, hit), distinct.size - 1)
+                seen[spots[distinct[spots] == hit]] = True
+            elif remaining_ms <= 0:
+                return
 
     def close(self) -> None:
         """Release both rings."""

@@ -13,6 +13,7 @@ and ``VP.log`` (its stderr).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import subprocess
@@ -111,6 +112,8 @@ def monitor_argv(
     timeout_s: float,
     params: Sequence[str] = (),
     scale_rate_window: bool = True,
+    rate_pps: float = 10_000.0,
+    changes_only: bool = False,
 ) -> list[str]:
     """The ``liveness monitor`` command line for one VP of a testbed (live probing, JSON)."""
     argv = [*_CLI, "monitor", "--live", "--vp", vp.name]
@@ -118,11 +121,12 @@ def monitor_argv(
         argv += ["--census", str(path)]
     argv += ["--rounds", str(rounds), "--round-s", repr(round_s), "--start", str(start)]
     argv += ["-o", str(output_dir), "-i", vp.ifname, "-S", vp.src_ip, "-G", vp.gateway_mac]
-    argv += ["--timeout", repr(timeout_s), "--json"]
+    argv += ["--timeout", repr(timeout_s), "-r", repr(rate_pps), "--json"]
     for item in params:
         argv += ["--param", item]
-    if scale_rate_window:
-        argv.append("--scale-rate-window")
+    argv.append("--scale-rate-window" if scale_rate_window else "--no-scale-rate-window")
+    if changes_only:
+        argv.append("--changes-only")
     return argv
 
 
@@ -142,6 +146,8 @@ def run_testbed_monitor(
     timeout_s: float = 0.25,
     params: Sequence[str] = (),
     scale_rate_window: bool = True,
+    rate_pps: float = 10_000.0,
+    changes_only: bool = False,
     progress: Progress = _silent,
 ) -> dict[str, dict[str, Any]]:
     """Run ``liveness monitor`` in every VP of ``tb`` at once; each VP's JSON summary.
@@ -164,12 +170,17 @@ def run_testbed_monitor(
                 timeout_s=timeout_s,
                 params=params,
                 scale_rate_window=scale_rate_window,
+                rate_pps=rate_pps,
+                changes_only=changes_only,
             )
-            files: list[IO[bytes]] = [
-                (output_dir / f"{name}.summary.json").open("wb"),
-                (output_dir / f"{name}.log").open("wb"),
-            ]
-            running[name] = (tb.popen(name, argv, stdout=files[0], stderr=files[1]), files)
+            with contextlib.ExitStack() as opened:  # closed here unless the VP starts
+                files: list[IO[bytes]] = [
+                    opened.enter_context((output_dir / f"{name}.summary.json").open("wb")),
+                    opened.enter_context((output_dir / f"{name}.log").open("wb")),
+                ]
+                proc = tb.popen(name, argv, stdout=files[0], stderr=files[1])
+                opened.pop_all()
+            running[name] = (proc, files)
         _wait_with_progress(running, start, rounds, round_s, progress)
         summaries: dict[str, dict[str, Any]] = {}
         for name, (proc, _) in running.items():
@@ -178,7 +189,13 @@ def run_testbed_monitor(
                 raise RunError(f"monitor in {name} failed (exit {proc.returncode}): {tail}")
         for name, (_, handles) in running.items():
             handles[0].close()
-            summaries[name] = json.loads((output_dir / f"{name}.summary.json").read_text())
+            text = (output_dir / f"{name}.summary.json").read_text()
+            try:
+                summaries[name] = json.loads(text)
+            except json.JSONDecodeError:
+                raise RunError(
+                    f"monitor in {name} printed no JSON summary (see {output_dir / name}.log)"
+                ) from None
         return summaries
     finally:
         for proc, handles in running.values():
@@ -220,10 +237,11 @@ def _wait_with_progress(
         time.sleep(0.2)
 
 
-def first_round_start(started_at: float, round_s: float, lead_s: float = 1.0) -> int:
+def first_round_start(started_at: float, round_s: float, lead_s: float = 3.0) -> int:
     """Round 0's start: the first whole second after a whole number of rounds from the
-    schedule's t0 (``started_at``) that is at least ``lead_s`` away, so every round starts
-    just after a scheduled change and the round grid is the schedule's."""
+    schedule's t0 (``started_at``) that is at least ``lead_s`` away (time for every VP's
+    monitor to start and open its rings), so every round starts just after a scheduled
+    change and the round grid is the schedule's."""
     elapsed = time.time() + lead_s - started_at
     return math.ceil(started_at + max(0, math.ceil(elapsed / round_s)) * round_s)
 
@@ -238,6 +256,8 @@ def monitor_testbed(
     timeout_s: float = 0.25,
     params: Sequence[str] = (),
     scale_rate_window: bool = True,
+    rate_pps: float = 10_000.0,
+    changes_only: bool = False,
     progress: Progress = _silent,
 ) -> dict[str, Any]:
     """Bring ``spec`` up, census it (:func:`census_scan`, unless ``census`` is given), monitor
@@ -258,8 +278,20 @@ def monitor_testbed(
         _, schedule = tb.truth()
         pq.write_table(schedule, output_dir / "schedule.parquet")
         start = first_round_start(tb.started_at, round_s)
+        starts = [float(at or 0.0) for at in schedule.column("start").to_pylist()]
+        ends = [float(end or 0.0) for end in schedule.column("end").to_pylist()]
+        if starts and start > tb.started_at + min(starts):
+            if start >= tb.started_at + max(ends):
+                raise RunError(
+                    f"the schedule of {testbed_spec.name} was over (at +{max(ends):g} s) before "
+                    f"round 0 could start (+{start - tb.started_at:.0f} s); the census scan took "
+                    "too long for it"
+                )
+            progress(
+                f"monitor: warning: round 0 starts at +{start - tb.started_at:.0f} s, after the "
+                f"first scheduled event (+{min(starts):g} s); the census may include it"
+            )
         if rounds is None:
-            ends = [float(end or 0.0) for end in schedule.column("end").to_pylist()]
             rounds = max(1, math.ceil((tb.started_at + max(ends, default=0.0) - start) / round_s))
             rounds += 2
         summaries = run_testbed_monitor(
@@ -272,6 +304,8 @@ def monitor_testbed(
             timeout_s=timeout_s,
             params=params,
             scale_rate_window=scale_rate_window,
+            rate_pps=rate_pps,
+            changes_only=changes_only,
             progress=progress,
         )
         return {
