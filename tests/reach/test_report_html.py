@@ -120,3 +120,34 @@ def test_report_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert "Who could secede" in page and "ZA" in page
     code, _, err = _run(["reach", "report", str(obs_path), "-o", str(tmp_path / "r.pdf")], capsys)
     assert code == 2 and "use a .html file name" in err
+
+
+@pytest.mark.parametrize(
+    ("horizon", "unit", "width"),
+    [(240, "minutes", 4.0), (60, "seconds", 60.0), (7200, "hours", 2.0)],
+)
+def test_timeline_axis_spans_the_data_in_a_fitting_unit(
+    horizon: int, unit: str, width: float
+) -> None:
+    """A four-minute run is drawn over its four minutes, not as a sliver of two hours."""
+    import matplotlib.pyplot as plt
+
+    from liveness.reach.report import timeline_figure
+
+    third = horizon // 3
+    obs = pa.table(
+        {
+            "vp": pa.array(["a", "a", "a"]).dictionary_encode(),
+            "target": pa.array(["10.0.0.0/24"] * 3).dictionary_encode(),
+            "af": pa.array([4, 4, 4], pa.uint8()),
+            "t0": pa.array([0, third, 2 * third], pa.int64()),
+            "t1": pa.array([third, 2 * third, horizon], pa.int64()),
+            "status": pa.array(["up", "down", "up"]).dictionary_encode(),
+        },
+        schema=OBSERVATION_SCHEMA,
+    )
+    figure = timeline_figure(obs, "10.0.0.0/24", third, 2 * third)
+    axes = figure.axes[0]
+    assert axes.get_xlabel().startswith(f"{unit} since")
+    assert axes.get_xlim() == pytest.approx((0.0, width))
+    plt.close(figure)

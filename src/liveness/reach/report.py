@@ -70,6 +70,12 @@ def timeline_figure(
     code = pc.index(coded.target_names, pa.scalar(target, pa.string())).as_py()
     margin = max(end - start, 3600) if margin is None else margin
     lo, hi = start - margin, end + margin
+    if len(coded.t0):  # no wider than the data: a short run is not a sliver in two hours
+        lo, hi = max(lo, min(start, int(coded.t0.min()))), min(hi, max(end, int(coded.t1.max())))
+    span = hi - lo
+    unit, unit_name = (
+        (3600, "hours") if span >= 7200 else (60, "minutes") if span >= 120 else (1, "seconds")
+    )
     figure, axes = plt.subplots(figsize=(10, 0.45 * max(len(coded.vp_names), 2) + 1.2))
     if code is not None and code >= 0:
         rows = (coded.target == code) & (coded.t1 > lo) & (coded.t0 < hi)
@@ -80,12 +86,12 @@ def timeline_figure(
                 sel = mine & (coded.status == status)
                 t0 = np.maximum(coded.t0[sel], lo)
                 t1 = np.minimum(coded.t1[sel], hi)
-                spans = [((a - lo) / 3600, (b - a) / 3600) for a, b in zip(t0, t1, strict=True)]
+                spans = [((a - lo) / unit, (b - a) / unit) for a, b in zip(t0, t1, strict=True)]
                 axes.broken_barh(spans, (y - 0.4, 0.8), facecolors=colour)
         axes.set_yticks(range(len(vps)), [coded.vp_names[v] for v in vps])
-    axes.axvspan((start - lo) / 3600, (end - lo) / 3600, color="#1f77b4", alpha=0.15)
-    axes.set_xlim(0, (hi - lo) / 3600)
-    axes.set_xlabel(f"hours since {_when(lo)} UTC")
+    axes.axvspan((start - lo) / unit, (end - lo) / unit, color="#1f77b4", alpha=0.15)
+    axes.set_xlim(0, max(hi - lo, 1) / unit)
+    axes.set_xlabel(f"{unit_name} since {_when(lo)} UTC")
     axes.set_title(f"{target}: per-VP reachability (green up, red down, grey unknown)")
     return figure
 
