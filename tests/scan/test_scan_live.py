@@ -7,12 +7,10 @@ built to answer, or with what a capture at the router saw on the wire.
 
 from __future__ import annotations
 
-import fcntl
 import ipaddress
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -32,32 +30,11 @@ HERE = Path(__file__).parent
 
 
 def _scan_argv(tb: Testbed, vp_name: str, out: Path, *extra: str) -> list[str]:
-    vp = tb.vps[vp_name]
     allow = out.parent / "allow.txt"
     allow.write_text("198.18.0.0/15\n")
-    return [
-        sys.executable,
-        "-m",
-        "liveness.cli.main",
-        "scan",
-        *tb.targets,
-        "-w",
-        str(allow),
-        "-i",
-        vp.ifname,
-        "-S",
-        vp.src_ip,
-        "-G",
-        vp.gateway_mac,
-        "--vp",
-        vp_name,
-        "-o",
-        str(out),
-        "-m",
-        f"{out}.meta.json",
-        "-q",
-        *extra,
-    ]
+    return tb.vps[vp_name].scan_argv(
+        tb.targets, allow, "-o", str(out), "-m", f"{out}.meta.json", "-q", *extra
+    )
 
 
 def _replies(path: Path) -> pa.Table:
@@ -187,18 +164,11 @@ def _probes_on_wire(pcap: Path) -> Counter[tuple[str, int, int]]:
 
 def _wait_for_orphaned_receiver(output: Path, limit_s: float = 30.0) -> None:
     """Wait until the killed scan's receiver has drained and let go of the checkpoint lock."""
+    from liveness.scan.checkpoint import wait_for_unlock
     from liveness.scan.loop import default_checkpoint
 
-    deadline = time.monotonic() + limit_s
-    with open(f"{default_checkpoint(str(output))}.progress", "rb") as handle:
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-                return
-            except BlockingIOError:
-                assert time.monotonic() < deadline, "the orphaned receiver never finished"
-                time.sleep(0.05)
+    progress = f"{default_checkpoint(str(output))}.progress"
+    assert wait_for_unlock(progress, limit_s), "the orphaned receiver never finished"
 
 
 def _stop(proc: subprocess.Popen[Any]) -> None:

@@ -14,41 +14,13 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
 from liveness.cli._common import emit_json, json_option, log
 from liveness.errors import RunError
 
-__all__ = ["command", "scan_argv"]
-
-
-def scan_argv(vp: Any, targets: list[str], allowlist: Path, out_dir: Path, rate: str) -> list[str]:
-    """The ``liveness scan`` command line for scanning ``targets`` from the testbed VP ``vp``."""
-    return [
-        sys.executable,
-        "-m",
-        "liveness.cli.main",
-        "scan",
-        *targets,
-        "-w",
-        str(allowlist),
-        "-i",
-        vp.ifname,
-        "-S",
-        vp.src_ip,
-        "-G",
-        vp.gateway_mac,
-        "-r",
-        rate,
-        "--vp",
-        vp.name,
-        "-o",
-        str(out_dir / "replies.parquet"),
-        "-m",
-        str(out_dir / "metadata.json"),
-    ]
+__all__ = ["command"]
 
 
 @click.command(name="demo")
@@ -122,8 +94,12 @@ def command(
         allowlist = out / "allowlist.txt"
         allowlist.write_text("198.18.0.0/15\n")
         stage(2, f"scanning {', '.join(testbed.targets)} from {vp.name} ({vp.src_ip})")
-        argv = scan_argv(vp, list(testbed.targets), allowlist, out, rate)
-        argv += ["--retransmit-delay", str(retransmit_delay), "-c", str(cooldown)]
+        argv = vp.scan_argv(
+            testbed.targets,
+            allowlist,
+            *("-r", rate, "-o", str(out / "replies.parquet"), "-m", str(out / "metadata.json")),
+            *("--retransmit-delay", str(retransmit_delay), "-c", str(cooldown)),
+        )
         done = testbed.run(vp.name, argv, stdout=sys.stderr, stderr=None)
         if done.returncode != 0:
             raise RunError(f"the scan failed (exit {done.returncode}); see the lines above")

@@ -123,14 +123,15 @@ def run_connectivity_demo(
 
     Prints the comparison unless ``as_json`` (the caller prints the returned dict then).
     """
-    from liveness.reach.monitor.multi import monitor_testbed
+    from liveness.reach.monitor.multi import VpMonitorOptions, monitor_testbed
     from liveness.reach.readers import read_observations
     from liveness.reach.report import render_report
 
     out = Path(output_dir)
     began = time.monotonic()
     log(f"liveness demo: {spec} testbed, census scan, then six VPs in rounds of {round_s:g} s")
-    run = monitor_testbed(spec, out, round_s=round_s, timeout_s=timeout_s, progress=log)
+    options = VpMonitorOptions(timeout_s=timeout_s)
+    run = monitor_testbed(spec, out, round_s=round_s, options=options, progress=log)
     started_at = float(run["started_at"])
     schedule = pq.read_table(run["schedule"])
     log(f"[{time.monotonic() - began:5.1f}s] detecting events")

@@ -340,7 +340,7 @@ def command(
             raise InputError("--testbed: runs every VP of the spec; drop --vp and --start")
         if interface or source_ip or gateway_mac:
             raise InputError("--testbed: -i/-S/-G come from each VP; drop them")
-        from liveness.reach.monitor.multi import monitor_testbed
+        from liveness.reach.monitor.multi import VpMonitorOptions, monitor_testbed
 
         log(f"monitor: bringing up {testbed_spec}, census scan, then every VP at once")
         summary = monitor_testbed(
@@ -349,11 +349,13 @@ def command(
             round_s=params.round_s,
             rounds=rounds,
             census=[Path(path) for path in census_paths],
-            timeout_s=timeout_s,
-            params=param_items,
-            scale_rate_window=scale_rate_window,
-            rate_pps=rate_pps,
-            changes_only=changes_only,
+            options=VpMonitorOptions(
+                timeout_s=timeout_s,
+                params=param_items,
+                scale_rate_window=scale_rate_window,
+                rate_pps=rate_pps,
+                changes_only=changes_only,
+            ),
             progress=log,
         )
         if as_json:

@@ -26,11 +26,27 @@ from numpy.typing import NDArray
 
 from liveness.errors import InputError
 
-__all__ = ["Checkpoint"]
+__all__ = ["Checkpoint", "wait_for_unlock"]
 
 MAGIC = b"LVCKPT01"
-SLOTS = 8
-LOCK_WAIT_S = 30.0  # [originals_done, rtx_done(attempt 1), rtx_done(attempt 2), ..., unused]
+SLOTS = 8  # [originals_done, rtx_done(attempt 1), rtx_done(attempt 2), ..., unused]
+LOCK_WAIT_S = 30.0
+
+
+def wait_for_unlock(progress_path: str | os.PathLike[str], limit_s: float) -> bool:
+    """Wait until no process holds the scan's lock on ``progress_path`` (a killed scan's
+    receiver drains, then lets go); False if it is still held after ``limit_s`` seconds."""
+    deadline = time.monotonic() + limit_s
+    with open(progress_path, "rb") as handle:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                return True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.05)
 
 
 class Checkpoint:
@@ -91,19 +107,8 @@ class Checkpoint:
 
     def _wait_for_previous_run(self) -> None:
         """Block until no process of the interrupted scan holds the lock (its receiver drains)."""
-        deadline = time.monotonic() + LOCK_WAIT_S
-        with open(self.progress_path, "rb") as handle:
-            while True:
-                try:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-                    return
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise InputError(
-                            f"--resume: {self.progress_path} is still locked by a running scan"
-                        ) from None
-                    time.sleep(0.1)
+        if not wait_for_unlock(self.progress_path, LOCK_WAIT_S):
+            raise InputError(f"--resume: {self.progress_path} is still locked by a running scan")
 
     @property
     def originals_done(self) -> int:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import secrets
 import subprocess
+import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -30,7 +33,10 @@ from liveness.testbed.state import (
     write_state,
 )
 
-__all__ = ["Testbed", "VantagePoint", "down_all"]
+__all__ = ["LIVENESS_CLI", "Testbed", "VantagePoint", "down_all"]
+
+LIVENESS_CLI: tuple[str, ...] = (sys.executable, "-m", "liveness.cli.main")
+"""How to run the ``liveness`` CLI of this interpreter inside a VP (``ip netns exec``)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,17 @@ class VantagePoint:
     src_ip: str
     gateway_mac: str
     gateway_ip: str
+
+    def sender_options(self) -> list[str]:
+        """``-i/-S/-G`` (and ``--vp``) of ``liveness scan`` and ``liveness monitor`` for
+        sending from this VP."""
+        return ["-i", self.ifname, "-S", self.src_ip, "-G", self.gateway_mac, "--vp", self.name]
+
+    def scan_argv(self, targets: Sequence[str], allowlist: Path, *options: str) -> list[str]:
+        """The ``liveness scan`` command line for scanning ``targets`` from this VP (run it
+        with :meth:`Testbed.run`), with ``allowlist`` (``-w``) and further ``options``."""
+        scan = [*LIVENESS_CLI, "scan", *targets, "-w", str(allowlist)]
+        return [*scan, *self.sender_options(), *options]
 
 
 class Testbed:

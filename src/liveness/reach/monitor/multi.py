@@ -17,16 +17,18 @@ import contextlib
 import json
 import math
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from liveness.errors import RunError
 from liveness.testbed import Testbed, VantagePoint, load_spec
+from liveness.testbed.testbed import LIVENESS_CLI
 
 __all__ = [
+    "VpMonitorOptions",
     "census_scan",
     "census_scan_argv",
     "first_round_start",
@@ -36,7 +38,6 @@ __all__ = [
     "vp_blocks",
 ]
 
-_CLI = [sys.executable, "-m", "liveness.cli.main"]
 _GRACE_S = 30.0
 
 Progress = Callable[[str], None]
@@ -50,32 +51,12 @@ def census_scan_argv(
     vp: VantagePoint, targets: Sequence[str], allowlist: Path, output: Path, rate: str
 ) -> list[str]:
     """The ``liveness scan`` command line of one ICMP echo census pass from ``vp``."""
-    return [
-        *_CLI,
-        "scan",
-        *targets,
-        "--probes",
-        "icmp_echo",
-        "-w",
-        str(allowlist),
-        "-i",
-        vp.ifname,
-        "-S",
-        vp.src_ip,
-        "-G",
-        vp.gateway_mac,
-        "-r",
-        rate,
-        "--retransmit-delay",
-        "0",
-        "--cooldown-time",
-        "1",
-        "--vp",
-        vp.name,
-        "-q",
-        "-o",
-        str(output),
-    ]
+    return vp.scan_argv(
+        targets,
+        allowlist,
+        *("--probes", "icmp_echo", "-r", rate, "--retransmit-delay", "0", "--cooldown-time", "1"),
+        *("-q", "-o", str(output)),
+    )
 
 
 def census_scan(
@@ -101,6 +82,27 @@ def census_scan(
     return snapshots
 
 
+@dataclass(frozen=True)
+class VpMonitorOptions:
+    """The ``liveness monitor`` options every VP of a testbed run gets alike."""
+
+    timeout_s: float = 0.25
+    params: Sequence[str] = ()
+    scale_rate_window: bool = True
+    rate_pps: float = 10_000.0
+    changes_only: bool = False
+
+    def argv(self) -> list[str]:
+        """These options on a command line."""
+        argv = ["--timeout", repr(self.timeout_s), "-r", repr(self.rate_pps)]
+        for item in self.params:
+            argv += ["--param", item]
+        argv.append("--scale-rate-window" if self.scale_rate_window else "--no-scale-rate-window")
+        if self.changes_only:
+            argv.append("--changes-only")
+        return argv
+
+
 def monitor_argv(
     vp: VantagePoint,
     *,
@@ -109,25 +111,14 @@ def monitor_argv(
     rounds: int,
     round_s: float,
     start: int,
-    timeout_s: float,
-    params: Sequence[str] = (),
-    scale_rate_window: bool = True,
-    rate_pps: float = 10_000.0,
-    changes_only: bool = False,
+    options: VpMonitorOptions,
 ) -> list[str]:
     """The ``liveness monitor`` command line for one VP of a testbed (live probing, JSON)."""
-    argv = [*_CLI, "monitor", "--live", "--vp", vp.name]
+    argv = [*LIVENESS_CLI, "monitor", "--live", *vp.sender_options()]
     for path in census:
         argv += ["--census", str(path)]
     argv += ["--rounds", str(rounds), "--round-s", repr(round_s), "--start", str(start)]
-    argv += ["-o", str(output_dir), "-i", vp.ifname, "-S", vp.src_ip, "-G", vp.gateway_mac]
-    argv += ["--timeout", repr(timeout_s), "-r", repr(rate_pps), "--json"]
-    for item in params:
-        argv += ["--param", item]
-    argv.append("--scale-rate-window" if scale_rate_window else "--no-scale-rate-window")
-    if changes_only:
-        argv.append("--changes-only")
-    return argv
+    return [*argv, "-o", str(output_dir), *options.argv(), "--json"]
 
 
 def vp_blocks(tb: Testbed) -> dict[str, str]:
@@ -143,11 +134,7 @@ def run_testbed_monitor(
     rounds: int,
     round_s: float,
     start: int,
-    timeout_s: float = 0.25,
-    params: Sequence[str] = (),
-    scale_rate_window: bool = True,
-    rate_pps: float = 10_000.0,
-    changes_only: bool = False,
+    options: VpMonitorOptions = VpMonitorOptions(),
     progress: Progress = _silent,
 ) -> dict[str, dict[str, Any]]:
     """Run ``liveness monitor`` in every VP of ``tb`` at once; each VP's JSON summary.
@@ -167,11 +154,7 @@ def run_testbed_monitor(
                 rounds=rounds,
                 round_s=round_s,
                 start=start,
-                timeout_s=timeout_s,
-                params=params,
-                scale_rate_window=scale_rate_window,
-                rate_pps=rate_pps,
-                changes_only=changes_only,
+                options=options,
             )
             with contextlib.ExitStack() as opened:  # closed here unless the VP starts
                 files: list[IO[bytes]] = [
@@ -253,11 +236,7 @@ def monitor_testbed(
     round_s: float,
     rounds: int | None = None,
     census: Sequence[Path] = (),
-    timeout_s: float = 0.25,
-    params: Sequence[str] = (),
-    scale_rate_window: bool = True,
-    rate_pps: float = 10_000.0,
-    changes_only: bool = False,
+    options: VpMonitorOptions = VpMonitorOptions(),
     progress: Progress = _silent,
 ) -> dict[str, Any]:
     """Bring ``spec`` up, census it (:func:`census_scan`, unless ``census`` is given), monitor
@@ -301,11 +280,7 @@ def monitor_testbed(
             rounds=rounds,
             round_s=round_s,
             start=start,
-            timeout_s=timeout_s,
-            params=params,
-            scale_rate_window=scale_rate_window,
-            rate_pps=rate_pps,
-            changes_only=changes_only,
+            options=options,
             progress=progress,
         )
         return {
