@@ -237,7 +237,9 @@ def events_table(
     )
 
 
-def dictionary_of(codes: I64, names: pa.Array[Any]) -> pa.DictionaryArray[Any, Any]:
+def dictionary_of(
+    codes: NDArray[np.integer[Any]], names: pa.Array[Any]
+) -> pa.DictionaryArray[Any, Any]:
     """Names by code as a dictionary array (no string copies)."""
     return pa.DictionaryArray.from_arrays(codes.astype(np.int32), names)
 

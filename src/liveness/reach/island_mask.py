@@ -17,33 +17,22 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from liveness.reach.detect import Detection, DetectParams, detect, own_block_codes
-from liveness.reach.observation import OBSERVATION_SCHEMA
+from liveness.reach.detect import (
+    UNKNOWN,
+    Detection,
+    DetectParams,
+    coded_observations,
+    detect,
+    dictionary_of,
+    own_block_codes,
+)
+from liveness.reach.observation import OBSERVATION_SCHEMA, STATUSES
 
 __all__ = ["detect_with_island_mask", "mask_islands"]
 
 I64 = NDArray[np.int64]
-
-
-def _codes(column: pa.ChunkedArray[Any]) -> tuple[NDArray[np.int32], Any]:
-    """Dictionary indices and the dictionary (an Arrow string array) of a string column."""
-    array: Any = column.combine_chunks()
-    if not pa.types.is_dictionary(array.type):
-        array = array.dictionary_encode()
-    indices = array.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-    return indices, array.dictionary.cast(pa.string())
-
-
-def _code_of(names: Any, name: str) -> int:
-    """The index of ``name`` in the dictionary ``names``; -1 when absent."""
-    return int(pc.index(names, pa.scalar(name, pa.string())).as_py())
-
-
-def _encoded(codes: NDArray[np.int32], names: Any) -> pa.DictionaryArray[Any, Any]:
-    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), names)
 
 
 def _island_edges(islands: pa.Table) -> dict[tuple[str, int], I64]:
@@ -81,21 +70,13 @@ def mask_islands(
     edges_of = _island_edges(islands)
     if obs.num_rows == 0 or not edges_of:
         return obs
-    vp, vp_dictionary = _codes(obs.column("vp"))
-    target, target_names = _codes(obs.column("target"))
-    status, status_names = _codes(obs.column("status"))
-    unknown = _code_of(status_names, "unknown")
-    if unknown < 0:
-        unknown = len(status_names)
-        status_names = pa.concat_arrays([status_names, pa.array(["unknown"], pa.string())])
-    af = obs.column("af").to_numpy()
-    t0, t1 = obs.column("t0").to_numpy(), obs.column("t1").to_numpy()
-    vp_names = [str(name) for name in vp_dictionary.to_pylist()]
-    known = {name: code for code, name in enumerate(vp_names)}
-    own = own_block_codes(vp_names, target_names, {
+    coded = coded_observations(obs)
+    vp, target, af, t0, t1 = coded.vp, coded.target, coded.af, coded.t0, coded.t1
+    known = {name: code for code, name in enumerate(coded.vp_names)}
+    own = own_block_codes(coded.vp_names, coded.target_names, {
         name: block for name, block in (vp_blocks or {}).items() if name in known
     })  # fmt: skip
-    status = status.copy()  # edited in place below (Arrow's buffers are read-only)
+    status = coded.status.copy()  # edited in place below
     for (island_vp, island_af), edges in edges_of.items():
         code = known.get(island_vp, -1)
         if code < 0:
@@ -108,7 +89,7 @@ def mask_islands(
         before_first = np.searchsorted(edges, first, side="right")  # edges at or before t0
         before_last = np.searchsorted(edges, last, side="left")  # edges before t1
         cuts = before_last - before_first  # edges strictly inside (t0, t1)
-        status[rows[(cuts == 0) & (before_first % 2 == 1)]] = unknown  # wholly inside
+        status[rows[(cuts == 0) & (before_first % 2 == 1)]] = UNKNOWN  # wholly inside
         split = cuts > 0
         if not split.any():
             continue
@@ -122,7 +103,7 @@ def mask_islands(
         ends = np.where(
             is_last, np.repeat(last, pieces), edges[np.minimum(edge_at, edges.size - 1)]
         )
-        pieces_status = np.where(edge_at % 2 == 1, unknown, status[source]).astype(np.int32)
+        pieces_status = np.where(edge_at % 2 == 1, UNKNOWN, status[source]).astype(np.int8)
         keep = np.ones(vp.size, dtype=bool)
         keep[rows] = False
         vp, target, af = (np.concatenate([col[keep], col[source]]) for col in (vp, target, af))
@@ -131,12 +112,12 @@ def mask_islands(
         status = np.concatenate([status[keep], pieces_status])
     return pa.Table.from_arrays(
         [
-            _encoded(vp, vp_dictionary),
-            _encoded(target, target_names),
+            dictionary_of(vp, pa.array(coded.vp_names, pa.string())),
+            dictionary_of(target, coded.target_names),
             pa.array(af, pa.uint8()),
             pa.array(t0, pa.int64()),
             pa.array(t1, pa.int64()),
-            _encoded(status, status_names),
+            dictionary_of(status, pa.array(STATUSES, pa.string())),  # codes are STATUSES'
         ],
         schema=OBSERVATION_SCHEMA,
     )
