@@ -3,18 +3,21 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test lint typecheck pytest bench clean
+.PHONY: all demo test check-tools lint typecheck pytest bench clean
 
 all: test
 
-$(STAMP): pyproject.toml scripts/bootstrap.sh
+$(STAMP): pyproject.toml scripts/bootstrap.sh scripts/system-tools.txt
 	VENV=$(VENV) bash scripts/bootstrap.sh
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/liveness demo
 
-test: lint typecheck pytest
+test: check-tools lint typecheck pytest
+
+check-tools: $(STAMP)
+	bash scripts/check-tools.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

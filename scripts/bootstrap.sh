@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
-# System tools: the testbed (iproute2, nftables, tc, dnsmasq, chrony), the peer scanner (zmap),
-# independent decoders (tshark, tcpdump), hping3, and Chromium for the report's screenshot test.
-APT_PACKAGES="iproute2 nftables dnsmasq-base chrony zmap tshark tcpdump hping3 chromium"
+# System tools: one package per command in scripts/system-tools.txt (the testbed, the peer
+# scanners, independent decoders, Chromium for the report's screenshot test).
+APT_PACKAGES=$(awk '!/^[[:space:]]*(#|$)/ {print $2}' scripts/system-tools.txt | sort -u | tr '\n' ' ')
 missing=""
 for pkg in $APT_PACKAGES; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"

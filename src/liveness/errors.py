@@ -6,7 +6,7 @@ Every layer raises these instead of printing; the CLI turns them into one line o
 
 from __future__ import annotations
 
-__all__ = ["InputError", "LivenessError", "RunError"]
+__all__ = ["InputError", "LivenessError", "OutputClosed", "RunError"]
 
 
 class LivenessError(Exception):
@@ -28,3 +28,10 @@ class RunError(LivenessError):
     """A failure while running (no permission, an interface went away, a tool is missing)."""
 
     exit_code = 1
+
+
+class OutputClosed(RunError):
+    """The reader of the output went away (``liveness scan -o - | head``): stop, say how many
+    replies it was given, and exit as a process killed by SIGPIPE would (141)."""
+
+    exit_code = 141

@@ -118,3 +118,74 @@ def test_the_receiver_stops_when_its_interface_goes_away(veth_pair: tuple[str, s
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("stopped"), done.stdout
     assert float(done.stdout.split()[1]) < 2.0
+
+
+COUNTER = r"""
+import socket, sys, time
+sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+sock.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE
+sock.bind(("vB", 0x0800))
+sock.settimeout(0.5)
+print("ready", flush=True)
+seen, total, deadline = set(), 0, time.monotonic() + 20
+while time.monotonic() < deadline:
+    try:
+        frame = sock.recv(2048)
+    except TimeoutError:
+        if total >= int(sys.argv[1]):
+            break
+        continue
+    except OSError:  # ENETDOWN while vB is down
+        time.sleep(0.01)
+        continue
+    if frame[23] == 1 and frame[34] == 8:  # ICMP echo request
+        total += 1
+        seen.add(frame[30:34])
+print(total, len(seen), flush=True)
+"""
+
+
+def test_a_stalled_interface_delays_the_sender_but_every_frame_leaves_exactly_once(
+    veth_pair: tuple[str, str],
+) -> None:
+    """With the peer down, the veth has no carrier and every flush fails with ENOBUFS; once the
+    peer comes back, the retried flushes send each frame exactly once (counted on the peer)."""
+    a, b = veth_pair
+    _ip("-n", b, "link", "set", "vB", "down")
+    counter = subprocess.Popen(
+        ["ip", "netns", "exec", b, sys.executable, "-c", COUNTER, "8000"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert counter.stdout is not None and counter.stdout.readline().strip() == "ready"
+        done = _in_namespace(
+            a,
+            f"""
+            import ipaddress, subprocess, threading, time
+            import numpy as np
+            from liveness.net.afpacket import RingSender, interface_mac
+            from liveness.probes import parse_probes
+            from liveness.scan.context import ScanContext
+            ctx = ScanContext.from_seed(5, src_ip=int(ipaddress.IPv4Address("{SCANNER}")),
+                                        src_mac=interface_mac("vA"), gw_mac=b"\\x02" * 6)
+            probe = parse_probes("icmp_echo")[0]
+            first = int(ipaddress.IPv4Address("198.18.0.0")) + 1
+            targets = (first + np.arange(8000)).astype(np.uint32)
+            tx = RingSender("vA")
+            def wake() -> None:
+                time.sleep(0.5)
+                subprocess.run(["ip", "-n", "{b}", "link", "set", "vB", "up"], check=True)
+            threading.Thread(target=wake).start()
+            started = time.monotonic()
+            for first in range(0, targets.size, 1000):
+                tx.send(probe.build(ctx, targets[first:first + 1000], 0))
+            print(tx.send_failures, round(time.monotonic() - started, 2))
+            """,
+        )
+        assert done.returncode == 0, done.stderr
+        received, _ = counter.communicate(timeout=30)
+    finally:
+        counter.kill()
+    failures, waited = done.stdout.split()
+    assert int(failures) > 0 and float(waited) >= 0.4
+    assert received.split() == ["8000", "8000"]

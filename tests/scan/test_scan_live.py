@@ -142,6 +142,17 @@ def _capture(tb: Testbed, vp: str, pcap: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
+def _scan_captured(tb: Testbed, vp: str, argv: list[str], pcap: Path, settle: float) -> None:
+    """Run a scan to completion while the router captures what the VP sends."""
+    capture = _capture(tb, vp, pcap)
+    try:
+        done = tb.run(vp, argv, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        time.sleep(settle)
+    finally:
+        _stop(capture)
+
+
 def _probes_on_wire(pcap: Path) -> Counter[tuple[str, int, int]]:
     from scapy.all import ICMP, IP, TCP, UDP, PcapReader
 
@@ -197,6 +208,10 @@ def test_sigkill_then_resume_loses_nothing_and_probes_nothing_twice(
         _wait_for_orphaned_receiver(out)
         killed_at_rows = _replies(out).num_rows
         assert killed_at_rows > 0  # what was received before the kill is readable
+        # The orphaned receiver says how the scan ended, and what it wrote.
+        meta = json.loads(Path(f"{out}.meta.json").read_text())
+        assert meta["interrupted"].startswith("killed")
+        assert meta["rows_written"] == killed_at_rows
         resumed = tb.run("vp1", [*argv, "--resume"], capture_output=True, text=True, timeout=120)
         assert resumed.returncode == 0, resumed.stderr
         time.sleep(0.5)
@@ -223,13 +238,7 @@ def test_packets_on_the_wire_stay_inside_the_targets_minus_the_blocklist(
     argv = _scan_argv(
         tb, "vp1", out, "-b", str(blocklist), "-r", "20000", "--retransmit-delay", "0", "-c", "1"
     )
-    capture = _capture(tb, "vp1", pcap)
-    try:
-        done = tb.run("vp1", argv, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        time.sleep(0.5)
-    finally:
-        _stop(capture)
+    _scan_captured(tb, "vp1", argv, pcap, 0.5)
     targets = [ipaddress.IPv4Network(t) for t in tb.targets]
     destinations = {ipaddress.IPv4Address(dst) for dst, _, _ in _probes_on_wire(pcap)}
     assert destinations  # the scan did send
@@ -271,16 +280,45 @@ def test_the_requested_rate_is_kept_within_three_percent_on_the_wire(
     pcap = tmp_path / "wire.pcap"
     rate = 4000
     argv = _scan_argv(tb, "vp1", out, "-r", str(rate), "--retransmit-delay", "0", "-c", "0")
-    capture = _capture(tb, "vp1", pcap)
-    try:
-        done = tb.run("vp1", argv, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        time.sleep(0.3)
-    finally:
-        _stop(capture)
+    _scan_captured(tb, "vp1", argv, pcap, 0.3)
     probes = _probes_on_wire(pcap)
     with PcapReader(str(pcap)) as packets:
         times = [float(p.time) for p in packets if IP in p and p[IP].src == tb.vps["vp1"].src_ip]
     sent = sum(probes.values())
     achieved = (sent - 1) / (max(times) - min(times))
     assert abs(achieved - rate) / rate < 0.03, achieved
+
+
+def test_no_second_exceeds_the_rate_across_retransmission_pauses(tmp_path: Path) -> None:
+    """``-r`` is a promise: with retransmission passes 3 s apart (idle gaps between them), no
+    one-second window on the wire (a capture at the router) holds more than 1.03 x the rate."""
+    import numpy as np
+
+    from liveness.net.pcap import read_pcap
+
+    rate = 20_000
+    out = tmp_path / "replies.parquet"
+    pcap = tmp_path / "wire.pcap"
+    with Testbed(load_spec("paper")) as tb:
+        argv = _scan_argv(
+            tb, "vp1", out, "-r", str(rate), "-n", "4000", "--retransmit-delay", "3",
+            "--retransmissions", "2", "-c", "1", "-u", str(tmp_path / "status.csv"),
+        )  # fmt: skip
+        _scan_captured(tb, "vp1", argv, pcap, 0.3)
+        source = int(ipaddress.IPv4Address(tb.vps["vp1"].src_ip))
+    frames, _ = read_pcap(pcap)
+    data = frames.frames
+    src = data[:, 26:30].copy().view(">u4")[:, 0]
+    proto = data[:, 23]
+    probe = (
+        ((proto == 1) & (data[:, 34] == 8)) | ((proto == 6) & (data[:, 47] == 0x02)) | (proto == 17)
+    )
+    times = np.sort(frames.ts_ns[(src == source) & probe]) / 1e9
+    assert times.size == 3 * 4000 * 9  # every probe of the three passes, once
+    ends = np.searchsorted(times, times + 1.0, side="left")
+    busiest = int((ends - np.arange(times.size)).max())
+    meta = json.loads(Path(f"{out}.meta.json").read_text())
+    assert busiest <= 1.03 * rate, busiest
+    assert meta["rate_max_1s_pps"] <= 1.03 * rate
+    assert meta["rate_achieved_pps"] <= 1.03 * rate
+    assert meta["sendto_failures"] == 0

@@ -71,6 +71,69 @@ def test_pacer_deadline_returns_zero_without_oversleeping() -> None:
     assert clock.slept == pytest.approx(0.25 + 1.0 * 0, abs=1.01)
 
 
+def _sends_per_window(events: list[tuple[float, int]], window: float = 1.0) -> int:
+    """The most packets any ``window``-second span holds (an independent sliding count)."""
+    times = np.array([t for t, _ in events])
+    sizes = np.cumsum([0] + [n for _, n in events])
+    ends = np.searchsorted(times, times + window - 1e-9, side="right")
+    return int((sizes[ends] - sizes[np.arange(times.size)]).max())
+
+
+@pytest.mark.parametrize("rate", [300.0, 5_000.0, 20_000.0, 150_000.0])
+def test_an_idle_pause_is_never_paid_back_as_a_burst(rate: float) -> None:
+    clock = FakeClock()
+    pacer = Pacer(rate, max_batch=16384, granule=9, clock=clock, sleep=clock.sleep)
+    events: list[tuple[float, int]] = []
+    start = clock.now
+    for pause_at in (1.0, 2.5, 4.0):  # send, go idle for 1-3 s (retransmissions not due), resume
+        while clock.now - start < pause_at:
+            grant = pacer.grant()
+            pacer.record(grant)
+            events.append((clock.now, grant))
+        clock.now += pause_at - 0.5  # idle: nothing asked of the pacer
+    end = clock.now + 1.5
+    while clock.now < end:
+        grant = pacer.grant()
+        pacer.record(grant)
+        events.append((clock.now, grant))
+    busiest = _sends_per_window(events)
+    assert busiest <= max(1.03 * rate, rate + 9)
+    assert pacer.max_1s_rate == busiest
+    # Right after each pause, the first second sends no more than a second's worth.
+    assert busiest >= 0.97 * rate
+
+
+def test_late_wakeups_neither_burst_nor_lose_the_rate() -> None:
+    rng = np.random.default_rng(3)
+    clock = FakeClock()
+
+    def oversleeping(seconds: float) -> None:  # a loaded machine wakes up to 3 ms late
+        clock.sleep(seconds + float(rng.uniform(0.0, 0.003)))
+
+    rate = 100_000.0
+    pacer = Pacer(rate, max_batch=16384, granule=9, clock=clock, sleep=oversleeping)
+    events: list[tuple[float, int]] = []
+    start = clock.now
+    while clock.now - start < 5.0:
+        grant = pacer.grant()
+        pacer.record(grant)
+        events.append((clock.now, grant))
+    assert _sends_per_window(events) <= 1.03 * rate
+    assert pacer.sent / (clock.now - start) >= 0.97 * rate
+
+
+def test_achieved_rate_leaves_out_idle_time() -> None:
+    clock = FakeClock()
+    pacer = Pacer(1_000.0, max_batch=1024, clock=clock, sleep=clock.sleep)
+    while pacer.sent < 1_000:
+        pacer.record(pacer.grant())
+    clock.now += 5.0  # waiting for retransmissions
+    while pacer.sent < 2_000:
+        pacer.record(pacer.grant())
+    assert pacer.achieved_rate(idle_s=5.0) == pytest.approx(1_000.0, rel=0.02)
+    assert pacer.achieved_rate() < 300
+
+
 def test_unlimited_rate_grants_whole_batches_in_granules() -> None:
     pacer = Pacer(None, max_batch=16384, granule=9)
     assert pacer.grant() == 16384 - 16384 % 9

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -132,8 +133,8 @@ def parse_options(
     """
     from liveness.targets import Shard, TargetSpace
 
-    if retransmit_delay < 0:
-        raise InputError(f"--retransmit-delay: {retransmit_delay} must be >= 0 (0 = off)")
+    if not math.isfinite(retransmit_delay) or retransmit_delay < 0:
+        raise InputError(f"--retransmit-delay: {retransmit_delay} must be a number >= 0 (0 = off)")
     if not 0 <= retransmissions <= 15:
         raise InputError(f"--retransmissions: {retransmissions} must be within 0..15")
     if batch_size < 1:
@@ -250,16 +251,14 @@ def _checkpoint_seed(output: str) -> int:
 
 def run_live(options: ScanOptions, live: dict[str, Any]) -> dict[str, Any]:
     """Run the scan on the wire; returns its metadata."""
-    from liveness.output.fields import resolve_fields
     from liveness.scan.loop import ScanSettings, run_scan
 
     if os.geteuid() != 0:
         raise RunError(
             "a live scan needs root or CAP_NET_RAW for its packet sockets (or use -d for a dry run)"
         )
+    destination = preflight_outputs(live)
     fields = live["fields"]
-    if fields is not None:
-        resolve_fields(fields, "-f/--output-fields")
     settings = ScanSettings(
         space=options.space,
         probes=options.probes,
@@ -282,38 +281,102 @@ def run_live(options: ScanOptions, live: dict[str, Any]) -> dict[str, Any]:
         status_csv=live["status_csv"],
         metadata_path=live["metadata"],
         copies=live["copies"],
+        max_sendto_failures=live["max_sendto_failures"],
+        destination=destination,
     )
     return run_scan(settings)
 
 
+def check_live_options(live: dict[str, Any], probes: list[Probe]) -> None:
+    """The checks a dry run and a live scan share (a dry run is a faithful rehearsal)."""
+    from liveness.output.fields import resolve_fields
+    from liveness.output.filter import compile_filter
+
+    cooldown, max_runtime = live["cooldown"], live["max_runtime"]
+    if not math.isfinite(cooldown) or cooldown < 0:
+        raise InputError(f"-c/--cooldown-time: {cooldown} must be a number >= 0")
+    if max_runtime is not None and (not math.isfinite(max_runtime) or max_runtime <= 0):
+        raise InputError(f"-t/--max-runtime: {max_runtime} must be a number > 0")
+    if not 1 <= live["copies"] <= 16:
+        raise InputError(f"-P/--probes-per-target: {live['copies']} must be within 1..16")
+    if live["fields"] is not None:
+        resolve_fields(live["fields"], "-f/--output-fields")
+    if live["output_filter"]:
+        try:
+            compile_filter(live["output_filter"])
+        except InputError as exc:
+            raise InputError(f"--output-filter: {exc}") from None
+    live["rate"] = _parse_rate(live["rate_text"], live["bandwidth_text"], probes)
+
+
+def preflight_outputs(live: dict[str, Any]) -> Any:
+    """Check every output path before the first packet; returns the resolved ``-o``.
+
+    Each is checked as the scan will write it: after it has dropped its capabilities.
+    """
+    from liveness.output.destination import check_writable, resolve_destination
+    from liveness.scan.loop import default_checkpoint
+    from liveness.scan.privileges import check_writable_without_capabilities
+
+    destination = resolve_destination(live["output"])
+    outputs = [
+        ("-m/--metadata-file", live["metadata"]),
+        ("-u/--status-updates-file", live["status_csv"]),
+    ]
+    if destination.resumable:
+        checkpoint = default_checkpoint(live["output"]) + ".json"
+        outputs += [("-o/--output-file", destination.path), ("checkpoint", checkpoint)]
+    try:
+        if live["resume"] and not destination.resumable:
+            raise InputError(f"--resume needs -o to name a regular file, not {live['output']!r}")
+        named = [(flag, path) for flag, path in outputs if path]
+        for flag, path in named:
+            check_writable(os.path.realpath(path), flag)
+        check_writable_without_capabilities(named)
+    except InputError:
+        destination.remove_scratch()
+        raise
+    return destination
+
+
 def run_dry(
-    options: ScanOptions, pcap_out: str | None, output_file: str | None, as_json: bool
+    options: ScanOptions,
+    pcap_out: str | None,
+    output_file: str | None,
+    as_json: bool,
+    *,
+    copies: int = 1,
 ) -> dict[str, Any]:
     """Build every frame; write them to a pcap or print them; return the counts."""
-    with ExitStack() as stack:
-        pcap = stack.enter_context(PcapWriter(pcap_out)) if pcap_out else None
-        lines: TextIO | None = None
-        if output_file not in (None, "-"):
+    try:
+        with ExitStack() as stack:
+            pcap = stack.enter_context(PcapWriter(pcap_out)) if pcap_out else None
+            lines: TextIO | None = None
+            if output_file not in (None, "-"):
+                try:
+                    lines = stack.enter_context(open(output_file, "w", encoding="ascii"))  # type: ignore[arg-type]
+                except OSError as exc:
+                    raise InputError(f"-o/--output-file: {output_file}: {exc.strerror}") from None
+            elif pcap is None and not as_json:
+                lines = sys.stdout
             try:
-                lines = stack.enter_context(open(output_file, "w", encoding="ascii"))  # type: ignore[arg-type]
-            except OSError as exc:
-                raise InputError(f"-o/--output-file: {output_file}: {exc.strerror}") from None
-        elif pcap is None and not as_json:
-            lines = sys.stdout
-        try:
-            report = dry_run(
-                options.target_batches,
-                options.probes,
-                options.context,
-                attempts=options.attempts,
-                retransmit_delay_s=options.retransmit_delay,
-                pcap=pcap,
-                lines=lines,
-                max_targets=options.max_targets,
-            )
-        except BrokenPipeError:  # `liveness scan -d ... | head`: the reader has seen enough
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise SystemExit(0) from None
+                report = dry_run(
+                    options.target_batches,
+                    options.probes,
+                    options.context,
+                    attempts=options.attempts,
+                    retransmit_delay_s=options.retransmit_delay,
+                    pcap=pcap,
+                    lines=lines,
+                    max_targets=options.max_targets,
+                    copies=copies,
+                )
+            except BrokenPipeError:  # `liveness scan -d ... | head`: the reader has seen enough
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                raise SystemExit(0) from None
+    except OSError as exc:  # the frame lines could not be written (a full disk, /dev/full)
+        where = output_file if output_file not in (None, "-") else "stdout"
+        raise RunError(f"-o/--output-file: {where}: cannot write: {exc.strerror}") from None
     ctx = options.context
     return {
         "dryrun": True,
@@ -373,6 +436,13 @@ def run_dry(
 @click.option("-B", "--bandwidth", help="Bits per second instead of -r (10M, 1G).")
 @click.option("-t", "--max-runtime", type=float, help="Stop sending after this many seconds.")
 @click.option(
+    "--max-sendto-failures",
+    type=int,
+    default=-1,
+    show_default=True,
+    help="Give up after more than this many failed sends, each retried (-1: never).",
+)
+@click.option(
     "-c",
     "--cooldown-time",
     type=float,
@@ -426,6 +496,7 @@ def command(
     rate: str | None,
     bandwidth: str | None,
     max_runtime: float | None,
+    max_sendto_failures: int,
     cooldown_time: float,
     probes_per_target: int,
     output_fields: str | None,
@@ -463,37 +534,40 @@ def command(
         retransmissions=retransmissions,
         interface=interface,
     )
+    live = {
+        "output": output_file or "replies.parquet",
+        "rate_text": rate,
+        "bandwidth_text": bandwidth,
+        "max_runtime": max_runtime,
+        "cooldown": cooldown_time,
+        "fields": [f.strip() for f in output_fields.split(",")] if output_fields else None,
+        "output_filter": output_filter,
+        "resume": resume,
+        "quiet": quiet or as_json,
+        "status_csv": status_updates_file,
+        "metadata": metadata_file,
+        "copies": probes_per_target,
+        "max_sendto_failures": None if max_sendto_failures < 0 else max_sendto_failures,
+    }
+    check_live_options(live, options.probes)
     if not dryrun:
-        if cooldown_time < 0:
-            raise InputError(f"-c/--cooldown-time: {cooldown_time} must be >= 0")
-        if max_runtime is not None and max_runtime <= 0:
-            raise InputError(f"-t/--max-runtime: {max_runtime} must be > 0")
-        if not 1 <= probes_per_target <= 16:
-            raise InputError(f"-P/--probes-per-target: {probes_per_target} must be within 1..16")
-        live = {
-            "output": output_file or "replies.parquet",
-            "rate": _parse_rate(rate, bandwidth, options.probes),
-            "max_runtime": max_runtime,
-            "cooldown": cooldown_time,
-            "fields": [f.strip() for f in output_fields.split(",")] if output_fields else None,
-            "output_filter": output_filter,
-            "resume": resume,
-            "quiet": quiet or as_json,
-            "status_csv": status_updates_file,
-            "metadata": metadata_file,
-            "copies": probes_per_target,
-        }
         metadata = run_live(options, live)
         if as_json:
             emit_json(metadata)
         else:
+            stopped = metadata["interrupted"]
             log(
                 f"liveness: sent {metadata['packets_sent']} probes to {metadata['targets_probed']}"
                 f" targets at {metadata['rate_achieved_pps']:.0f} p/s; "
                 f"{metadata['rows_written']} replies written to {live['output']}"
+                + (f" (stopped: {stopped})" if stopped else "")
             )
+        from liveness.scan.loop import EXIT_STATUS
+
+        if metadata["interrupted"] in EXIT_STATUS:
+            sys.exit(EXIT_STATUS[metadata["interrupted"]])
         return
-    result = run_dry(options, pcap_out, output_file, as_json)
+    result = run_dry(options, pcap_out, output_file, as_json, copies=probes_per_target)
     if as_json:
         emit_json(result)
     else:

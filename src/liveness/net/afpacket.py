@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import mmap
 import os
 import select
 import socket
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,7 +33,7 @@ from numpy.typing import NDArray
 
 from liveness.errors import RunError
 
-__all__ = ["RingReceiver", "RingSender", "RxBatch", "interface_mac"]
+__all__ = ["RingReceiver", "RingSender", "RxBatch", "SendPolicy", "interface_mac"]
 
 SOL_PACKET = 263
 PACKET_RX_RING = 5
@@ -61,6 +63,11 @@ SOCKADDR_LL_SIZE = 20
 TX_DATA_OFFSET = TPACKET2_HDR_SIZE
 
 PAGE = mmap.PAGESIZE
+
+# A full queue (the driver's, the peer's backlog, the socket's memory) means "wait and retry".
+RETRYABLE_ERRNOS = frozenset({errno.ENOBUFS, errno.EAGAIN, errno.ENOMEM})
+BACKOFF_FIRST_S = 50e-6
+BACKOFF_MAX_S = 0.01
 
 
 def _align(value: int, to: int) -> int:
@@ -122,23 +129,46 @@ def _slot_view(ring: mmap.mmap, frame_size: int, frame_nr: int) -> NDArray[np.ui
     return np.frombuffer(ring, dtype=np.uint8).reshape(frame_nr, frame_size)
 
 
+@dataclass
+class SendPolicy:
+    """What the sender does when the kernel says its queues are full (ENOBUFS, EAGAIN).
+
+    The frames that did not leave stay queued in the ring and leave on the retry, so nothing is
+    lost or sent twice. ``max_failures`` (ZMap's ``--max-sendto-failures``): give up after more
+    than this many failed system calls; None never gives up. ``sleep`` waits between retries.
+    """
+
+    max_failures: int | None = None
+    sleep: Callable[[float], None] = time.sleep
+
+
 class RingSender:
     """Send batches of Ethernet frames through a memory-mapped PACKET_TX_RING.
 
     ``send(frames, lengths)`` copies up to the ring's capacity of frames into consecutive slots,
     marks them for sending and flushes them with one ``send()``; the call returns when the kernel
-    has taken every frame, so the ring is free again.
+    has taken every frame, so the ring is free again. A full queue is not fatal: the flush backs
+    off and retries (see :class:`SendPolicy`), halving the flush size until sends succeed again,
+    and counts ``send_failures``.
     """
 
     def __init__(
-        self, ifname: str, *, slot_size: int = 256, slots: int = 16384, flush_every: int = 1024
+        self,
+        ifname: str,
+        *,
+        slot_size: int = 256,
+        slots: int = 16384,
+        flush_every: int = 1024,
+        policy: SendPolicy | None = None,
     ) -> None:
         self.ifname = ifname
+        self.policy = policy or SendPolicy()
         # Frames handed to the kernel per system call. A whole ring at once arrives as one burst
         # at whoever answers; on a veth testbed that burst overflows the answering kernel's
         # per-CPU ICMP/TCP reply sockets (replies fail with ENOBUFS). A thousand keeps the
         # syscall cost negligible and the bursts harmless.
         self.flush_every = max(1, min(flush_every, slots))
+        self._flush_size = self.flush_every
         # Protocol 0: this socket sends but receives nothing.
         self.sock = _open_packet_socket(ifname, 0)
         # Room for a whole ring of frames in flight, so a flush never waits for buffer space:
@@ -157,6 +187,7 @@ class RingSender:
         self._head = 0
         self.max_frame = self.slot_size - TX_DATA_OFFSET
         self.frames_sent = 0
+        self.send_failures = 0  # failed flush system calls, each retried
 
     def send(
         self,
@@ -172,7 +203,8 @@ class RingSender:
         ``before_flush(n)`` is called just before the system call that will have sent the first
         ``n`` frames: once that call starts, the kernel sends all of them even if the process is
         killed (the send buffer is large enough that it never waits), so a checkpoint written
-        there is exact.
+        there is exact. When a flush fails part-way, it is called again with the frames that
+        did leave, before the back-off, so a kill while waiting loses nothing either.
         """
         count = frames.shape[0]
         if count == 0:
@@ -182,35 +214,69 @@ class RingSender:
             raise RunError(f"frame of {width} bytes exceeds the ring slot ({self.max_frame})")
         if lengths is None:
             lengths = np.full(count, width, dtype=np.uint32)
-        step = max(group, self.flush_every - self.flush_every % group)
-        if step > self.slots:
+        if group > self.slots:
             raise RunError(f"a group of {group} frames does not fit the ring ({self.slots} slots)")
         sent = 0
         while sent < count:
+            step = max(group, self._flush_size - self._flush_size % group)
             chunk = min(count - sent, step)
             slots = (self._head + np.arange(chunk)) % self.slots
             self._view[slots, TX_DATA_OFFSET : TX_DATA_OFFSET + width] = frames[sent : sent + chunk]
             self._len[slots] = lengths[sent : sent + chunk]
             self._status[slots] = TP_STATUS_SEND_REQUEST
-            if before_flush is not None:
-                before_flush(sent + chunk)
-            self._flush()
+            self._flush(slots, sent, before_flush, group)
             self._head = (self._head + chunk) % self.slots
             sent += chunk
         self.frames_sent += count
         return int(count)
 
-    def _flush(self) -> None:
+    def _flush(
+        self,
+        slots: NDArray[np.intp],
+        sent_before: int,
+        before_flush: Callable[[int], None] | None,
+        group: int,
+    ) -> None:
+        """Hand the marked ``slots`` to the kernel, retrying (with back-off) while it refuses."""
+        backoff = BACKOFF_FIRST_S
         while True:
+            if before_flush is not None:
+                before_flush(sent_before + slots.size)
             try:
                 self.sock.send(b"")
-                return
             except InterruptedError:
                 continue
-            except BlockingIOError:
-                continue
             except OSError as exc:
-                raise RunError(f"sending on {self.ifname} failed: {exc.strerror}") from None
+                if exc.errno not in RETRYABLE_ERRNOS:
+                    raise RunError(f"sending on {self.ifname} failed: {exc.strerror}") from None
+                self._note_failure(exc)
+                if before_flush is not None:
+                    before_flush(sent_before + self._taken_in_order(slots))
+                self._flush_size = max(group, self._flush_size // 2)
+                self.policy.sleep(backoff)
+                backoff = min(BACKOFF_MAX_S, backoff * 2)
+                continue
+            if self._status[slots[-1]] == TP_STATUS_SEND_REQUEST:
+                # A non-blocking kernel path returned early: the rest is still queued.
+                self.policy.sleep(backoff)
+                continue
+            self._flush_size = min(self.flush_every, self._flush_size * 2)
+            return
+
+    def _taken_in_order(self, slots: NDArray[np.intp]) -> int:
+        """How many of ``slots`` (in ring order) the kernel has taken: it sends them in order
+        and puts a frame it could not send back to SEND_REQUEST."""
+        waiting = self._status[slots] == TP_STATUS_SEND_REQUEST
+        return int(np.argmax(waiting)) if waiting.any() else int(slots.size)
+
+    def _note_failure(self, exc: OSError) -> None:
+        self.send_failures += 1
+        limit = self.policy.max_failures
+        if limit is not None and self.send_failures > limit:
+            raise RunError(
+                f"sending on {self.ifname} failed {self.send_failures} times, more than "
+                f"--max-sendto-failures {limit} allows (last: {exc.strerror})"
+            )
 
     def close(self) -> None:
         """Release the ring and the socket."""

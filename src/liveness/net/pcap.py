@@ -125,8 +125,11 @@ class PcapWriter:
         self.frames_written += n
 
     def close(self) -> None:
-        """Flush and close the file."""
-        self._file.close()
+        """Flush and close the file (a full disk is one clear error, not a traceback)."""
+        try:
+            self._file.close()
+        except OSError as exc:
+            raise RunError(f"{self.path}: cannot write pcap ({exc.strerror})") from None
 
     def __enter__(self) -> PcapWriter:
         return self

@@ -7,6 +7,11 @@ SIGKILL; :meth:`ReplyWriter.close` leaves a complete file. Nothing already writt
 error: text files are append-only, and Parquet rows live in the journal until the final file has
 been written, fsync'd and renamed into place.
 
+A result already at the path is replaced only once the new one is complete: text rows go to
+``PATH.partial`` and Parquet rows to ``PATH.journal`` until :meth:`ReplyWriter.close` renames the
+finished file into place. Devices, FIFOs and stdout are written as streams, in place, with their
+working files in a private directory (see :mod:`liveness.output.destination`).
+
 Formats by extension: ``.csv``, ``.jsonl`` (or ``.ndjson``), ``-`` (CSV on stdout), anything
 else Parquet. Addresses are uint32 in Parquet and dotted in text.
 """
@@ -23,7 +28,8 @@ from typing import Any, BinaryIO, cast
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from liveness.errors import InputError, RunError
+from liveness.errors import InputError, OutputClosed, RunError
+from liveness.output.destination import Destination, resolve_destination
 from liveness.output.fields import FIELD_KINDS, FieldContext, derive, resolve_fields
 from liveness.output.filter import ReplyFilter, compile_filter
 from liveness.output.journal import JournalWriter, read_journal
@@ -39,6 +45,7 @@ __all__ = [
     "journal_path",
     "open_writer",
     "output_schema",
+    "partial_path",
 ]
 
 _JOURNAL_CHUNK_ROWS = 65_536
@@ -61,6 +68,11 @@ def journal_path(path: str) -> str:
     return path + ".journal"
 
 
+def partial_path(path: str) -> str:
+    """Where a text writer appends rows while a scan runs (renamed to ``path`` at the end)."""
+    return path + ".partial"
+
+
 def output_schema(names: Sequence[str], *, dictionary: bool) -> pa.Schema:
     """The Parquet schema of the named fields (strings dictionary-encoded if ``dictionary``)."""
     reply_types = {field.name: field.type for field in REPLY_SCHEMA}
@@ -81,12 +93,13 @@ class ReplyWriter(ABC):
 
     def __init__(
         self,
-        path: str,
+        destination: Destination,
         fields: tuple[str, ...],
         row_filter: ReplyFilter | None,
         context: FieldContext,
     ) -> None:
-        self.path = path
+        self.destination = destination
+        self.path = destination.path
         self.fields = fields
         self.rows_written = 0
         self._filter = row_filter
@@ -132,34 +145,44 @@ class ReplyWriter(ABC):
 
 
 class _TextWriter(ReplyWriter):
-    """Line-oriented output: a header (CSV only), then lines appended and fsync'd on flush."""
+    """Line-oriented output: a header (CSV only), then lines appended and fsync'd on flush.
+
+    A file is written as ``PATH.partial`` and renamed to ``PATH`` on close; a stream (stdout, a
+    device, a FIFO) is written in place. A reader that closes stdout ends the output with
+    :class:`OutputClosed`, never a traceback.
+    """
 
     header: bytes | None = None
 
     def __init__(
         self,
-        path: str,
+        destination: Destination,
         fields: tuple[str, ...],
         row_filter: ReplyFilter | None,
         context: FieldContext,
         *,
         resume: bool,
     ) -> None:
-        super().__init__(path, fields, row_filter, context)
-        self._owned = path != "-"
+        super().__init__(destination, fields, row_filter, context)
         self._file: BinaryIO
-        if not self._owned:
+        self._closed = False
+        self.rows_flushed = 0
+        kind = destination.kind
+        if kind == "stdout":
             self._file = sys.stdout.buffer
-            if self.header:
-                self._file.write(self.header)
-            return
-        if resume and os.path.exists(path) and os.path.getsize(path) > 0:
-            self._file = self._reopen(path)
+        elif kind == "stream":
+            self._file = _open_or_fail(self.path, "wb")
         else:
-            self._file = _open_or_fail(path, "wb")
-            if self.header:
-                self._file.write(self.header)
-                self.flush()
+            self._working = partial_path(self.path)
+            if resume and not os.path.exists(self._working) and _nonempty(self.path):
+                os.replace(self.path, self._working)  # a finished scan, resumed: continue it
+            if resume and _nonempty(self._working):
+                self._file = self._reopen(self._working)
+                return
+            self._file = _open_or_fail(self._working, "wb")
+        if self.header:
+            self._guard(self._file.write, self.header)
+            self.flush()
 
     def _reopen(self, path: str) -> BinaryIO:
         """Open an existing file for appending: check its header, drop a torn last line."""
@@ -177,23 +200,49 @@ class _TextWriter(ReplyWriter):
         handle.seek(end)
         return handle
 
+    def _guard(self, action: Any, *args: Any) -> None:
+        """Run a write or flush; a closed reader or a full device becomes one clear error."""
+        try:
+            action(*args)
+        except BrokenPipeError:
+            self._closed = True
+            raise OutputClosed(
+                f"{self.destination.given}: the reader closed the output after "
+                f"{self.rows_flushed} replies"
+            ) from None
+        except OSError as exc:
+            where = "stdout" if self.destination.kind == "stdout" else self.destination.given
+            raise RunError(f"{where}: cannot write: {exc.strerror or exc}") from None
+
     def _write_selected(self, batch: pa.RecordBatch) -> None:
-        self._file.write(self._render(batch))
+        self._guard(self._file.write, self._render(batch))
 
     @abstractmethod
     def _render(self, batch: pa.RecordBatch) -> bytes: ...
 
     def flush(self) -> None:
-        self._file.flush()
-        if self._owned:
+        if self._closed:
+            return
+        self._guard(self._file.flush)
+        if self.destination.kind == "file":
             os.fsync(self._file.fileno())
+        self.rows_flushed = self.rows_written
 
     def close(self) -> None:
-        if self._owned and self._file.closed:
+        if self._closed:
             return
         self.flush()
-        if self._owned:
-            self._file.close()
+        self._closed = True
+        if self.destination.kind == "stdout":
+            return
+        self._file.close()
+        if self.destination.kind == "file":
+            os.replace(self._working, self.path)
+            _fsync_directory(self.path)
+
+
+def _nonempty(path: str) -> bool:
+    return os.path.isfile(path) and os.path.getsize(path) > 0
 
 
 def _open_or_fail(path: str, mode: str) -> BinaryIO:
@@ -208,7 +257,7 @@ class CsvWriter(_TextWriter):
 
     def __init__(
         self,
-        path: str,
+        destination: Destination,
         fields: tuple[str, ...],
         row_filter: ReplyFilter | None,
         context: FieldContext,
@@ -216,7 +265,7 @@ class CsvWriter(_TextWriter):
         resume: bool,
     ) -> None:
         self.header = csv_header(fields)
-        super().__init__(path, fields, row_filter, context, resume=resume)
+        super().__init__(destination, fields, row_filter, context, resume=resume)
 
     def _render(self, batch: pa.RecordBatch) -> bytes:
         return render_csv(batch)
@@ -238,15 +287,16 @@ class ParquetWriter(ReplyWriter):
 
     def __init__(
         self,
-        path: str,
+        destination: Destination,
         fields: tuple[str, ...],
         row_filter: ReplyFilter | None,
         context: FieldContext,
         *,
         resume: bool,
     ) -> None:
-        super().__init__(path, fields, row_filter, context)
-        self.journal_path = journal_path(path)
+        super().__init__(destination, fields, row_filter, context)
+        self.journal_path = destination.beside(".journal")
+        path = self.path
         self._journal_schema = output_schema(fields, dictionary=False)
         self._final_schema = output_schema(fields, dictionary=True)
         self._pending: list[pa.RecordBatch] = []
@@ -254,12 +304,10 @@ class ParquetWriter(ReplyWriter):
         self._closed = False
         try:
             has_journal = os.path.exists(self.journal_path)
-            if resume and not has_journal and os.path.exists(path):
+            if resume and not has_journal and destination.kind == "file" and os.path.exists(path):
                 self._journal_from_final()
-            elif os.path.exists(path):
-                # Fresh scan: replace the old output, as ZMap's -o does. Resumed scan with a
-                # journal: the journal holds every row the final file has (it was made from it).
-                os.unlink(path)
+            # A fresh scan replaces an old output, as ZMap's -o does, but only when it is
+            # complete (close() renames over it). A resumed scan's journal holds every row.
             self._journal = JournalWriter(self.journal_path, self._journal_schema, resume=resume)
         except OSError as exc:
             raise RunError(f"{path}: cannot write: {exc.strerror or exc}") from exc
@@ -281,7 +329,6 @@ class ParquetWriter(ReplyWriter):
         journal.close()
         os.replace(self.journal_path + ".tmp", self.journal_path)
         _fsync_directory(self.journal_path)
-        os.unlink(self.path)
 
     def _write_selected(self, batch: pa.RecordBatch) -> None:
         self._pending.append(batch.cast(self._journal_schema))
@@ -309,32 +356,36 @@ class ParquetWriter(ReplyWriter):
         self.flush()
         self._journal.close()
         self._closed = True
-        temporary = self.path + ".tmp"
         schema, batches = read_journal(self.journal_path)
         if schema is None:
             raise RunError(f"{self.journal_path}: journal lost its schema")
+        streaming = self.destination.kind != "file"
+        temporary = self.path if streaming else self.path + ".tmp"
         try:
-            with pq.ParquetWriter(temporary, self._final_schema, compression="zstd") as out:
-                group: list[pa.RecordBatch] = []
-                rows = 0
-                for batch in batches:
-                    group.append(batch)
-                    rows += batch.num_rows
-                    if rows >= _ROW_GROUP_ROWS:
+            with open(temporary, "wb") as sink:
+                with pq.ParquetWriter(sink, self._final_schema, compression="zstd") as out:
+                    group: list[pa.RecordBatch] = []
+                    rows = 0
+                    for batch in batches:
+                        group.append(batch)
+                        rows += batch.num_rows
+                        if rows >= _ROW_GROUP_ROWS:
+                            out.write_table(_as_final(group, schema, self._final_schema))
+                            group, rows = [], 0
+                    if group:
                         out.write_table(_as_final(group, schema, self._final_schema))
-                        group, rows = [], 0
-                if group:
-                    out.write_table(_as_final(group, schema, self._final_schema))
-            with open(temporary, "rb") as written:
-                os.fsync(written.fileno())
-            os.replace(temporary, self.path)
-            _fsync_directory(self.path)
+                if not streaming:
+                    sink.flush()
+                    os.fsync(sink.fileno())
+            if not streaming:
+                os.replace(temporary, self.path)
+                _fsync_directory(self.path)
         except OSError as exc:
-            if os.path.exists(temporary):
+            if not streaming and os.path.exists(temporary):
                 os.unlink(temporary)
             raise RunError(
-                f"{self.path}: cannot write the Parquet file ({exc.strerror or exc}); "
-                f"the rows are kept in {self.journal_path}"
+                f"{self.destination.given}: cannot write the Parquet file "
+                f"({exc.strerror or exc}); the rows are kept in {self.journal_path}"
             ) from exc
         os.unlink(self.journal_path)
 
@@ -355,14 +406,15 @@ def _fsync_directory(path: str) -> None:
 
 
 def open_writer(
-    path: str,
+    path: str | Destination,
     *,
     fields: Sequence[str] | None = None,
     output_filter: str | None = None,
     scanner_addr: int = 0,
     resume: bool = False,
 ) -> ReplyWriter:
-    """A writer for ``path`` (format by extension; ``-`` = CSV on stdout).
+    """A writer for ``path`` (format by extension; ``-`` = CSV on stdout), resolved with
+    :func:`~liveness.output.destination.resolve_destination` unless already a destination.
 
     ``fields`` picks columns by reply or ZMap name (default: the reply record's columns);
     ``output_filter`` is ZMap's filter syntax; ``scanner_addr`` fills ``daddr``; ``resume``
@@ -371,9 +423,10 @@ def open_writer(
     names = resolve_fields(fields)
     row_filter = compile_filter(output_filter) if output_filter else None
     context = FieldContext(scanner_addr=scanner_addr)
-    kind = format_for_path(path)
+    destination = resolve_destination(path) if isinstance(path, str) else path
+    kind = format_for_path(destination.given)
     if kind == "csv":
-        return CsvWriter(path, names, row_filter, context, resume=resume)
+        return CsvWriter(destination, names, row_filter, context, resume=resume)
     if kind == "jsonl":
-        return JsonlWriter(path, names, row_filter, context, resume=resume)
-    return ParquetWriter(path, names, row_filter, context, resume=resume)
+        return JsonlWriter(destination, names, row_filter, context, resume=resume)
+    return ParquetWriter(destination, names, row_filter, context, resume=resume)

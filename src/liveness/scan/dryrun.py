@@ -89,11 +89,16 @@ def dry_run(
     pcap: PcapWriter | None = None,
     lines: TextIO | None = None,
     max_targets: int | None = None,
+    copies: int = 1,
 ) -> DryRunReport:
     """Build the frames of every target batch (``batches()`` is called once per attempt).
 
+    The frames are the live scan's own (:func:`~liveness.scan.loop.build_batch`: target-major,
+    ``copies`` of each, as ``-P``), so the pcap shows what would be on the wire, in its order.
     ``max_targets`` stops after that many targets (as ``-n``).
     """
+    from liveness.scan.loop import build_batch
+
     report = DryRunReport(attempts=list(attempts))
     report.frames_per_probe = {probe.name: 0 for probe in probes}
     started = time.perf_counter()
@@ -107,16 +112,18 @@ def dry_run(
                 if len(targets) == 0:
                     break
             seen += len(targets)
-            for probe in probes:
-                frames = probe.build(ctx, targets, attempt)
-                report.frames += len(frames)
-                report.bytes += frames.size
-                report.frames_per_probe[probe.name] += len(frames)
-                if pcap is not None:
-                    pcap.write(frames, None, ts_ns)
+            frames, lengths = build_batch(probes, ctx, targets, attempt, copies)
+            report.frames += len(frames)
+            report.bytes += int(lengths.sum())
+            if pcap is not None:
+                pcap.write(frames, lengths, ts_ns)
+            slots = len(probes) * copies
+            for index, probe in enumerate(probes):
+                rows = frames[index * copies :: slots][:, : probe.frame_len]
+                report.frames_per_probe[probe.name] += len(rows) * copies
                 if lines is not None:
                     lines.write(
-                        "".join(line + "\n" for line in frame_summaries(probe, frames, attempt))
+                        "".join(line + "\n" for line in frame_summaries(probe, rows, attempt))
                     )
         report.targets = max(report.targets, seen)
     report.elapsed_s = time.perf_counter() - started

@@ -9,8 +9,10 @@ one such segment per ~50 ms of sending and, ``delay`` seconds later, walks the s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import signal
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -20,7 +22,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from liveness.errors import RunError
+from liveness.errors import OutputClosed, RunError
+from liveness.output.destination import Destination, resolve_destination, write_result_file
 from liveness.scan.checkpoint import Checkpoint
 from liveness.scan.receiver import Counters, ReceiverSettings, start_receiver
 from liveness.scan.status import StatusReporter, StatusSample
@@ -31,6 +34,16 @@ SEGMENT_MERGE_S = 0.05
 
 
 ORPHAN_DRAIN_MAX_S = 2.0  # a killed scan's receiver waits min(cooldown, this) for replies
+STOP_DRAIN_MAX_S = 2.0  # after SIGINT/SIGTERM, replies are drained for min(cooldown, this)
+EXIT_STATUS = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal, as a shell reports it
+
+
+class Stopped(Exception):
+    """SIGTERM (or SIGINT) arrived while sending: stop sending, drain, finish the output."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 @dataclass
@@ -59,6 +72,8 @@ class ScanSettings:
     metadata_path: str | None = None
     checkpoint_path: str | None = None
     copies: int = 1
+    max_sendto_failures: int | None = None
+    destination: Destination | None = None  # resolved from ``output`` when not given
     describe: dict[str, Any] = field(default_factory=dict)
 
 
@@ -111,7 +126,7 @@ class _Targets:
 
 def run_scan(settings: ScanSettings) -> dict[str, Any]:
     """Run a live scan to completion; returns the metadata (also written to ``-m``)."""
-    from liveness.net.afpacket import RingSender
+    from liveness.net.afpacket import RingSender, SendPolicy
     from liveness.scan.privileges import drop_capabilities
 
     targets = _Targets(settings.space, settings.seed, settings.shards, settings.shard)
@@ -121,10 +136,19 @@ def run_scan(settings: ScanSettings) -> dict[str, Any]:
     n_probes = len(settings.probes)
     frames_per_target = n_probes * settings.copies
     names = [probe.name for probe in settings.probes]
-    checkpoint_path = settings.checkpoint_path or default_checkpoint(settings.output)
+    destination = settings.destination or resolve_destination(settings.output)
+    if settings.resume and not destination.resumable:
+        raise RunError(f"--resume needs -o to name a regular file, not {settings.output!r}")
+    checkpoint_path = settings.checkpoint_path or (
+        default_checkpoint(settings.output)
+        if destination.resumable
+        else destination.beside(".checkpoint")
+    )
     checkpoint = Checkpoint(checkpoint_path, _resume_identity(settings, total), settings.resume)
 
-    sender = RingSender(settings.ifname)
+    sender = RingSender(
+        settings.ifname, policy=SendPolicy(max_failures=settings.max_sendto_failures)
+    )
     from liveness.probes.classify import ReplyClassifier
 
     classifier = ReplyClassifier(settings.context, settings.probes)
@@ -132,12 +156,14 @@ def run_scan(settings: ScanSettings) -> dict[str, Any]:
         ifname=settings.ifname,
         src_ip=int(settings.context.src_ip),
         output=settings.output,
+        destination=destination,
         fields=settings.fields,
         output_filter=settings.output_filter,
         resume=settings.resume,
         probe_names=names,
         parent_pid=os.getpid(),
         orphan_drain_s=min(settings.cooldown, ORPHAN_DRAIN_MAX_S),
+        metadata_path=settings.metadata_path,
     )
     process, counters, stop, result = start_receiver(receiver_settings, classifier)
     _wait_ready(counters, process, result)
@@ -180,11 +206,19 @@ def run_scan(settings: ScanSettings) -> dict[str, Any]:
             hits_per_probe=[int(counters[Counters.hits(i)]) for i in range(n_probes)],
             hits_any=int(counters[Counters.HITS_ANY]),
             phase=phase,
+            sendto_failures=sender.send_failures,
         )
 
+    def stop_sending(signum: int, frame: object) -> None:
+        raise Stopped(signal.Signals(signum).name)
+
+    previous_term = signal.signal(signal.SIGTERM, stop_sending)
     try:
         while True:
             now = time.monotonic()
+            if counters[Counters.OUTPUT_CLOSED]:
+                interrupted = "output closed"
+                break
             if now >= next_status:
                 status.report(sample("send"))
                 next_status = now + 1.0
@@ -236,24 +270,38 @@ def run_scan(settings: ScanSettings) -> dict[str, Any]:
             if attempt_sent < retransmissions:
                 _append_segment(pending[attempt_sent + 1], first, first + count, time.monotonic())
     except KeyboardInterrupt:
-        interrupted = "interrupted"
+        interrupted = "SIGINT"
+    except Stopped as stopped:
+        interrupted = stopped.name
     finally:
+        # Later signals only cut the drain short: the output is finished either way.
+        signal.signal(signal.SIGTERM, previous_term)
         send_end_wall = time.time()
-        send_end_mono = time.monotonic()
         counters[Counters.COOLDOWN_START_NS] = time.time_ns()
         sender.close()
-    cooldown_end = time.monotonic() + (settings.cooldown if interrupted != "interrupted" else 1.0)
-    while time.monotonic() < cooldown_end and process.is_alive():
-        time.sleep(min(1.0, max(0.0, cooldown_end - time.monotonic())))
-        status.report(sample("cooldown"))
+    cooldown = settings.cooldown
+    if interrupted in EXIT_STATUS or interrupted == "output closed":
+        cooldown = min(cooldown, STOP_DRAIN_MAX_S)
+    try:
+        with _DrainSignals():
+            cooldown_end = time.monotonic() + cooldown
+            while time.monotonic() < cooldown_end and process.is_alive():
+                time.sleep(min(1.0, max(0.0, cooldown_end - time.monotonic())))
+                status.report(sample("cooldown"))
+    except Stopped:
+        pass
     stop.set()
     summary: dict[str, Any] = {}
-    if result.poll(60.0):
-        summary = result.recv()
-    process.join(10.0)
+    with _DrainSignals(ignore=True):
+        if result.poll(60.0):
+            summary = result.recv()
+        process.join(10.0)
     status.close()
     finished = interrupted is None and done[0] >= total and all(d >= total for d in done[1:])
     checkpoint.close(finished=finished)
+    if summary.get("output_closed"):
+        destination.remove_scratch()
+        raise OutputClosed(str(summary["error"]))
     if summary.get("error"):
         raise RunError(f"receiver failed: {summary['error']}")
     metadata = _metadata(
@@ -265,19 +313,44 @@ def run_scan(settings: ScanSettings) -> dict[str, Any]:
         started_wall=started_wall,
         send_end_wall=send_end_wall,
         summary=summary,
-        achieved_rate=sent_frames / max(1e-9, send_end_mono - started - idle_s),
+        achieved_rate=pacer.achieved_rate(idle_s),
+        max_1s_rate=pacer.max_1s_rate,
+        sendto_failures=sender.send_failures,
         capabilities_dropped=capabilities_dropped,
         interrupted=interrupted,
     )
     if settings.metadata_path:
-        with open(settings.metadata_path, "w") as handle:
-            json.dump(metadata, handle, indent=1, sort_keys=True, default=str)
+        text = json.dumps(metadata, indent=1, sort_keys=True, default=str)
+        write_result_file(settings.metadata_path, text, "-m/--metadata-file")
+    if finished or interrupted is not None:
+        destination.remove_scratch()
     return metadata
 
 
+class _DrainSignals:
+    """While draining: SIGINT/SIGTERM end the wait (raise :class:`Stopped`) or, with
+    ``ignore``, are ignored while the receiver finishes the output."""
+
+    def __init__(self, ignore: bool = False) -> None:
+        self.ignore = ignore
+        self.saved: list[Any] = []
+
+    def __enter__(self) -> None:
+        def handler(signum: int, frame: object) -> None:
+            if not self.ignore:
+                raise Stopped(signal.Signals(signum).name)
+
+        self.saved = [signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)]
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, saved in zip((signal.SIGINT, signal.SIGTERM), self.saved, strict=True):
+            signal.signal(sig, saved)
+
+
 def default_checkpoint(output: str) -> str:
-    """Where a scan writing ``output`` keeps its checkpoint."""
-    return f"{output}.checkpoint" if output != "-" else f"liveness-scan-{os.getpid()}.checkpoint"
+    """Where a scan writing the regular file ``output`` keeps its checkpoint (beside the file a
+    symlink points to). Scans to stdout or a device keep theirs in a private directory."""
+    return f"{os.path.realpath(output)}.checkpoint"
 
 
 def _resume_identity(settings: ScanSettings, total: int) -> dict[str, Any]:
@@ -291,8 +364,22 @@ def _resume_identity(settings: ScanSettings, total: int) -> dict[str, Any]:
         "space_size": int(settings.space.size),
         "source_ip": int(settings.context.src_ip),
         "retransmissions": settings.retransmissions,
+        "copies": settings.copies,
+        "source_mac": settings.context.src_mac.hex(":"),
+        "gateway_mac": settings.context.gw_mac.hex(":"),
+        "vp": settings.context.vp,
+        "fields": list(settings.fields) if settings.fields else None,
+        "output_filter": settings.output_filter,
+        "target_space_sha256": space_digest(settings.space),
         "output": settings.output,
     }
+
+
+def space_digest(space: Any) -> str:
+    """A digest of the target space itself (its address intervals, after allow and block lists
+    and ``-I``): two scans with the same size but different targets differ here."""
+    intervals = np.ascontiguousarray(space.intervals, dtype="<u8")
+    return hashlib.sha256(intervals.tobytes()).hexdigest()
 
 
 def _wait_ready(counters: Any, process: Any, result: Any) -> None:
@@ -338,6 +425,8 @@ def _metadata(
     send_end_wall: float,
     summary: dict[str, Any],
     achieved_rate: float,
+    max_1s_rate: int,
+    sendto_failures: int,
     capabilities_dropped: bool,
     interrupted: str | None,
 ) -> dict[str, Any]:
@@ -367,6 +456,8 @@ def _metadata(
         "packets_sent": sent_frames,
         "rate_requested_pps": settings.rate,
         "rate_achieved_pps": round(achieved_rate, 1),
+        "rate_max_1s_pps": max_1s_rate,
+        "sendto_failures": sendto_failures,
         "send_seconds": round(send_end_wall - started_wall, 3),
         "replies_per_probe_category": summary.get("replies_per_probe_category", {}),
         "distinct_targets_per_probe": summary.get("distinct_targets_per_probe", {}),

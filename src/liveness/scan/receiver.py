@@ -36,7 +36,8 @@ class Counters:
     COOLDOWN_START_NS = 5
     READY = 6
     HITS_ANY = 7
-    FIXED = 8
+    OUTPUT_CLOSED = 8  # the output's reader went away (a closed pipe): the sender stops
+    FIXED = 9
 
     @staticmethod
     def size(n_probes: int) -> int:
@@ -99,6 +100,7 @@ class ReceiverSettings:
     ifname: str
     src_ip: int
     output: str
+    destination: Any  # liveness.output.destination.Destination
     fields: Sequence[str] | None
     output_filter: str | None
     resume: bool
@@ -109,6 +111,9 @@ class ReceiverSettings:
     orphan_drain_s: float = 2.0
     """After the sender dies (SIGKILL), keep receiving this long: replies to its last probes
     are still on their way, and a resumed scan will not probe those targets again."""
+    metadata_path: str | None = None
+    """Where the sender writes ``-m``: if the sender dies, the receiver writes there instead
+    what it knows (the replies, and that the scan was killed)."""
 
 
 def _codes(column: pa.Array[Any] | pa.ChunkedArray[Any]) -> tuple[NDArray[np.int64], list[str]]:
@@ -143,6 +148,7 @@ def receiver_main(
 
     ``classifier`` is a ``ReplyClassifier`` built by the parent (same key, same probes).
     """
+    from liveness.errors import OutputClosed
     from liveness.net.afpacket import RingReceiver
     from liveness.output import open_writer, read_replies
     from liveness.scan.privileges import drop_capabilities
@@ -152,7 +158,7 @@ def receiver_main(
     try:
         receiver = RingReceiver(settings.ifname, settings.src_ip, slots=settings.ring_slots)
         writer = open_writer(
-            settings.output,
+            settings.destination,
             fields=settings.fields,
             output_filter=settings.output_filter,
             scanner_addr=settings.src_ip,
@@ -166,8 +172,8 @@ def receiver_main(
     drop_capabilities()
     tracker = RepeatTracker()
     names = list(settings.probe_names)
-    if settings.resume and settings.output != "-":
-        for old in read_replies(settings.output, columns=["probe", "target"]):
+    if settings.resume and settings.destination.resumable:
+        for old in read_replies(settings.destination.path, columns=["probe", "target"]):
             tracker.add(_probe_indices(old, names), old.column("target").to_numpy())
     categories: dict[str, dict[str, int]] = {name: {} for name in names}
     counters[Counters.READY] = 1
@@ -217,13 +223,43 @@ def receiver_main(
                 "kernel_drops": int(counters[Counters.KERNEL_DROPS]),
             }
         )
+    except OutputClosed as exc:  # the reader has seen enough: not a failure of the scan
+        counters[Counters.OUTPUT_CLOSED] = 1
+        summary.update(error=str(exc), output_closed=True)
+        with contextlib.suppress(Exception):
+            writer.close()
     except Exception as exc:
         summary["error"] = f"{type(exc).__name__}: {exc}"
         with contextlib.suppress(Exception):
             writer.close()
     finally:
         receiver.close()
+        if _parent_gone and settings.metadata_path:
+            _write_orphan_metadata(settings, summary)
         result.send(summary)
+
+
+def _write_orphan_metadata(settings: ReceiverSettings, summary: dict[str, Any]) -> None:
+    """The sender died without a word (SIGKILL, a crash): say so in ``-m``, with the replies
+    that were written, so the files left behind tell how the scan ended."""
+    import json
+
+    from liveness.output.destination import write_result_file
+
+    record = {
+        "interrupted": "killed (the sender died; run again with --resume to finish)",
+        "output": settings.output,
+        "probes": list(settings.probe_names),
+        "receiver_error": summary.get("error"),
+        **{key: value for key, value in summary.items() if key != "error"},
+        "end": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    with contextlib.suppress(Exception):  # best effort: the replies themselves are safe
+        write_result_file(
+            settings.metadata_path or "",
+            json.dumps(record, indent=1, sort_keys=True, default=str),
+            "-m/--metadata-file",
+        )
 
 
 _parent_gone = False

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from liveness.errors import RunError
+
 __all__ = ["StatusReporter", "StatusSample", "format_duration"]
 
 
@@ -41,6 +43,7 @@ class StatusSample:
     hits_per_probe: Sequence[int]
     hits_any: int = 0
     phase: str = "send"
+    sendto_failures: int = 0  # failed flushes, each retried (ZMap's sendto failures)
 
 
 @dataclass
@@ -57,7 +60,12 @@ class StatusReporter:
 
     def __post_init__(self) -> None:
         if self.csv_path:
-            self._csv_file = open(self.csv_path, "w", newline="")  # noqa: SIM115
+            try:
+                self._csv_file = open(self.csv_path, "w", newline="")  # noqa: SIM115
+            except OSError as exc:
+                raise RunError(
+                    f"-u/--status-updates-file: {self.csv_path}: cannot write: {exc.strerror}"
+                ) from None
             self._csv = csv.writer(self._csv_file)
             self._csv.writerow(
                 [
@@ -75,6 +83,7 @@ class StatusReporter:
                     "drop-total",
                     "hitrate",
                     *[f"hitrate-{name}" for name in self.probe_names],
+                    "sendto-fail-total",
                 ]
             )
 
@@ -105,6 +114,8 @@ class StatusReporter:
             f"drops: {_si(drop_now)}p/s ({_si(sample.drops / elapsed)}p/s avg); "
             f"hitrate: {hitrate:.2f}% [{probes}]"
         )
+        if sample.sendto_failures:
+            line += f"; sendto failures: {sample.sendto_failures} (retried)"
         if sample.phase != "send":
             line += f" ({sample.phase})"
         if not self.quiet:
@@ -126,6 +137,7 @@ class StatusReporter:
                     sample.drops,
                     f"{hitrate:.4f}",
                     *[f"{rate:.4f}" for rate in per_probe],
+                    sample.sendto_failures,
                 ]
             )
             self._csv_file.flush()

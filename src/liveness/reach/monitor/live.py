@@ -2,8 +2,9 @@
 
 A :class:`LiveProber` answers the monitor's batches on the wire: it builds the echo requests
 with the scan engine (``icmp_echo``, validation tokens keyed by a seed), sends the batch through
-a :class:`~liveness.net.afpacket.RingSender` (paced at ``rate_pps``, in slices of about 10 ms,
-so a step over many blocks is not one burst), reading the receive ring between slices, then
+a :class:`~liveness.net.afpacket.RingSender` (paced at ``rate_pps`` by the scanner's own
+:class:`~liveness.scan.pacing.Pacer`, so a step over many blocks is not one burst and an idle
+gap between steps is never paid back as one), reading the receive ring while it waits, then
 reads it until every address has answered or ``timeout_s`` has passed since the last probe
 left. A probe is positive when a
 *valid* echo reply (the classifier checks our token) comes back from the probed address itself
@@ -33,13 +34,13 @@ from liveness.net.afpacket import RingReceiver, RingSender, interface_mac
 from liveness.probes import ReplyClassifier, parse_probes
 from liveness.safety import BENCHMARK_NET
 from liveness.scan.context import ScanContext
+from liveness.scan.pacing import Pacer
 from liveness.targets.blocklist import default_blocklist
 
 __all__ = ["LiveProber", "check_monitor_targets"]
 
 _DRAIN_LIMIT = 64
-_PACE_SLICE_S = 0.01  # paced sends go in slices of about this many seconds of probes
-_UNPACED_SLICE = 4096  # unpaced, the ring is still read between slices of this many frames
+_MAX_SLICE = 4096  # frames per send at most; the ring is read between slices
 _RX_SLOTS = 1 << 15  # read between slices, so it holds at most a few slices of replies
 
 
@@ -97,8 +98,10 @@ class LiveProber:
         self._probes = parse_probes("icmp_echo")
         self._classifier = ReplyClassifier(self.context, self._probes)
         self.timeout_s = timeout_s
-        self._rate_pps = rate_pps or 0.0
-        self._slice = max(1, int(self._rate_pps * _PACE_SLICE_S)) if rate_pps else _UNPACED_SLICE
+        # While the pacer waits, replies are read (into the batch under way, see probe()).
+        self._pacer = Pacer(rate_pps or None, max_batch=_MAX_SLICE, sleep=self._receive_for)
+        self._distinct = np.empty(0, dtype=np.uint32)
+        self._seen = np.zeros(0, dtype=bool)
         self._sender = RingSender(interface)
         try:
             self._receiver = RingReceiver(interface, src, slots=_RX_SLOTS)
@@ -127,21 +130,33 @@ class LiveProber:
         ranked = targets[order]
         distinct = np.unique(ranked)
         seen = np.zeros(distinct.size, dtype=bool)
+        self._distinct, self._seen = distinct, seen
         self._drain()
         frames = self._probes[0].build(self.context, targets)
-        began = time.monotonic()
-        for first in range(0, frames.shape[0], self._slice):
-            # Paced from the start (sent / rate), reading replies while waiting, so the
-            # receive ring never holds more than a slice's worth of a long batch.
-            due = began + first / self._rate_pps if self._rate_pps else 0.0
-            self._receive_until(due, distinct, seen)
-            self._sender.send(frames[first : first + self._slice])
+        first = 0
+        while first < frames.shape[0]:
+            # The pacer reads replies while it waits, so the receive ring never holds more than
+            # a slice's worth of a long batch; unpaced, it is read between slices.
+            count = min(self._pacer.grant(), frames.shape[0] - first)
+            self._sender.send(frames[first : first + count])
+            self._pacer.record(count)
+            first += count
+            if self._pacer.rate is None:
+                self._receive_until(0.0, distinct, seen)
         self.probes_sent += int(targets.size)
         self._receive_until(time.monotonic() + self.timeout_s, distinct, seen)
         spots = np.searchsorted(distinct, ranked)
         answered[order] = seen[spots]
         self.replies += int(answered.sum())
         return answered
+
+    def _receive_for(self, seconds: float) -> None:
+        """The pacer's wait: read replies for the batch under way meanwhile."""
+        deadline = time.monotonic() + seconds
+        self._receive_until(deadline, self._distinct, self._seen)
+        left = deadline - time.monotonic()
+        if left > 0:  # every address has answered: wait out the rest
+            time.sleep(left)
 
     def _receive_until(
         self, deadline: float, distinct: NDArray[np.uint32], seen: NDArray[np.bool_]
