@@ -21,8 +21,8 @@ from collections.abc import Callable
 import numpy as np
 
 from liveness.probes import DEFAULT_PROBES, Probe, ReplyClassifier, parse_probes
+from liveness.probes.context import ScanContext
 from liveness.probes.synth import synthesize
-from liveness.scan.context import ScanContext
 from liveness.targets import Permutation, Shard, TargetSpace, iter_target_batches
 
 SNAPLEN = 128

@@ -109,7 +109,7 @@ def test_blocklisted_target_without_allowlist_is_refused(
 
 def _replies_pcap(tmp_path: Path, seed: int, source: str) -> tuple[Path, int]:
     """A pcap of synthetic replies to a dry-run pcap's frames (one reply per probe frame)."""
-    from liveness.scan.context import ScanContext
+    from liveness.probes.context import ScanContext
 
     ctx = ScanContext.from_seed(
         seed, src_ip=int(ipaddress.IPv4Address(source)), src_mac=b"\x02" * 6, gw_mac=b"\x04" * 6

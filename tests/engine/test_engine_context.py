@@ -7,7 +7,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from liveness.errors import InputError
-from liveness.scan.context import ScanContext
+from liveness.probes.context import ScanContext
 from liveness.validate import Validator, derive_key
 
 MACS = {"src_mac": b"\x02" * 6, "gw_mac": b"\x04" * 6}

@@ -19,7 +19,7 @@ import pytest
 
 from liveness.net.pcap import PcapReader
 from liveness.probes import ReplyClassifier, parse_probes
-from liveness.scan.context import ScanContext
+from liveness.probes.context import ScanContext
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "engine"
 ROUTER = "198.18.0.254"

@@ -67,7 +67,7 @@ def test_a_batch_sent_through_the_tx_ring_comes_back_through_the_rx_ring(
         from liveness.net.afpacket import RingReceiver, RingSender, interface_mac
         from liveness.probes import parse_probes
         from liveness.probes.classify import ReplyClassifier
-        from liveness.scan.context import ScanContext
+        from liveness.probes.context import ScanContext
         src = int(ipaddress.IPv4Address("198.18.255.1"))
         import subprocess, json
         neigh = json.loads(subprocess.run(["ip", "-j", "neigh"], capture_output=True,
@@ -165,7 +165,7 @@ def test_a_stalled_interface_delays_the_sender_but_every_frame_leaves_exactly_on
             import numpy as np
             from liveness.net.afpacket import RingSender, interface_mac
             from liveness.probes import parse_probes
-            from liveness.scan.context import ScanContext
+            from liveness.probes.context import ScanContext
             ctx = ScanContext.from_seed(5, src_ip=int(ipaddress.IPv4Address("{SCANNER}")),
                                         src_mac=interface_mac("vA"), gw_mac=b"\\x02" * 6)
             probe = parse_probes("icmp_echo")[0]

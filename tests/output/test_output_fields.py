@@ -32,6 +32,7 @@ ZMAP_NAMES = {
     "icmp_source_quench": "sourcequench",
     "icmp_param_problem": "paramprob",
     "icmp_other": "other",
+    "timestamp_reply": "timestampreply",
 }
 
 
@@ -45,7 +46,8 @@ def test_zmap_fields_match_a_row_by_row_computation() -> None:
         raw = struct.unpack("<I", socket.inet_aton(str(ipaddress.IPv4Address(reply["target"]))))
         assert row["saddr_raw"] == raw[0]
         assert row["classification"] == ZMAP_NAMES[reply["reply"]]
-        assert row["success"] == (reply["reply"] in ("synack", "echo_reply", "udp"))
+        positive = ("synack", "echo_reply", "udp", "timestamp_reply")
+        assert row["success"] == (reply["reply"] in positive)
         assert row["cooldown"] == (reply["ts"] >= cooldown)
         when = dt.datetime.fromtimestamp(reply["ts"] // 10**9, dt.UTC)
         millis = reply["ts"] % 10**9 // 10**6

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from liveness.probes import DEFAULT_PROBES, ReplyClassifier, parse_probes
+from liveness.probes.context import ScanContext
 from liveness.probes.synth import synthesize
-from liveness.scan.context import ScanContext
 
 
 def ip(text: str) -> int:

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from liveness.probes import DEFAULT_PROBES, ReplyClassifier, parse_probes
+from liveness.probes.context import ScanContext
 from liveness.probes.synth import synthesize
-from liveness.scan.context import ScanContext
 
 US = int(ipaddress.IPv4Address("198.18.0.1"))
 CTX = ScanContext.from_seed(3, src_ip=US, src_mac=b"\x02" * 6, gw_mac=b"\x04" * 6)

@@ -16,8 +16,8 @@ from scapy.layers.ntp import NTPHeader
 
 from liveness.net.pcap import PcapWriter
 from liveness.probes import DEFAULT_PROBES, Probe, parse_probes
+from liveness.probes.context import ScanContext
 from liveness.probes.tcp_syn import RANDOM_PORT_BASE
-from liveness.scan.context import ScanContext
 
 SRC = "198.18.0.1"
 SRC_MAC = "02:00:00:00:00:aa"

@@ -15,7 +15,7 @@ from scapy.packet import Packet, Raw
 
 from liveness.output.schema import REPLY_SCHEMA
 from liveness.probes import DEFAULT_PROBES, Probe, ReplyClassifier, parse_probes
-from liveness.scan.context import ScanContext
+from liveness.probes.context import ScanContext
 
 US = "198.18.0.1"
 ROUTER = "198.18.200.1"

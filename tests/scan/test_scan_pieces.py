@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from liveness.errors import InputError
+from liveness.probes.pipeline import RepeatTracker
 from liveness.scan.checkpoint import Checkpoint
 from liveness.scan.pacing import Pacer, rate_for_bandwidth
-from liveness.scan.receiver import RepeatTracker
 from liveness.scan.status import StatusReporter, StatusSample, format_duration
 
 

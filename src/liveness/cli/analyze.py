@@ -8,7 +8,7 @@ input was read.
 from __future__ import annotations
 
 import json
-import os
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,12 +16,38 @@ import click
 
 from liveness.analysis import Summary, summarize
 from liveness.analysis.tables import format_headline
-from liveness.cli._common import emit_json, json_option, log
-from liveness.errors import InputError, RunError
+from liveness.cli._common import (
+    check_output_file,
+    echo,
+    emit_json,
+    json_option,
+    log,
+    output_file,
+)
+from liveness.errors import InputError
+from liveness.targets.inputs import excerpt
 
 __all__ = ["command", "dask_options", "fail_on_bad_inputs", "summarize_scans", "write_json"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+_DASK_ADDRESS = re.compile(
+    r"(?:(?:tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})"
+)
+
+
+def _check_dask_address(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """``--dask``: ``[SCHEME://]HOST:PORT`` (a scheduler's address), refused early if malformed."""
+    if value is None or value.startswith("inproc://"):
+        return value
+    match = _DASK_ADDRESS.fullmatch(value)
+    if match is None or not 0 < int(match.group(2)) < 65536:
+        raise click.BadParameter(
+            f"{excerpt(value)} is not a Dask scheduler address (SCHEME://HOST:PORT, e.g. "
+            "tcp://127.0.0.1:8786)"
+        )
+    return value
 
 
 def dask_options(func: F) -> F:
@@ -30,11 +56,12 @@ def dask_options(func: F) -> F:
         "--dask",
         "dask_address",
         metavar="ADDRESS",
+        callback=_check_dask_address,
         help="Run the per-file reduction on this Dask scheduler (e.g. tcp://host:8786).",
     )(func)
     func = click.option(
         "--workers",
-        type=int,
+        type=click.IntRange(min=1),
         metavar="N",
         help="Run the per-file reduction on a local Dask cluster of N worker processes.",
     )(func)
@@ -64,16 +91,11 @@ def fail_on_bad_inputs(summary: Summary) -> None:
         )
 
 
-def write_json(summary: Summary, path: str) -> None:
-    """Write ``summary`` to ``path`` atomically."""
-    tmp = f"{path}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as out:
-            json.dump(summary, out, indent=1)
-            out.write("\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise RunError(f"-o {path}: cannot write: {exc}") from exc
+def write_json(summary: Summary, path: str, flag: str = "-o") -> None:
+    """Write ``summary`` to ``path`` atomically (an earlier file stays whole if this fails)."""
+    with output_file(path, flag) as temporary, open(temporary, "w", encoding="utf-8") as out:
+        json.dump(summary, out, indent=1)
+        out.write("\n")
 
 
 @click.command(name="analyze")
@@ -94,6 +116,8 @@ def command(
     An unreadable SCAN is reported and skipped: the others are analysed and written, and the
     exit status is 2.
     """
+    if output:
+        check_output_file(output, "-o")
     summary = summarize_scans(scans, workers, dask_address)
     if output:
         write_json(summary, output)
@@ -102,5 +126,5 @@ def command(
         emit_json(summary)
         log(table)
     else:
-        click.echo(table)
+        echo(table)
     fail_on_bad_inputs(summary)

@@ -8,17 +8,20 @@ those of the scan. A truncated pcap is decoded up to the cut and reported as a w
 from __future__ import annotations
 
 import ipaddress
+from contextlib import ExitStack
 from typing import Any, cast
 
 import click
 import numpy as np
 import pyarrow as pa
 
-from liveness.cli._common import emit_json, json_option, log
+from liveness.cli._common import check_output_file, emit_json, json_option, log
+from liveness.cli._common import output_file as replacing_output
 from liveness.errors import InputError
 from liveness.net.pcap import PcapReader
 from liveness.probes import DEFAULT_PROBES, ReplyClassifier, parse_probes
-from liveness.scan.context import ScanContext
+from liveness.probes.context import ScanContext
+from liveness.targets.inputs import check_input_file, excerpt
 from liveness.validate import KEY_LEN
 
 __all__ = ["ClassifierPipeline", "RepeatMarker", "command"]
@@ -55,7 +58,7 @@ def _context(
     try:
         src = int(ipaddress.IPv4Address(source_ip))
     except ValueError:
-        raise InputError(f"--source-ip: {source_ip!r} is not an IPv4 address") from None
+        raise InputError(f"--source-ip: {excerpt(source_ip)} is not an IPv4 address") from None
     fields: dict[str, Any] = {
         "src_ip": src,
         "src_mac": PLACEHOLDER_MAC,
@@ -71,7 +74,7 @@ def _context(
     try:
         raw = bytes.fromhex(key)
     except ValueError:
-        raise InputError(f"--key: {key!r} is not hex") from None
+        raise InputError(f"--key: {excerpt(key)} is not hex") from None
     if len(raw) != KEY_LEN:
         raise InputError(f"--key: must be {KEY_LEN} bytes ({2 * KEY_LEN} hex digits)")
     return ScanContext(key=raw, **fields)
@@ -94,7 +97,7 @@ class ClassifierPipeline:
 
 @click.command(name="decode")
 @click.argument("pcap", type=click.Path(dir_okay=False))
-@click.option("-e", "--seed", type=int, help="The scan's seed (scan -e).")
+@click.option("-e", "--seed", type=click.IntRange(0, 2**64 - 1), help="The scan's seed (scan -e).")
 @click.option("--key", help="The scan's validation key in hex (from its metadata).")
 @click.option("-S", "--source-ip", required=True, help="The scan's source address.")
 @click.option("--probes", default=DEFAULT_PROBES, show_default=True, help="The scan's probes.")
@@ -128,17 +131,26 @@ def command(
         raise InputError("-o - and --json would both write to stdout; pick one")
     if not 1 <= max_attempts <= 255:
         raise InputError(f"--max-attempts: {max_attempts} must be 1..255")
+    to_file = output_file not in (None, "-")
+    if to_file:
+        assert output_file is not None
+        check_output_file(output_file, "-o/--output-file")
+    check_input_file(pcap)
     ctx = _context(seed, key, source_ip, vp, max_attempts)
     probe_list = parse_probes(probes, target_ports)
     classifier = ClassifierPipeline(ctx, probe_list)
     reader = PcapReader(pcap)
-    writer = open_writer(output_file, scanner_addr=ctx.src_ip) if output_file else None
-    try:
+    with ExitStack() as stack:
+        # a file output is written to a temporary that replaces it only once complete
+        target = output_file
+        if to_file:
+            assert output_file is not None
+            target = stack.enter_context(replacing_output(output_file, "-o/--output-file"))
+        writer = open_writer(target, scanner_addr=ctx.src_ip) if target else None
         for batch in reader:
             records = classifier.run(batch.frames, batch.lengths, batch.ts_ns)
             if writer is not None:
                 writer.write(records)
-    finally:
         if writer is not None:
             writer.close()
     warning = str(reader.error) if reader.error is not None else None

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from liveness.cli._common import emit_json, json_option, log
+from liveness.cli._common import FiniteFloat, emit_json, json_option, log
 from liveness.errors import RunError
 
 __all__ = ["command"]
@@ -44,10 +44,10 @@ __all__ = ["command"]
     "--retransmit-delay",
     default=5.0,
     show_default=True,
-    type=float,
+    type=FiniteFloat(min=0.0),
     help="Seconds before the retransmission (the study used 20; shorter keeps the demo quick).",
 )
-@click.option("-c", "--cooldown", default=3.0, show_default=True, type=float)
+@click.option("-c", "--cooldown", default=3.0, show_default=True, type=FiniteFloat(min=0.0))
 @click.option(
     "--connectivity",
     is_flag=True,

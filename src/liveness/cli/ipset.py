@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 import click
@@ -11,8 +10,9 @@ import numpy.typing as npt
 from pyroaring import BitMap
 
 from liveness.analysis import ipset
-from liveness.cli._common import emit_json, json_option, log
+from liveness.cli._common import check_output_file, echo, emit_json, json_option, log, output_file
 from liveness.output.addresses import format_dotted
+from liveness.targets.inputs import check_input_file
 
 __all__ = ["command"]
 
@@ -21,9 +21,17 @@ _output_option = click.option(
 )
 
 
+def _inputs(paths: tuple[str, ...]) -> tuple[str, ...]:
+    """``paths``, each checked to be a file a reader can finish (not a directory or device)."""
+    for path in paths:
+        check_input_file(path)
+    return paths
+
+
 def _finish(result: BitMap, output: str, as_json: bool) -> None:
     """Save a computed set; report its size (JSON on stdout, or a log line on stderr)."""
-    ipset.save_set(result, output)
+    with output_file(output, "-o") as temporary:
+        ipset.save_set(result, temporary)
     if as_json:
         emit_json({"output": output, "count": len(result)})
     else:
@@ -49,6 +57,7 @@ def build(
     scans: tuple[str, ...], row_filter: str | None, column: str, output: str, as_json: bool
 ) -> None:
     """Addresses of the reply rows of SCANS matching --filter."""
+    check_output_file(output, "-o")
     _finish(ipset.from_replies(scans, row_filter, column), output, as_json)
 
 
@@ -58,7 +67,8 @@ def build(
 @json_option
 def from_text(files: tuple[str, ...], output: str, as_json: bool) -> None:
     """A set from text files: one address or CIDR a line ('#' comments allowed)."""
-    _finish(ipset.union(*(ipset.from_text(path) for path in files)), output, as_json)
+    check_output_file(output, "-o")
+    _finish(ipset.union(*(ipset.from_text(path) for path in _inputs(files))), output, as_json)
 
 
 def _combiner(name: str, help_text: str) -> click.Command:
@@ -75,7 +85,8 @@ def _combiner(name: str, help_text: str) -> click.Command:
     @_output_option
     @json_option
     def combine(sets: tuple[str, ...], output: str, as_json: bool) -> None:
-        _finish(operation(*ipset.load_sets(sets)), output, as_json)
+        check_output_file(output, "-o")
+        _finish(operation(*ipset.load_sets(_inputs(sets))), output, as_json)
 
     return combine
 
@@ -89,13 +100,15 @@ for _name, _help in (
     command.add_command(_combiner(_name, _help))
 
 
-@command.command("mask")
+@command.command("mask", context_settings={"ignore_unknown_options": True})
 @click.argument("prefix_length", type=click.IntRange(0, 32))
 @click.argument("set_file", metavar="SET")
 @_output_option
 @json_option
 def mask(prefix_length: int, set_file: str, output: str, as_json: bool) -> None:
     """Replace each address by the base of its /PREFIX_LENGTH block (mask 24: /24 blocks)."""
+    check_output_file(output, "-o")
+    check_input_file(set_file)
     _finish(ipset.mask(ipset.load_set(set_file), prefix_length), output, as_json)
 
 
@@ -104,11 +117,12 @@ def mask(prefix_length: int, set_file: str, output: str, as_json: bool) -> None:
 @json_option
 def count(set_file: str, as_json: bool) -> None:
     """Print how many addresses SET holds."""
+    check_input_file(set_file)
     size = len(ipset.load_set(set_file))
     if as_json:
         emit_json({"file": set_file, "count": size})
     else:
-        click.echo(size)
+        echo(str(size))
 
 
 @command.command("list")
@@ -117,21 +131,21 @@ def count(set_file: str, as_json: bool) -> None:
 @json_option
 def list_set(set_file: str, cidr: bool, as_json: bool) -> None:
     """Print the addresses of SET, one a line (or its fewest CIDR blocks with --cidr)."""
+    check_input_file(set_file)
     addresses = ipset.load_set(set_file)
     if cidr:
         lines = ipset.format_cidrs(*ipset.cidr_cover(addresses))
         if as_json:
             emit_json({"file": set_file, "count": len(addresses), "cidrs": lines})
-        else:
-            sys.stdout.write("".join(f"{line}\n" for line in lines))
+        elif lines:
+            echo("\n".join(lines))
         return
     if as_json:
         listed = [a for chunk in ipset.address_chunks(addresses) for a in _dotted(chunk)]
         emit_json({"file": set_file, "count": len(addresses), "addresses": listed})
         return
     for chunk in ipset.address_chunks(addresses):
-        sys.stdout.write("\n".join(_dotted(chunk)) + "\n")
-    sys.stdout.flush()
+        echo("\n".join(_dotted(chunk)))
 
 
 def _dotted(chunk: npt.NDArray[np.int64]) -> list[str]:

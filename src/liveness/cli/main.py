@@ -1,22 +1,26 @@
 """The ``liveness`` command: a click group whose subcommands live one per module.
 
 Subcommands are imported lazily (``liveness --help`` stays fast, and a broken optional
-dependency of one command cannot break the others). Every ``LivenessError`` becomes one line on
-stderr and its exit status; ``--debug`` shows the traceback instead.
+dependency of one command cannot break the others). Every error is one line on stderr: a
+``LivenessError`` or a usage error with its exit status (2 for bad usage or input), anything
+else (a bug) as an internal error with status 1; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import re
 import sys
 from typing import Any
 
 import click
 
 from liveness import __version__
+from liveness.cli._common import flush_stdout
 from liveness.errors import LivenessError
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "one_line"]
 
 # command name -> (module under liveness.cli, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -63,28 +67,71 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
+ERROR_CHARS = 400
+
+
+def one_line(message: str, limit: int = ERROR_CHARS) -> str:
+    """``message`` on one line of at most about ``limit`` characters (its middle elided)."""
+    text = re.sub(r"\s*[\r\n]+\s*", " ", message).strip()
+    if len(text) <= limit:
+        return text
+    head = limit * 3 // 4
+    return f"{text[:head]} … {text[-(limit - head) :]}"
+
+
+def _error(message: str) -> None:
+    with contextlib.suppress(OSError):  # stderr gone too: the exit status still tells
+        click.echo(f"liveness: error: {one_line(message)}", err=True)
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    """A click usage error as one line, with the command it is about and where to get help."""
+    if exc.ctx is None:
+        return exc.format_message()
+    path = exc.ctx.command_path
+    command = path.partition(" ")[2] or path
+    return f"{command}: {exc.format_message()} (see '{path} -h')"
+
+
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point: run the group, turning known errors into one line and an exit status."""
+    """Entry point: run the group, turning known errors into one line and an exit status.
+
+    Anything else is a bug: one line naming it (exit 1), or the traceback with ``--debug``.
+    """
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        return cli.main(args=args, prog_name="liveness", standalone_mode=False)
+        result = cli.main(args=args, prog_name="liveness", standalone_mode=False)
+        flush_stdout()
+        return result
     except click.exceptions.Abort:
-        click.echo("liveness: interrupted", err=True)
-        sys.exit(130)
+        _interrupted()
+    except click.UsageError as exc:
+        _error(_usage_message(exc))
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        _error(exc.format_message())
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except LivenessError as exc:
         if debug:
             raise
-        click.echo(f"liveness: error: {exc}", err=True)
+        _error(str(exc))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
+        _interrupted()
+    except Exception as exc:
+        if debug:
+            raise
+        _error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        sys.exit(1)
+
+
+def _interrupted() -> None:
+    with contextlib.suppress(OSError):
         click.echo("liveness: interrupted", err=True)
-        sys.exit(130)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

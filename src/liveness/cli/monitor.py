@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
+import re
 import secrets
 import time
 from pathlib import Path
@@ -25,7 +27,15 @@ from typing import Any
 import click
 import numpy as np
 
-from liveness.cli._common import emit_json, json_option, log
+from liveness.cli._common import (
+    FiniteFloat,
+    check_output_dir,
+    echo,
+    emit_json,
+    json_option,
+    log,
+    output_error,
+)
 from liveness.errors import InputError
 from liveness.reach.monitor import (
     Census,
@@ -39,38 +49,84 @@ from liveness.reach.monitor import (
 )
 from liveness.reach.monitor.prober import ModelProber
 from liveness.scan.privileges import drop_capabilities
+from liveness.targets.inputs import excerpt
 
 __all__ = ["command"]
 
 
-def _parse_params(items: tuple[str, ...], round_s: float) -> TrinocularParams:
-    """``NAME=VALUE`` overrides of :class:`TrinocularParams` (``--param``)."""
+_VP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+# Parameters --param may not set, and why: they are fixed, or set by a flag of their own.
+_NOT_PARAMS = {
+    "block_size": "is fixed at 256: the monitor watches /24 blocks",
+    "round_s": "is set by --round-s",
+}
+
+
+def _parse_params(
+    items: tuple[str, ...], round_s: float, scale_rate_window: bool = False
+) -> TrinocularParams:
+    """``NAME=VALUE`` overrides of :class:`TrinocularParams` (``--param``), each checked.
+
+    Integers must be written as integers, other values as finite numbers; a parameter given
+    twice, or one that would have no effect, is refused.
+    """
     types = {field.name: field.type for field in dataclasses.fields(TrinocularParams)}
+    settable = [name for name in types if name not in _NOT_PARAMS]
     values: dict[str, Any] = {"round_s": round_s}
+    seen: set[str] = set()
     for item in items:
         name, sep, text = item.partition("=")
+        where = f"--param {excerpt(item)}"
         if not sep or name not in types:
+            raise InputError(f"{where}: expected NAME=VALUE with NAME one of {', '.join(settable)}")
+        if name in _NOT_PARAMS:
+            raise InputError(f"{where}: {name} {_NOT_PARAMS[name]}")
+        if name == "rate_window_s" and scale_rate_window:
             raise InputError(
-                f"--param {item!r}: expected NAME=VALUE with NAME one of {', '.join(types)}"
+                f"{where}: --scale-rate-window sets rate_window_s from --round-s; "
+                "add --no-scale-rate-window to set it"
             )
-        try:
-            values[name] = int(text) if types[name] in ("int", int) else float(text)
-        except ValueError:
-            raise InputError(f"--param {item!r}: {text!r} is not a number") from None
+        if name in seen:
+            raise InputError(f"{where}: {name} is given twice")
+        seen.add(name)
+        values[name] = _param_value(name, text.strip(), types[name] in ("int", int), where)
     return TrinocularParams(**values)
 
 
-def _parse_outage(spec: str) -> tuple[int, int, int]:
-    """``a.b.c.0/24@R0-R1``: block down from round R0 up to (not including) R1."""
-    where, at, rounds = spec.partition("@")
-    first, dash, last = rounds.partition("-")
+def _param_value(name: str, text: str, integer: bool, where: str) -> int | float:
+    """One ``--param`` value: an integer literal for an int parameter, else a finite number."""
+    if integer:
+        try:
+            return int(text)
+        except ValueError:
+            raise InputError(f"{where}: {name} must be an integer (e.g. 15)") from None
     try:
-        network = ipaddress.IPv4Network(where)
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{where}: {name} must be a number (e.g. 0.5)") from None
+    if not math.isfinite(value):
+        raise InputError(f"{where}: {name} must be a finite number")
+    return value
+
+
+def _parse_outage(spec: str, rounds: int | None) -> tuple[int, int, int]:
+    """``a.b.c.0/24@R0-R1``: block down from round R0 up to (not including) R1, R0 < R1."""
+    where = f"--model-outage {excerpt(spec)}"
+    block, at, span = spec.partition("@")
+    first_text, dash, end_text = span.partition("-")
+    try:
+        network = ipaddress.IPv4Network(block)
         if network.prefixlen != 24 or not at or not dash:
             raise ValueError
-        return int(network.network_address), int(first), int(last)
+        first, end = int(first_text), int(end_text)
     except ValueError:
-        raise InputError(f"--model-outage {spec!r}: expected a.b.c.0/24@FIRST-END") from None
+        raise InputError(f"{where}: expected a.b.c.0/24@FIRST-END (rounds)") from None
+    if first < 0 or end <= first:
+        raise InputError(f"{where}: END must be after FIRST (rounds FIRST..END-1 are down)")
+    if rounds is not None and first >= rounds:
+        raise InputError(f"{where}: starts after the last round (--rounds {rounds})")
+    return int(network.network_address), first, end
 
 
 def _live_prober(
@@ -133,6 +189,8 @@ def _monitor_one_vp(
     """Monitor from this host (or namespace) for ``rounds`` rounds; the JSON summary."""
     round_s = params.round_s
     census = load_census(census_paths)
+    if not census.address_count:
+        raise InputError(f"--census {', '.join(census_paths)}: no address to monitor")
     monitor = Monitor.from_census(census, vp=vp, params=params)
     log(
         f"monitor {vp}: {census.blocks.size} blocks, {monitor.blocks.size} measurable "
@@ -144,18 +202,21 @@ def _monitor_one_vp(
             if block not in known:
                 raise InputError(f"--model-outage: {ipaddress.IPv4Address(block)}/24 not in census")
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     fsdb_path = out / f"{vp}.fsdb"
     observation_path = out / f"{vp}.observations.parquet"
     unmeasurable_path = out / f"{vp}.unmeasurable.txt"
-    unmeasurable_path.write_text(
-        "".join(
-            f"{ipaddress.IPv4Address(int(block))}/24\t{int(size)}\n"
-            for block, size in zip(
-                monitor.unmeasurable_blocks, monitor.unmeasurable_sizes, strict=True
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        unmeasurable_path.write_text(
+            "".join(
+                f"{ipaddress.IPv4Address(int(block))}/24\t{int(size)}\n"
+                for block, size in zip(
+                    monitor.unmeasurable_blocks, monitor.unmeasurable_sizes, strict=True
+                )
             )
         )
-    )
+    except OSError as exc:
+        raise output_error("-o", output_dir, exc) from None
     first_start = int(time.time()) if start is None else start
     totals = np.zeros(3, dtype=np.int64)
     per_round: list[dict[str, int]] = []
@@ -245,13 +306,20 @@ def _monitor_one_vp(
 )
 @click.option(
     "--round-s",
-    type=click.FloatRange(min=1.0),
+    type=FiniteFloat(min=1.0),
     default=660.0,
     show_default=True,
     help="Round length in seconds (outputs have whole-second times).",
 )
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False), required=True)
-@click.option("--start", type=int, default=None, help="First round's start (epoch s); default now.")
+@click.option(
+    "-o", "--output-dir", required=True, help="Directory for the outputs (made if absent)."
+)
+@click.option(
+    "--start",
+    type=click.IntRange(min=0),
+    default=None,
+    help="First round's start (epoch s); default now.",
+)
 @click.option("--param", "param_items", multiple=True, help="Override a parameter: NAME=VALUE.")
 @click.option(
     "--scale-rate-window/--no-scale-rate-window",
@@ -267,7 +335,7 @@ def _monitor_one_vp(
 @click.option(
     "--timeout",
     "timeout_s",
-    type=click.FloatRange(min=0.001, max=60.0),
+    type=FiniteFloat(min=0.001, max=60.0),
     default=0.5,
     show_default=True,
     help="Live: seconds each probe step waits for echo replies.",
@@ -276,7 +344,7 @@ def _monitor_one_vp(
     "-r",
     "--rate",
     "rate_pps",
-    type=click.FloatRange(min=0.0),
+    type=FiniteFloat(min=0.0),
     default=10_000.0,
     show_default=True,
     help="Live: probes per second within a step (0: as fast as possible).",
@@ -287,10 +355,10 @@ def _monitor_one_vp(
     help="Bring this testbed spec up and monitor live from all its VPs at once (root).",
 )
 @click.option("--model", is_flag=True, help="Probe the in-process responder model (no packets).")
-@click.option("--model-seed", type=int, default=0, show_default=True)
+@click.option("--model-seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option(
     "--model-availability",
-    type=click.FloatRange(0.0, 1.0),
+    type=FiniteFloat(0.0, 1.0),
     default=None,
     help="Model's response probability per address (default: the census', else 0.9).",
 )
@@ -325,12 +393,13 @@ def command(
     as_json: bool,
 ) -> None:
     """Monitor the census' /24 blocks with Trinocular's adaptive probing (one VP, or --testbed)."""
+    check_output_dir(output_dir, "-o")
     if scale_rate_window is None:
         scale_rate_window = testbed_spec is not None
-    params = _parse_params(param_items, round_s)
+    params = _parse_params(param_items, round_s, scale_rate_window)
     if scale_rate_window:
         params = params.time_scaled()
-    schedule = [_parse_outage(spec) for spec in outages]
+    schedule = [_parse_outage(spec, rounds) for spec in outages]
     if schedule and not model:
         raise InputError("--model-outage needs --model")
     if model and (live or testbed_spec):
@@ -362,14 +431,19 @@ def command(
             emit_json(summary)
         else:
             for name, one in summary["vps"].items():
-                click.echo(
+                echo(
                     f"{name}: {one['rounds']} rounds over {one['measurable']} blocks; "
                     f"{one['probes_per_block_hour']} probes/block/hour"
                 )
-            click.echo(f"wrote {output_dir} (schedule: {summary['schedule']})")
+            echo(f"wrote {output_dir} (schedule: {summary['schedule']})")
         return
     if vp is None:
         raise InputError("--vp: name this vantage point (or use --testbed SPEC)")
+    if not _VP_NAME.fullmatch(vp):
+        raise InputError(
+            f"--vp {excerpt(vp)}: use up to 64 letters, digits, '.', '_' or '-' "
+            "(it names the output files)"
+        )
     if not census_paths:
         raise InputError("--census: give at least one census file")
     if rounds is None:
@@ -400,7 +474,7 @@ def command(
     if as_json:
         emit_json(summary)
     else:
-        click.echo(
+        echo(
             f"{vp}: {rounds} rounds over {summary['measurable']} blocks; "
             f"{summary['probes_per_block_hour']} probes/block/hour "
             f"(max {summary['max_probes_in_window']} in {params.rate_window_s:.0f} s); "

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
+from typing import Any
 
 import click
 
-from liveness.cli._common import emit_json, json_option
+from liveness.cli._common import FiniteFloat, echo, emit_json, json_option
 from liveness.errors import InputError
 from liveness.reach.core import CoreResult, Reachability
+from liveness.targets.inputs import check_input_file, excerpt
 
 __all__ = ["command", "read_relation_csv", "read_weights_csv"]
 
@@ -19,8 +22,10 @@ _FALSE = {"0", "false", "f", "no", "n"}
 
 def _rows(path: str, wanted: tuple[str, ...]) -> list[tuple[int, list[str]]]:
     """Data rows (line number, wanted fields) of a CSV file with a header naming ``wanted``."""
+    check_input_file(path)
+    reader: Any = None
     try:
-        with open(path, newline="") as source:
+        with open(path, newline="", encoding="utf-8") as source:
             reader = csv.reader(source)
             header = next(reader, None)
             if header is None:
@@ -44,6 +49,9 @@ def _rows(path: str, wanted: tuple[str, ...]) -> list[tuple[int, list[str]]]:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a text CSV file") from None
+    except csv.Error as exc:
+        line = reader.line_num if reader is not None else 0
+        raise InputError(f"{path}:{line}: not a CSV line ({exc})") from None
 
 
 def read_relation_csv(path: str) -> tuple[list[str], list[str], list[bool]]:
@@ -52,7 +60,9 @@ def read_relation_csv(path: str) -> tuple[list[str], list[str], list[bool]]:
     for line, (a, b, flag) in _rows(path, ("src_group", "dst_group", "reachable")):
         value = flag.lower()
         if value not in _TRUE | _FALSE:
-            raise InputError(f"{path}:{line}: reachable is {flag!r}, expected 1/0 or true/false")
+            raise InputError(
+                f"{path}:{line}: reachable is {excerpt(flag)}, expected 1/0 or true/false"
+            )
         src.append(a)
         dst.append(b)
         reachable.append(value in _TRUE)
@@ -66,9 +76,9 @@ def read_weights_csv(path: str) -> dict[str, float]:
         try:
             weight = float(text)
         except ValueError:
-            raise InputError(f"{path}:{line}: weight {text!r} is not a number") from None
-        if weight < 0 or weight != weight:
-            raise InputError(f"{path}:{line}: weight must be >= 0")
+            raise InputError(f"{path}:{line}: weight {excerpt(text)} is not a number") from None
+        if not math.isfinite(weight) or weight < 0:
+            raise InputError(f"{path}:{line}: weight {excerpt(text)} must be a finite number >= 0")
         weights[group] = weights.get(group, 0.0) + weight
     return weights
 
@@ -110,7 +120,7 @@ def _describe(result: CoreResult, title: str) -> str:
 )
 @click.option(
     "--threshold",
-    type=click.FloatRange(0, 1),
+    type=FiniteFloat(0, 1),
     default=0.5,
     show_default=True,
     help="The core holds strictly more than this share of the weight.",
@@ -132,6 +142,6 @@ def command(
     if as_json:
         emit_json({"core": result.to_json(), "without": secession.to_json() if secession else None})
         return
-    click.echo(_describe(result, "relation"))
+    echo(_describe(result, "relation"))
     if secession:
-        click.echo(_describe(secession, f"without {', '.join(cut)}"))
+        echo(_describe(secession, f"without {', '.join(cut)}"))

@@ -17,7 +17,15 @@ import click
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from liveness.cli._common import emit_json, json_option, log
+from liveness.cli._common import (
+    FiniteFloat,
+    check_output_file,
+    echo,
+    emit_json,
+    json_option,
+    log,
+    output_file,
+)
 from liveness.errors import InputError
 from liveness.reach.atlas_islands import AtlasParams, detect_atlas
 from liveness.reach.detect import (
@@ -30,6 +38,7 @@ from liveness.reach.detect import (
 from liveness.reach.island_mask import detect_with_island_mask
 
 __all__ = [
+    "check_table_output",
     "command",
     "format_rows",
     "is_atlas",
@@ -89,25 +98,37 @@ def run_detection(
     return detect(obs, params, vp_blocks)
 
 
+def check_table_output(
+    path: str, extensions: tuple[str, ...] = (".parquet", ".json", ".jsonl")
+) -> None:
+    """Refuse now an ``-o`` that :func:`write_table` could not write (name or place)."""
+    if Path(path).suffix.lower() not in extensions:
+        names = (
+            f"{', '.join(extensions[:-1])} or {extensions[-1]}"
+            if len(extensions) > 1
+            else extensions[0]
+        )
+        raise InputError(f"-o {path}: use a {names} file name")
+    check_output_file(path, "-o")
+
+
 def write_table(table: pa.Table, path: str, extra: dict[str, pa.Table] | None = None) -> None:
-    """Write ``table`` as Parquet (.parquet) or JSON (.json: one object; .jsonl: a row a line)."""
+    """Write ``table`` as Parquet (.parquet) or JSON (.json: one object; .jsonl: a row a line),
+    replacing ``path`` only once complete."""
+    check_table_output(path)
     suffix = Path(path).suffix.lower()
-    try:
+    with output_file(path, "-o") as temporary:
         if suffix == ".parquet":
-            pq.write_table(table, path)
+            pq.write_table(table, temporary)
         elif suffix == ".json":
             document: dict[str, Any] = {"rows": table_rows(table)}
             for name, other in (extra or {}).items():
                 document[name] = table_rows(other)
-            Path(path).write_text(json.dumps(document, default=str) + "\n")
-        elif suffix == ".jsonl":
-            with open(path, "w") as sink:
+            Path(temporary).write_text(json.dumps(document, default=str) + "\n")
+        else:
+            with open(temporary, "w") as sink:
                 for row in table_rows(table):
                     sink.write(json.dumps(row, default=str) + "\n")
-        else:
-            raise InputError(f"-o {path}: use a .parquet, .json or .jsonl file name")
-    except OSError as exc:
-        raise InputError(f"-o {path}: cannot write ({exc.strerror})") from None
 
 
 def table_rows(table: pa.Table, limit: int | None = None) -> list[dict[str, Any]]:
@@ -163,7 +184,7 @@ _DETECTOR_OPTIONS = [
                  help="Join events of one scope and kind at most S seconds apart."),
     click.option("--round", "round_s", type=click.IntRange(min=0), default=660, show_default=True,
                  help="Snap interval boundaries to rounds of S seconds (0: keep seconds)."),
-    click.option("--island-share", type=click.FloatRange(0, 1, min_open=True), default=0.5,
+    click.option("--island-share", type=FiniteFloat(0, 1, min_open=True), default=0.5,
                  show_default=True, help="Below this share of active blocks reached: island."),
     click.option("--min-blocks", type=click.IntRange(min=0), default=10, show_default=True,
                  help="A VP measuring fewer blocks is unmeasurable, not an island."),
@@ -231,6 +252,8 @@ def command(
     observations: tuple[str, ...], output: str | None, as_json: bool, **options: Any
 ) -> None:
     """Find outages, peninsulas and islands in OBSERVATIONS (Atlas, Trinocular or scan files)."""
+    if output:
+        check_table_output(output)
     obs = read_observation_files(observations, options["kind"])
     log(f"reach detect: {obs.num_rows} intervals")
     found, atlas = detect_from_options(obs, options, observations)
@@ -250,10 +273,8 @@ def command(
             }
         )
         return
-    click.echo(format_rows(found.events))
-    click.echo()
-    click.echo(format_rows(found.vp_summary))
+    echo(format_rows(found.events))
+    echo()
+    echo(format_rows(found.vp_summary))
     counts = ", ".join(f"{k}: {v['events']}" for k, v in sorted(summary["by_kind"].items()))
-    click.echo(
-        f"{summary['events']} events ({counts or 'none'}) from {summary['intervals']} intervals"
-    )
+    echo(f"{summary['events']} events ({counts or 'none'}) from {summary['intervals']} intervals")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from liveness.cli._common import emit_json, json_option, log
-from liveness.cli.reach_detect import format_rows, table_rows, write_table
+from liveness.cli._common import echo, emit_json, json_option, log
+from liveness.cli.reach_detect import check_table_output, format_rows, table_rows, write_table
 from liveness.reach.atlas_islands import AtlasParams
 from liveness.reach.dnsmon import dnsmon_loss
 
@@ -48,6 +48,8 @@ def command(
     """DNS-root query loss per letter and address family from RIPE Atlas RESULTS."""
     from liveness.reach.atlas import read_atlas_queries
 
+    if output:
+        check_table_output(output)
     queries = read_atlas_queries(list(results))
     log(f"reach dnsmon: {queries.num_rows} queries")
     loss = dnsmon_loss(
@@ -61,4 +63,4 @@ def command(
     shown = loss.select(
         ["target", "af", "queries_all", "loss_all", "loss_no_islands", "loss_no_islands_peninsulas"]
     )
-    click.echo(format_rows(shown, limit=100))
+    echo(format_rows(shown, limit=100))

@@ -9,7 +9,7 @@ from typing import Any
 import click
 import pyarrow as pa
 
-from liveness.cli._common import emit_json, json_option, log
+from liveness.cli._common import check_output_file, emit_json, json_option, log, output_file
 from liveness.cli.reach_detect import (
     detect_from_options,
     detection_summary,
@@ -93,6 +93,7 @@ def command(
     """Write an HTML report of outages, peninsulas, islands, DNSmon loss and RIR shares."""
     if Path(output).suffix.lower() not in (".html", ".htm"):
         raise InputError(f"-o {output}: the report is HTML; use a .html file name")
+    check_output_file(output, "-o")
     obs = read_observation_files(observations, options["kind"])
     found, atlas = detect_from_options(obs, options, observations)
     dnsmon = None
@@ -108,10 +109,8 @@ def command(
         dnsmon = dnsmon_loss(read_atlas_queries(sources), params)
     rir = rir_table_or_none(list(rir_paths), census)
     page = render_report(obs, found, dnsmon=dnsmon, rir=rir, title=title, timelines=timelines)
-    try:
-        Path(output).write_text(page)
-    except OSError as exc:
-        raise InputError(f"-o {output}: cannot write ({exc.strerror})") from None
+    with output_file(output, "-o") as temporary:
+        Path(temporary).write_text(page, encoding="utf-8")
     log(f"reach report: wrote {output} ({len(page)} bytes)")
     if as_json:
         emit_json(

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from liveness.cli._common import emit_json, json_option, log
+from liveness.cli._common import check_output_file, echo, emit_json, json_option, log, output_file
 from liveness.errors import InputError
 
 __all__ = ["command"]
@@ -115,16 +115,24 @@ def _summary(result: dict[str, Any], top: int) -> str:
     return "\n".join(parts)
 
 
-def _write(table: Any, result: dict[str, Any], output: str) -> None:
+def _check_output(output: str) -> str:
+    """The output's kind (``.parquet`` or ``.json``), refused now if it cannot be written."""
     suffix = Path(output).suffix.lower()
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        pq.write_table(table, output)
-    elif suffix == ".json":
-        Path(output).write_text(json.dumps(result) + "\n")
-    else:
+    if suffix not in (".parquet", ".json"):
         raise InputError(f"-o/--output: {output}: use a .parquet or .json file name")
+    check_output_file(output, "-o/--output")
+    return suffix
+
+
+def _write(table: Any, result: dict[str, Any], output: str) -> None:
+    suffix = _check_output(output)
+    with output_file(output, "-o/--output") as temporary:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, temporary)
+        else:
+            Path(temporary).write_text(json.dumps(result) + "\n")
 
 
 @click.command(name="rir")
@@ -158,6 +166,8 @@ def command(
     Says whether one RIR or country holds a majority (strictly more than half) and the smallest
     coalition of countries that would.
     """
+    if output:
+        _check_output(output)
     table, result = _result(list(files), census)
     log(f"reach rir: {result['records']} records from {len(files)} file(s)")
     if output:
@@ -165,4 +175,4 @@ def command(
     if as_json:
         emit_json(result)
         return
-    click.echo(_summary(result, top))
+    echo(_summary(result, top))

@@ -28,7 +28,7 @@ from liveness.errors import InputError, RunError
 from liveness.net.pcap import PcapWriter
 from liveness.packet.layout import mac_bytes
 from liveness.probes import DEFAULT_PROBES, Probe, parse_probes
-from liveness.scan.context import ScanContext
+from liveness.probes.context import ScanContext
 from liveness.scan.dryrun import dry_run
 
 __all__ = ["ScanOptions", "command", "parse_max_targets", "parse_options"]
@@ -179,8 +179,6 @@ def parse_options(
         retransmissions=retransmissions if retransmit_delay > 0 else 0,
         interface=interface,
     )
-    if source_ip == DRY_RUN_SOURCE and dryrun:
-        log(f"liveness: dry run from placeholder source {DRY_RUN_SOURCE} (set -S to change)")
     return options
 
 
@@ -219,7 +217,7 @@ def _parse_rate(rate: str | None, bandwidth: str | None, probes: list[Probe]) ->
             bits = float(number) * factor
         except ValueError:
             bits = -1.0
-        if bits <= 0:
+        if not math.isfinite(bits) or bits <= 0:
             raise InputError(f"-B/--bandwidth: {bandwidth!r} is not a rate like 10M or 1G")
         mean_len = sum(p.frame_len for p in probes) / len(probes)
         return rate_for_bandwidth(bits, mean_len)
@@ -229,7 +227,7 @@ def _parse_rate(rate: str | None, bandwidth: str | None, probes: list[Probe]) ->
         value = float(rate)
     except ValueError:
         value = -1.0
-    if value < 0:
+    if not math.isfinite(value) or value < 0:
         raise InputError(f"-r/--rate: {rate!r} is not a packet rate >= 0 (0: unlimited)")
     return None if value == 0 else value
 
@@ -550,6 +548,8 @@ def command(
         "max_sendto_failures": None if max_sendto_failures < 0 else max_sendto_failures,
     }
     check_live_options(live, options.probes)
+    if dryrun and source_ip is None:  # only once every flag has been checked
+        log(f"liveness: dry run from placeholder source {DRY_RUN_SOURCE} (set -S to change)")
     if not dryrun:
         metadata = run_live(options, live)
         if as_json:

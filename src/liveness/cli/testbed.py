@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
 
 import click
-import pyarrow.parquet as pq
 
-from liveness.cli._common import emit_json, json_option, log
-from liveness.errors import InputError
+from liveness.cli._common import (
+    check_output_file,
+    echo,
+    emit_json,
+    json_option,
+    log,
+    output_file,
+)
 
 __all__ = ["command"]
+
+_FORWARDED_AND_SIGCHLD = {
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGCHLD,
+}
 
 id_option = click.option("--id", "testbed_id", help="Testbed id (default: the only one running).")
 
@@ -39,13 +53,13 @@ def up(spec: str, testbed_id: str | None, as_json: bool) -> None:
         emit_json({**testbed.status(), "up_s": round(elapsed, 3)})
         return
     log(f"testbed {testbed.id} ({testbed.spec.name}) up in {elapsed:.2f} s")
-    click.echo(f"id {testbed.id}")
+    echo(f"id {testbed.id}")
     for vp in testbed.vps.values():
-        click.echo(
+        echo(
             f"vp {vp.name} netns {vp.netns} interface {vp.ifname} source {vp.src_ip} "
             f"gateway {vp.gateway_ip} gateway-mac {vp.gateway_mac}"
         )
-    click.echo(f"targets {','.join(testbed.targets)}")
+    echo(f"targets {','.join(testbed.targets)}")
 
 
 @command.command(name="exec", context_settings={"ignore_unknown_options": True})
@@ -53,15 +67,21 @@ def up(spec: str, testbed_id: str | None, as_json: bool) -> None:
 @click.argument("vp")
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED, required=True)
 def exec_(testbed_id: str | None, vp: str, argv: tuple[str, ...]) -> None:
-    """Run a command inside a VP's namespace: liveness testbed exec VP -- CMD ..."""
-    from liveness.testbed import Testbed
+    """Run a command inside a VP's namespace: liveness testbed exec VP -- CMD ...
 
-    testbed = Testbed.attach(testbed_id)
+    Signals sent to this command reach CMD; the exit status is CMD's (128+N if signal N killed
+    it, 127 if there is no such program, 126 if it cannot be executed).
+    """
+    # Blocked before any import starts a thread (all threads then block them), so that they
+    # reach run_forwarding's wait with their sender; a superset of forward.FORWARDED.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED_AND_SIGCHLD)
     try:
-        done = testbed.run(vp, list(argv))
-    except FileNotFoundError as exc:
-        raise InputError(f"exec: {exc}") from None
-    sys.exit(done.returncode)
+        from liveness.testbed import Testbed
+
+        status = Testbed.attach(testbed_id).exec_forwarding(vp, list(argv), previous)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    sys.exit(status)
 
 
 @command.command()
@@ -91,11 +111,11 @@ def status(as_json: bool) -> None:
         emit_json({"testbeds": testbeds})
         return
     if not testbeds:
-        click.echo("no testbed running")
+        echo("no testbed running")
     for tb in testbeds:
         alive = sum(tb["processes"].values())
         ns_ok = sum(tb["namespaces"].values())
-        click.echo(
+        echo(
             f"{tb['id']} spec={tb['spec']} uptime={tb['uptime_s']}s vps={','.join(tb['vps'])} "
             f"namespaces={ns_ok}/{len(tb['namespaces'])} processes={alive}/{len(tb['processes'])}"
         )
@@ -118,15 +138,23 @@ def status(as_json: bool) -> None:
 @json_option
 def truth(testbed_id: str | None, output: Path, schedule: Path | None, as_json: bool) -> None:
     """Write the ground truth and the connectivity schedule as Parquet."""
+    import pyarrow.parquet as pq
+
     from liveness.testbed import Testbed
 
-    testbed = Testbed.attach(testbed_id)
-    table, events = testbed.truth()
     schedule = schedule or output.with_name(
         output.name.removesuffix(".parquet") + ".schedule.parquet"
     )
-    pq.write_table(table, output)
-    pq.write_table(events, schedule)
+    check_output_file(str(output), "-o")
+    check_output_file(str(schedule), "--schedule")
+    testbed = Testbed.attach(testbed_id)
+    table, events = testbed.truth()
+    with (
+        output_file(str(output), "-o") as truth_tmp,
+        output_file(str(schedule), "--schedule") as schedule_tmp,
+    ):
+        pq.write_table(table, truth_tmp)
+        pq.write_table(events, schedule_tmp)
     result = {
         "id": testbed.id,
         "truth": str(output),

@@ -11,8 +11,8 @@ a *kind* that fixes how it is stored and shown:
 ZMap's names and their meaning here: ``saddr`` = target (the probed address, as ZMap rewrites
 ``saddr`` to the quoted destination for ICMP errors), ``daddr`` = the scanner's address,
 ``*_raw`` = the same in network byte order, ``classification`` = ZMap's string for the reply
-category, ``success`` = 1 for positive replies (synack, echoreply, udp) and 0 for rst and ICMP
-errors (as ZMap's modules), ``cooldown`` = received after the last probe was sent,
+category, ``success`` = 1 for positive replies (synack, echoreply, udp, timestampreply) and 0
+for rst and ICMP errors (as ZMap's modules), ``cooldown`` = received after the last probe was sent,
 ``timestamp_str`` = ISO 8601 with milliseconds (``%Y-%m-%dT%H:%M:%S.mmm+0000``),
 ``timestamp_ts``/``timestamp_us`` = seconds and the microseconds within them,
 ``icmp_responder`` = the ICMP error's source (null for non-ICMP replies) and
@@ -66,8 +66,9 @@ ZMAP_CLASSIFICATION: dict[str, str] = {
     "icmp_source_quench": "sourcequench",
     "icmp_param_problem": "paramprob",
     "icmp_other": "other",
+    "timestamp_reply": "timestampreply",
 }
-_SUCCESS_CATEGORIES = ("synack", "echo_reply", "udp")
+_SUCCESS_CATEGORIES = ("synack", "echo_reply", "udp", "timestamp_reply")
 
 # ZMap's text for ICMP destination-unreachable codes 0..15 (spelling as ZMap prints it).
 _UNREACH_STRINGS = (

@@ -3,8 +3,9 @@
 - Parquet: the journal ``FILE.parquet.journal`` if one exists (a running or crashed scan; it
   always holds every row the final file would), up to its last complete message; otherwise the
   final file.
-- CSV and JSON lines: the reply columns by name (any order, other columns ignored), addresses
-  dotted or as integers; a torn last line (no newline) is dropped.
+- CSV and JSON lines: ``FILE.partial`` if one exists (a running or interrupted scan), otherwise
+  the file; the reply columns by name (any order, other columns ignored), addresses dotted or
+  as integers; a torn last line (no newline) is dropped.
 
 Missing columns, malformed values and damaged files raise :class:`InputError` naming the file.
 """
@@ -31,9 +32,10 @@ from liveness.output.fields import FIELD_KINDS
 from liveness.output.journal import read_journal
 from liveness.output.schema import REPLY_COLUMNS, REPLY_SCHEMA
 from liveness.output.text import complete_lines_end
-from liveness.output.writers import format_for_path, journal_path
+from liveness.output.writers import format_for_path, journal_path, partial_path
+from liveness.targets.inputs import check_input_file
 
-__all__ = ["read_replies"]
+__all__ = ["check_reply_path", "read_replies"]
 
 _TEXT_BLOCK = 8 << 20
 _ARROW_ERRORS = (OSError, pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
@@ -50,16 +52,36 @@ def read_replies(
     The file is opened and its columns checked at once; values are checked batch by batch.
     """
     schema = _subset(columns)
+    check_reply_path(path)
     kind = format_for_path(path)
     if kind == "parquet":
         if os.path.exists(journal_path(path)):
+            check_input_file(journal_path(path))
             return _read_journal(path, batch_size, schema)
         return _read_parquet(path, batch_size, schema)
-    if not os.path.isfile(path):
+    if os.path.exists(partial_path(path)):  # a running or interrupted scan's rows
+        path = partial_path(path)
+    if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
+    check_input_file(path)
     if kind == "csv":
         return _rebatch(_read_csv(path, schema), batch_size, schema)
     return _rebatch(_read_jsonl(path, schema), batch_size, schema)
+
+
+def check_reply_path(path: str) -> None:
+    """Refuse, naming what to give instead, a scan's working file given as its result.
+
+    ``FILE.parquet.journal`` and ``FILE.csv.partial`` are read through ``FILE.parquet`` and
+    ``FILE.csv`` (while they exist, they hold the rows); they are not reply files themselves.
+    """
+    for suffix, working in ((".journal", journal_path), (".partial", partial_path)):
+        result = path.removesuffix(suffix)
+        if result != path and working(result) == path and result:
+            raise InputError(
+                f"{path}: is a running (or interrupted) scan's {suffix[1:]} file; give {result},"
+                f" which is read from it while it exists"
+            )
 
 
 def _subset(columns: Sequence[str] | None) -> pa.Schema:
@@ -76,6 +98,10 @@ def _subset(columns: Sequence[str] | None) -> pa.Schema:
 def _require_columns(names: Iterable[str], where: str, schema: pa.Schema) -> None:
     present = set(names)
     missing = [name for name in schema.names if name not in present]
+    if len(missing) == len(schema.names) > 1:
+        raise InputError(
+            f"{where}: not a reply table: missing column(s), all {len(missing)} reply columns"
+        )
     if missing:
         raise InputError(f"{where}: not a reply table: missing column(s) {', '.join(missing)}")
 
@@ -136,6 +162,7 @@ def _rebatch(
 def _read_parquet(path: str, batch_size: int, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
+    check_input_file(path)
     try:
         source = pq.ParquetFile(path)
     except _ARROW_ERRORS as exc:
@@ -208,7 +235,13 @@ def _read_csv(path: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     handle = open(path, "rb")  # noqa: SIM115 (closed by _csv_batches or below)
     try:
         header = handle.readline().decode(errors="replace")
-        _require_columns(next(csv.reader([header]), []), path, schema)
+        if not header.strip():
+            raise InputError(f"{path}: not a reply table: missing column header (empty file)")
+        try:
+            names = next(csv.reader([header]), [])
+        except csv.Error as exc:
+            raise InputError(f"{path}: line 1: not a CSV header ({exc})") from None
+        _require_columns(names, path, schema)
         source = _Prefix(handle, complete_lines_end(handle))
         options = pcsv.ConvertOptions(
             column_types=_text_types(schema),
@@ -257,6 +290,8 @@ def _read_jsonl(path: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
             keys = json.loads(first)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}: line 1: not JSON ({exc.msg})") from exc
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: line 1: not JSON (not UTF-8 text)") from None
         if not isinstance(keys, dict):
             raise InputError(f"{path}: line 1: not a JSON object")
         _require_columns(keys, path, schema)

@@ -8,7 +8,8 @@ Columns, in order (see DESIGN.md):
 - ``target`` uint32: the probed address (from the reply's source, or from the quoted header of
   an ICMP error).
 - ``responder`` uint32: the reply's IP source (differs from ``target`` for router errors).
-- ``reply`` string (dictionary): one of :data:`REPLY_CATEGORIES`.
+- ``reply`` string (dictionary): one of :data:`REPLY_CATEGORIES` (``timestamp_reply`` answers
+  the ``icmp_timestamp`` probe; new categories are appended, so codes stay stable).
 - ``icmp_type``, ``icmp_code`` int16: the ICMP type and code, -1 when the reply is not ICMP.
 - ``tcp_flags`` uint8: the reply's TCP flags, 0 when it is not TCP.
 - ``ttl`` uint8, ``ipid`` uint16: from the reply's IP header.
@@ -46,6 +47,7 @@ REPLY_CATEGORIES: tuple[str, ...] = (
     "icmp_source_quench",
     "icmp_param_problem",
     "icmp_other",
+    "timestamp_reply",
 )
 
 _DICT = pa.dictionary(pa.int32(), pa.string())

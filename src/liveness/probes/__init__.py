@@ -8,7 +8,13 @@ captured frames back into validated reply records.
 from liveness.probes.base import Probe, UdpProbe
 from liveness.probes.classify import ReplyClassifier
 from liveness.probes.icmp_echo import IcmpEcho
-from liveness.probes.registry import DEFAULT_PROBES, PROBE_TYPES, parse_ports, parse_probes
+from liveness.probes.registry import (
+    DEFAULT_PROBES,
+    PROBE_TYPES,
+    parse_ports,
+    parse_probes,
+    probe_classes,
+)
 from liveness.probes.tcp_syn import TcpSyn, TcpSynRandom
 from liveness.probes.udp_dns import UdpDns
 from liveness.probes.udp_ntp import UdpNtp
@@ -26,4 +32,5 @@ __all__ = [
     "UdpProbe",
     "parse_ports",
     "parse_probes",
+    "probe_classes",
 ]

@@ -1,23 +1,36 @@
-"""The probe interface: one probe type = one kind of frame sent to every target.
+"""The probe interface: one probe type = one module that owns everything about it.
 
-A probe builds the frames for a batch of targets at once: it copies a per-scan template (all
-constant bytes and the checksums of the constant part) into an ``(n, frame_len)`` array and
-patches only the per-target fields through a structured view: destination address, the
-validation bits of the token, the attempt, and the checksums by incremental update.
+As ZMap's ``probe_module_t``, a probe class builds its frames, says which replies are its own
+(direct answers and the ICMP errors that quote it), validates and classifies them, and names its
+reply category.
 
-Reply classification is shared (``classify.py``); a probe only says which protocol and port its
-replies come from and, for UDP probes, whether a reply payload is a valid answer
-(:meth:`UdpProbe.app_valid`).
+*Building.* A probe builds the frames for a batch of targets at once: it copies a per-scan
+template (all constant bytes and the checksums of the constant part) into an ``(n, frame_len)``
+array and patches only the per-target fields through a structured view: destination address,
+the validation bits of the token, the attempt, and the checksums by incremental update.
+
+*Replies.* The classifier (``classify.py``) parses frames and hands each probe the rows that are
+its own, found by a *selector*: the source port of a TCP or UDP answer, the ICMP type of an
+ICMP answer; the quoted destination port or quoted ICMP type of an error. A probe whose selector
+differs per target (``tcp_syn:random``) computes it from the tokens. The probe then checks the
+token bits the rows carry (:meth:`Probe.validate_reply`, :meth:`Probe.validate_quote`) and
+returns a :class:`Verdict`. Validation depends on the probe's class and the scan context only,
+so the rows of every probe of one class are validated in one call.
+
+New probe types register themselves: defining a subclass with a ``kind`` adds it to
+:data:`PROBE_CLASSES`, where ``--probes`` finds it by name.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from liveness.output.schema import REPLY_CATEGORIES
 from liveness.packet.checksum import finish, partial_sum, word_sum32
 from liveness.packet.layout import (
     L4_OFF,
@@ -28,9 +41,26 @@ from liveness.packet.layout import (
     ipv4_header,
     struct_dtype,
 )
-from liveness.scan.context import ScanContext
+from liveness.probes.context import ScanContext
 
-__all__ = ["Probe", "Template", "UdpProbe", "attempt_port"]
+__all__ = [
+    "PROBE_CLASSES",
+    "Fields",
+    "Probe",
+    "Template",
+    "UdpProbe",
+    "Verdict",
+    "attempt_port",
+    "category",
+    "failed",
+    "port_attempt",
+]
+
+Fields = dict[str, NDArray[np.integer[Any]]]
+"""Parsed reply fields by name (see :data:`liveness.packet.parse.VIEW`), one entry per row."""
+
+PROBE_CLASSES: dict[str, type[Probe]] = {}
+"""Probe types by ``kind`` (the name before the colon in ``--probes``), filled by subclassing."""
 
 # Fields common to every frame we build (byte offsets in the frame).
 IP_FIELDS: dict[str, tuple[str, int]] = {"ip_sum": (">u2", 24), "ip_dst": (">u4", 30)}
@@ -70,23 +100,131 @@ def attempt_port(ctx: ScanContext, word: NDArray[np.uint32], attempt: int) -> ND
     return offset + np.uint32(ctx.sport_base)
 
 
-class Probe(ABC):
-    """A probe type. Subclasses set the class attributes and implement :meth:`_patch`.
+def port_attempt(
+    ctx: ScanContext, our_port: NDArray[np.integer[Any]], tokens: NDArray[np.uint32]
+) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
+    """Whether our port is the token's port for some attempt (:func:`attempt_port` inverted),
+    and that attempt."""
+    base = (tokens[:, 1] % np.uint32(ctx.sport_count)).astype(np.int64)
+    attempt = (our_port.astype(np.int64) - ctx.sport_base - base) % ctx.sport_count
+    in_range = (our_port >= ctx.sport_base) & (our_port < ctx.sport_base + ctx.sport_count)
+    return in_range & (attempt < ctx.max_attempts), attempt
 
-    ``probe_id`` is stable across runs (it is part of the validation token, so ``decode``
-    must recompute the same value); ``target_port`` is the fixed L4 port the probe goes to
-    (None for ICMP and for a per-target port).
+
+@dataclass
+class Verdict:
+    """A probe's decision on the rows it was handed (all arrays one entry per row).
+
+    ``keep``: valid replies to keep. ``attempt``: the transmission each answers. ``reply``: the
+    category code (:data:`liveness.output.schema.REPLY_CATEGORIES` index) of direct replies;
+    the classifier sets it for errors. ``columns``: reply-record columns the probe fills
+    (``tcp_flags``, ``app_valid``, ``icmp_type``, ``icmp_code``, ``sport``, ``dport``).
+    ``drops``: the count of rows not kept, by reason (``validation_failed`` and the like).
     """
 
+    keep: NDArray[np.bool_]
+    attempt: NDArray[np.int64]
+    reply: NDArray[np.int64] | int = -1
+    columns: dict[str, NDArray[Any]] = field(default_factory=dict)
+    drops: dict[str, int] = field(default_factory=dict)
+
+
+class Probe(ABC):
+    """A probe type. Subclasses set the class attributes and implement :meth:`_patch` and the
+    reply hooks.
+
+    ``kind`` names the type in ``--probes`` (``tcp_syn`` in ``tcp_syn:443``); ``name`` the
+    instance (``tcp_syn:443``). ``probe_id`` is stable across runs (it is part of the
+    validation token, so ``decode`` must recompute the same value), unique per name;
+    ``target_port`` is the fixed L4 port the probe goes to (None for ICMP and for a per-target
+    port). ``reply_fields`` and ``quote_fields`` are the parsed fields the validators read.
+    """
+
+    kind: ClassVar[str] = ""
     name: str
     probe_id: int
     protocol: ClassVar[int]
     target_port: int | None = None
     fields: ClassVar[dict[str, tuple[str, int]]] = {}
+    reply_fields: ClassVar[tuple[str, ...]] = ()
+    quote_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("kind"):
+            if cls.kind in PROBE_CLASSES:
+                raise TypeError(f"probe kind {cls.kind!r} is defined twice")
+            PROBE_CLASSES[cls.kind] = cls
+
+    @classmethod
+    def from_spec(cls, args: str, context: dict[str, Any]) -> list[Probe]:
+        """The probes ``--probes KIND:ARGS`` stands for (``context``: other flags, e.g.
+        ``ports``, the fixed TCP ports of the scan). The default takes no arguments."""
+        if args:
+            from liveness.errors import InputError
+
+            raise InputError(f"--probes: {cls.kind} takes no arguments (got {args!r})")
+        return [cls()]
 
     def __init__(self) -> None:
         self._templates: dict[ScanContext, Template] = {}
         self._dtype = struct_dtype({**IP_FIELDS, **self.fields}, self.frame_len)
+
+    # -- which replies are ours -------------------------------------------------------------
+
+    @property
+    def reply_protocol(self) -> int:
+        """The IP protocol of direct replies (the probe's own, but for ICMP answers)."""
+        return self.protocol
+
+    def reply_selector(self) -> int | None:
+        """The selector of direct replies: their source port (TCP, UDP) or ICMP type; None when
+        it differs per target (see :meth:`selector_from_tokens`) or there are none."""
+        return self.target_port
+
+    def quote_selector(self) -> int | None:
+        """The selector of ICMP errors quoting this probe: the quoted destination port (TCP,
+        UDP) or quoted ICMP type; None when per target."""
+        return self.target_port
+
+    def selector_from_tokens(self, tokens: NDArray[np.uint32]) -> NDArray[np.uint32]:
+        """Per-target selectors, for a probe whose :meth:`reply_selector` is None."""
+        raise NotImplementedError(f"{self.name} has a fixed selector")
+
+    @property
+    def dynamic(self) -> bool:
+        """The selector is computed per target (a keyed port)."""
+        return self.reply_selector() is None and self.quote_selector() is None
+
+    # -- are they valid ---------------------------------------------------------------------
+
+    @classmethod
+    def reply_validator(cls) -> type[Probe]:
+        """Probes answering to the same class here are validated together (one call per batch):
+        by default their own class; a family sharing one validator names its base class."""
+        return cls
+
+    @classmethod
+    def quote_validator(cls) -> type[Probe]:
+        """As :meth:`reply_validator`, for the ICMP errors that quote the probe."""
+        return cls
+
+    def validate_reply(
+        self,
+        ctx: ScanContext,
+        f: Fields,
+        tokens: NDArray[np.uint32],
+        payload: NDArray[np.uint8],
+        payload_len: NDArray[np.int64],
+    ) -> Verdict:
+        """Check direct replies (``f`` holds :attr:`reply_fields`; ``payload`` the first bytes
+        after the transport header, zero-padded, for UDP)."""
+        raise NotImplementedError(f"{self.name} expects no direct replies")
+
+    @abstractmethod
+    def validate_quote(self, ctx: ScanContext, f: Fields, tokens: NDArray[np.uint32]) -> Verdict:
+        """Check ICMP errors quoting this probe (``f`` holds :attr:`quote_fields`); the
+        verdict's columns carry ``sport``/``dport`` from the quote."""
 
     @property
     @abstractmethod
@@ -147,6 +285,8 @@ class UdpProbe(Probe):
 
     protocol = PROTO_UDP
     target_port: int
+    reply_fields: ClassVar[tuple[str, ...]] = ("sport", "dport")
+    quote_fields: ClassVar[tuple[str, ...]] = ("q_sport", "q_dport")
 
     @abstractmethod
     def app_valid(
@@ -160,6 +300,48 @@ class UdpProbe(Probe):
         ``payload`` is ``(m, k)``: the first k bytes of each UDP payload (zero-padded),
         ``payload_len`` the captured payload lengths, ``tokens`` the token of each reply's probe.
         """
+
+    def validate_reply(
+        self,
+        ctx: ScanContext,
+        f: Fields,
+        tokens: NDArray[np.uint32],
+        payload: NDArray[np.uint8],
+        payload_len: NDArray[np.int64],
+    ) -> Verdict:
+        """Any UDP answer from our port's token is kept (application-active); ``app_valid``
+        says whether it speaks the protocol asked."""
+        keep, attempt = port_attempt(ctx, f["dport"], tokens)
+        return Verdict(
+            keep,
+            attempt,
+            category("udp"),
+            {
+                "app_valid": self.app_valid(payload, payload_len, tokens),
+                "sport": f["sport"],
+                "dport": f["dport"],
+            },
+            failed(keep),
+        )
+
+    @classmethod
+    def quote_validator(cls) -> type[Probe]:
+        return UdpProbe  # a quoted UDP header is checked the same way whatever the payload
+
+    def validate_quote(self, ctx: ScanContext, f: Fields, tokens: NDArray[np.uint32]) -> Verdict:
+        keep, attempt = port_attempt(ctx, f["q_sport"], tokens)
+        ports = {"sport": f["q_dport"], "dport": f["q_sport"]}
+        return Verdict(keep, attempt, columns=ports, drops=failed(keep))
+
+
+def failed(keep: NDArray[np.bool_]) -> dict[str, int]:
+    """The drop count of a verdict whose only reason is a token mismatch."""
+    return {"validation_failed": int((~keep).sum())}
+
+
+def category(name: str) -> int:
+    """The code of a reply category (its index in ``REPLY_CATEGORIES``)."""
+    return REPLY_CATEGORIES.index(name)
 
 
 UDP_PAYLOAD_OFF = L4_OFF + 8

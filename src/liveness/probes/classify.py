@@ -1,19 +1,22 @@
-"""Reply classification: captured frames -> validated reply records, a whole batch at once.
+"""Reply classification: captured frames -> validated replies, a whole batch at once.
 
-Frames are grouped by masks (IPv4 for us; TCP, UDP, ICMP echo reply, ICMP with a quoted
-header), each group is read through one structured view and validated against tokens
-recomputed from the reply (one AES call per group). Every frame ends in exactly one outcome:
-a record, or one counter naming why it was dropped, so ``counters["frames"]`` equals
-``counters["valid"]`` plus the drop reasons.
+A small dispatcher. Frames are screened and realigned by :func:`liveness.packet.parse.screen`,
+split into four groups (TCP, UDP, ICMP answers, ICMP errors), and each group's rows are handed
+to the probes they belong to, found by *selector* (see :mod:`liveness.probes.base`): a lookup
+table per group for probes with fixed selectors, a token computation for probes whose selector
+is keyed per target. Each probe class validates its rows in one call (one AES call per class
+and group) and returns a :class:`~liveness.probes.base.Verdict`.
 
-Rows whose IP header (outer or quoted) carries options are first realigned into a copy of the
-header window, so every later read is at a fixed offset. Nothing here indexes past a row:
-lengths decide what is readable, and malformed or random frames are counted, never raised on.
+Every frame ends in exactly one outcome: a reply, or one counter naming why it was dropped, so
+``counters["frames"]`` equals ``counters["valid"]`` plus the drop reasons.
+
+:meth:`ReplyClassifier.classify_columns` returns the replies as integer columns (the probe as
+its index in the scan's probe list), which the reply pipeline marks for repeats and counts
+before it builds records; :meth:`ReplyClassifier.classify` builds the records directly.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,67 +25,26 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from liveness.output.schema import REPLY_CATEGORIES, REPLY_SCHEMA
-from liveness.packet.layout import (
-    ETHERTYPE_IPV4,
-    PROTO_ICMP,
-    PROTO_TCP,
-    PROTO_UDP,
-    field_view,
-    struct_dtype,
-)
-from liveness.probes.base import UDP_PAYLOAD_OFF, Probe, UdpProbe
-from liveness.probes.icmp_echo import IcmpEcho, echo_id_seq
-from liveness.probes.tcp_syn import TcpSynRandom
-from liveness.scan.context import ScanContext
-
-__all__ = ["DROP_REASONS", "ReplyClassifier"]
-
-WINDOW = 96  # bytes of each frame the classifier reads (after realignment)
-OUTER_L4 = 34  # Ethernet + 20-byte IPv4
-QUOTE_IP = 42  # ... + 8-byte ICMP header
-QUOTE_L4 = 62  # ... + 20-byte quoted IPv4
-
-VIEW = struct_dtype(
-    {
-        "eth_type": (">u2", 12),
-        "ver_ihl": ("u1", 14),
-        "ipid": (">u2", 18),
-        "frag": (">u2", 20),
-        "ttl": ("u1", 22),
-        "proto": ("u1", 23),
-        "src": (">u4", 26),
-        "dst": (">u4", 30),
-        "sport": (">u2", 34),
-        "dport": (">u2", 36),
-        "tcp_seq": (">u4", 38),
-        "tcp_ack": (">u4", 42),
-        "tcp_flags": ("u1", 47),
-        "icmp_type": ("u1", 34),
-        "icmp_code": ("u1", 35),
-        "icmp_id": (">u2", 38),
-        "icmp_seq": (">u2", 40),
-        "q_ver_ihl": ("u1", 42),
-        "q_proto": ("u1", 51),
-        "q_src": (">u4", 54),
-        "q_dst": (">u4", 58),
-        "q_sport": (">u2", 62),
-        "q_dport": (">u2", 64),
-        "q_seq": (">u4", 66),
-        "q_icmp_type": ("u1", 62),
-        "q_icmp_id": (">u2", 66),
-        "q_icmp_seq": (">u2", 68),
-    },
+from liveness.packet.layout import PROTO_ICMP, PROTO_TCP, PROTO_UDP
+from liveness.packet.parse import (
+    ICMP_INFORMATIONAL,
+    OUTER_L4,
+    QUOTE_L4,
+    SCREEN_REASONS,
+    UDP_PAYLOAD,
     WINDOW,
+    read_fields,
+    screen,
 )
+from liveness.probes.base import Probe, Verdict
+from liveness.probes.context import ScanContext
+
+__all__ = ["DROP_REASONS", "Replies", "ReplyClassifier", "reply_records"]
 
 DROP_REASONS: tuple[str, ...] = (
-    "truncated",  # captured too short for the headers its kind needs
-    "not_ip",  # not Ethernet II + IPv4
-    "malformed",  # IPv4 version/IHL (outer or quoted) impossible
-    "not_for_us",  # IP destination is not our source address
-    "fragment",  # a non-first IP fragment (no transport header to validate)
+    *SCREEN_REASONS,
     "other_protocol",  # IP protocol other than TCP, UDP, ICMP
-    "not_a_reply",  # ICMP echo request
+    "not_a_reply",  # an ICMP query (echo or timestamp request)
     "quote_not_ours",  # ICMP error quoting a packet we did not send
     "unknown_probe",  # no probe of this scan matches the ports / protocol
     "validation_failed",  # a probe matches but the token bits do not
@@ -90,21 +52,47 @@ DROP_REASONS: tuple[str, ...] = (
 )
 
 CATEGORY = {name: i for i, name in enumerate(REPLY_CATEGORIES)}
-_ICMP_ERROR_CATEGORY = np.full(256, CATEGORY["icmp_other"], dtype=np.int32)
+_ICMP_ERROR_CATEGORY = np.full(256, CATEGORY["icmp_other"], dtype=np.int64)
 _ICMP_ERROR_CATEGORY[3] = CATEGORY["icmp_unreach"]
 _ICMP_ERROR_CATEGORY[4] = CATEGORY["icmp_source_quench"]
 _ICMP_ERROR_CATEGORY[5] = CATEGORY["icmp_redirect"]
 _ICMP_ERROR_CATEGORY[11] = CATEGORY["icmp_time_exceeded"]
 _ICMP_ERROR_CATEGORY[12] = CATEGORY["icmp_param_problem"]
+_ICMP_QUERY = np.zeros(256, dtype=bool)
+_ICMP_QUERY[[8, 13]] = True  # echo and timestamp requests: someone probing us, not a reply
 
-ECHO_REPLY = 0
-ECHO_REQUEST = 8
-TCP_RST = 0x04
-TCP_SYN_ACK = 0x12
-TCP_ACK = 0x10
+Positions = NDArray[np.int64] | None  # rows of a group handed to a probe (None: all)
+Replies = dict[str, NDArray[np.int64]]
+"""Reply columns as int64 arrays: ``row`` (input frame), ``probe`` (index), ``target``,
+``responder``, ``reply`` (category code), ``icmp_type``, ``icmp_code``, ``tcp_flags``, ``sport``,
+``dport``, ``attempt``, ``app_valid``, ``ttl``, ``ipid``, ``ts``."""
 
-_Cols = dict[str, NDArray[np.int64]]
-_Ints = NDArray[np.integer[Any]]
+_DEFAULTS = {
+    "icmp_type": -1,
+    "icmp_code": -1,
+    "tcp_flags": 0,
+    "sport": 0,
+    "dport": 0,
+    "app_valid": 0,
+}
+_COLUMNS = ("row", "probe", "target", "responder", "reply", "attempt", *_DEFAULTS)
+
+
+class _Group:
+    """The probes that answer in one group, by selector: a 65536-entry table for the fixed
+    ones, a list for those whose selector is keyed per target."""
+
+    def __init__(self, probes: Sequence[Probe], protocol: int, *, quoted: bool) -> None:
+        self.table = np.full(65536, -1, dtype=np.int64)
+        self.dynamic: list[int] = []
+        for index, probe in enumerate(probes):
+            if (probe.protocol if quoted else probe.reply_protocol) != protocol:
+                continue
+            selector = probe.quote_selector() if quoted else probe.reply_selector()
+            if selector is not None:
+                self.table[selector] = index
+            elif probe.dynamic:
+                self.dynamic.append(index)
 
 
 class ReplyClassifier:
@@ -115,18 +103,13 @@ class ReplyClassifier:
         self.probes = list(probes)
         self.counters: dict[str, int] = {"frames": 0, "valid": 0} | dict.fromkeys(DROP_REASONS, 0)
         self._probe_ids = np.array([p.probe_id for p in self.probes], dtype=np.uint32)
-        self._tcp_by_port = np.full(65536, -1, dtype=np.int64)
-        self._udp_by_port = np.full(65536, -1, dtype=np.int64)
-        self._random = -1
-        self._echo = -1
-        for index, probe in enumerate(self.probes):
-            if isinstance(probe, TcpSynRandom):
-                self._random = index
-            elif isinstance(probe, IcmpEcho):
-                self._echo = index
-            elif probe.target_port is not None:
-                table = self._udp_by_port if isinstance(probe, UdpProbe) else self._tcp_by_port
-                table[probe.target_port] = index
+        # Probes sharing a validator are validated together: each probe's, as a small integer.
+        self._reply_family = _families([p.reply_validator() for p in self.probes])
+        self._quote_family = _families([p.quote_validator() for p in self.probes])
+
+        protocols = (PROTO_TCP, PROTO_UDP, PROTO_ICMP)
+        self._direct = {proto: _Group(self.probes, proto, quoted=False) for proto in protocols}
+        self._quoted = {proto: _Group(self.probes, proto, quoted=True) for proto in protocols}
         self._probe_dict = pa.array([p.name for p in self.probes], pa.string())
         self._category_dict = pa.array(REPLY_CATEGORIES, pa.string())
         self._vp_dict = pa.array([ctx.vp], pa.string())
@@ -134,16 +117,24 @@ class ReplyClassifier:
     # -- public ---------------------------------------------------------------------------
 
     def classify(
-        self,
-        frames: NDArray[np.uint8],
-        lengths: _Ints,
-        ts_ns: NDArray[np.int64],
+        self, frames: NDArray[np.uint8], lengths: NDArray[np.integer[Any]], ts_ns: NDArray[np.int64]
     ) -> pa.RecordBatch:
         """Reply records (``REPLY_SCHEMA``, input order, ``repeat`` False) for valid replies.
 
         ``frames`` is ``(n, snaplen)`` uint8 starting at the Ethernet header, ``lengths`` the
         captured length of each (clamped to snaplen), ``ts_ns`` the receive times.
         """
+        replies = self.classify_columns(frames, lengths, ts_ns)
+        return self.records(replies, np.zeros(replies["row"].size, dtype=bool))
+
+    def records(self, replies: Replies, repeat: NDArray[np.bool_]) -> pa.RecordBatch:
+        """Reply records of :meth:`classify_columns`'s output, with the ``repeat`` marks."""
+        return reply_records(replies, repeat, self._probe_dict, self._category_dict, self._vp_dict)
+
+    def classify_columns(
+        self, frames: NDArray[np.uint8], lengths: NDArray[np.integer[Any]], ts_ns: NDArray[np.int64]
+    ) -> Replies:
+        """The valid replies among ``frames``, as integer columns in input order."""
         frames = np.asarray(frames, dtype=np.uint8)
         if frames.ndim != 2:
             raise ValueError("frames must be a 2-D (n, snaplen) uint8 array")
@@ -157,272 +148,41 @@ class ReplyClassifier:
             padded = np.zeros((n, max(WINDOW, frames.shape[1])), dtype=np.uint8)
             padded[:, : frames.shape[1]] = frames
             frames = padded
-        hdr, rec, lengths64, for_us = self._screen(frames, lengths64)
+        screened = screen(frames, lengths64, self.ctx.src_ip)
+        for reason, count in screened.drops.items():
+            self.counters[reason] += count
+        hdr, rec, lengths64, for_us = screened.hdr, screened.rec, screened.lengths, screened.for_us
 
         proto = rec["proto"]
-        parts: list[_Cols] = []
         tcp_rows = np.flatnonzero(for_us & (proto == PROTO_TCP))
         udp_rows = np.flatnonzero(for_us & (proto == PROTO_UDP))
         icmp_rows = np.flatnonzero(for_us & (proto == PROTO_ICMP))
-        self._count(
-            "other_protocol", int(for_us.sum()) - len(tcp_rows) - len(udp_rows) - len(icmp_rows)
-        )
-        parts.append(self._tcp(hdr, lengths64, tcp_rows))
-        parts.append(self._udp(hdr, lengths64, udp_rows))
-        parts.append(self._icmp(hdr, rec, lengths64, icmp_rows))
-        return self._batch(rec, ts_ns, parts)
+        others = int(for_us.sum()) - tcp_rows.size - udp_rows.size - icmp_rows.size
+        self._count("other_protocol", others)
+        icmp_rows = self._need(icmp_rows, lengths64, OUTER_L4 + 8)
+        icmp_type = rec["icmp_type"][icmp_rows]
+        query = _ICMP_QUERY[icmp_type]
+        informational = ICMP_INFORMATIONAL[icmp_type]
+        self._count("not_a_reply", int(query.sum()))
+        answers = icmp_rows[informational & ~query]
+        errors = icmp_rows[~informational]
+        sink = _Sink()
+        self._direct_replies(hdr, lengths64, tcp_rows, PROTO_TCP, "sport", OUTER_L4 + 20, sink)
+        self._direct_replies(hdr, lengths64, udp_rows, PROTO_UDP, "sport", UDP_PAYLOAD, sink)
+        self._direct_replies(hdr, lengths64, answers, PROTO_ICMP, "icmp_type", OUTER_L4 + 8, sink)
+        self._errors(hdr, lengths64, errors, sink)
+        replies = sink.replies()
+        rows = replies["row"]
+        replies["ttl"] = rec["ttl"][rows].astype(np.int64)
+        replies["ipid"] = rec["ipid"][rows].astype(np.int64)
+        replies["ts"] = ts_ns[rows]
+        self.counters["valid"] += rows.size
+        return replies
 
-    # -- screening and realignment ----------------------------------------------------------
+    # -- dispatch -------------------------------------------------------------------------
 
-    def _count(self, reason: str, count: int | np.integer) -> None:
+    def _count(self, reason: str, count: int) -> None:
         self.counters[reason] += int(count)
-
-    def _screen(
-        self, frames: NDArray[np.uint8], lengths: NDArray[np.int64]
-    ) -> tuple[NDArray[np.uint8], NDArray[np.void], NDArray[np.int64], NDArray[np.bool_]]:
-        """Sort frames into IPv4-for-us or a drop reason; realign IP options away."""
-        rec = field_view(frames, VIEW)
-        has_eth = lengths >= 14
-        is_ip = has_eth & (rec["eth_type"] == ETHERTYPE_IPV4)
-        ver_ihl = rec["ver_ihl"]
-        ihl = (ver_ihl & 0x0F).astype(np.int64)
-        well_formed = is_ip & ((ver_ihl >> 4) == 4) & (ihl >= 5)
-        complete = well_formed & (lengths >= 14 + 4 * ihl)
-        to_us = complete & (rec["dst"] == self.ctx.src_ip)
-        for_us = to_us & ((rec["frag"] & 0x1FFF) == 0)
-        self._count("truncated", (~has_eth).sum() + (well_formed & ~complete).sum())
-        self._count("not_ip", (has_eth & ~is_ip).sum())
-        self._count("malformed", (is_ip & ~well_formed).sum())
-        self._count("not_for_us", (complete & ~to_us).sum())
-        self._count("fragment", (to_us & ~for_us).sum())
-
-        outer_shift = np.where(for_us, 4 * (ihl - 5), 0)
-        shifted = np.flatnonzero(outer_shift)
-        hdr = frames
-        if len(shifted):
-            hdr = frames[:, :WINDOW].copy()
-            hdr[shifted] = _gather(frames, shifted, outer_shift[shifted], 0)
-            rec = field_view(hdr, VIEW)
-            lengths = lengths - outer_shift
-        # quoted headers with options, in ICMP messages that carry one
-        icmp_type = rec["icmp_type"]
-        quoting = for_us & (rec["proto"] == PROTO_ICMP) & (icmp_type != ECHO_REPLY)
-        quoting &= icmp_type != ECHO_REQUEST
-        q_ihl = (rec["q_ver_ihl"] & 0x0F).astype(np.int64)
-        q_shift = np.where(
-            quoting & (q_ihl > 5) & (lengths >= QUOTE_IP + 4 * q_ihl), 4 * (q_ihl - 5), 0
-        )
-        q_rows = np.flatnonzero(q_shift)
-        if len(q_rows):
-            if hdr is frames:
-                hdr = frames[:, :WINDOW].copy()
-                rec = field_view(hdr, VIEW)
-            hdr[q_rows] = _gather(frames, q_rows, outer_shift[q_rows], q_shift[q_rows])
-            lengths = lengths - q_shift
-        return hdr, rec, lengths, for_us
-
-    # -- validation helpers ---------------------------------------------------------------
-
-    def _tokens(self, targets: _Ints, probe_index: NDArray[np.int64]) -> NDArray[np.uint32]:
-        ids = self._probe_ids[np.maximum(probe_index, 0)] if len(self._probe_ids) else probe_index
-        return self.ctx.validator.tokens(self.ctx.src_ip, targets, ids.astype(np.uint32))
-
-    def _port_attempt(
-        self, our_port: _Ints, tokens: NDArray[np.uint32]
-    ) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
-        """Whether our port is the token's port for some attempt, and that attempt."""
-        ctx = self.ctx
-        base = (tokens[:, 1] % np.uint32(ctx.sport_count)).astype(np.int64)
-        attempt = (our_port.astype(np.int64) - ctx.sport_base - base) % ctx.sport_count
-        in_range = (our_port >= ctx.sport_base) & (our_port < ctx.sport_base + ctx.sport_count)
-        return in_range & (attempt < ctx.max_attempts), attempt
-
-    def _probe_for_port(
-        self,
-        table: NDArray[np.int64],
-        port: _Ints,
-        allow_random: bool,
-    ) -> NDArray[np.int64]:
-        """Probe index by target port; -2 marks "maybe the random port" (checked later)."""
-        index = table[port]
-        if allow_random and self._random >= 0:
-            index = np.where(index < 0, -2, index)
-        return index
-
-    def _resolve_random(
-        self,
-        index: NDArray[np.int64],
-        port: _Ints,
-        targets: _Ints,
-    ) -> NDArray[np.int64]:
-        """Turn -2 into the random probe where the port is the target's random port, else -1."""
-        maybe = np.flatnonzero(index == -2)
-        if len(maybe) == 0:
-            return index
-        index = index.copy()
-        probe = self.probes[self._random]
-        assert isinstance(probe, TcpSynRandom)
-        tokens = self.ctx.validator.tokens(self.ctx.src_ip, targets[maybe], probe.probe_id)
-        hit = probe.ports_from_tokens(tokens) == port[maybe]
-        index[maybe] = np.where(hit, self._random, -1)
-        return index
-
-    # -- groups ---------------------------------------------------------------------------
-
-    def _tcp(
-        self, hdr: NDArray[np.uint8], lengths: NDArray[np.int64], rows: NDArray[np.int64]
-    ) -> _Cols:
-        rows = self._need(rows, lengths, OUTER_L4 + 20)
-        f = _fields(hdr, rows, ("src", "sport", "dport", "tcp_ack", "tcp_flags"))
-        target, their_port, our_port = f["src"], f["sport"], f["dport"]
-        index = self._probe_for_port(self._tcp_by_port, their_port, allow_random=True)
-        index = self._resolve_random(index, their_port, target)
-        known = index >= 0
-        tokens = self._tokens(target, index)
-        port_ok, attempt = self._port_attempt(our_port, tokens)
-        flags = f["tcp_flags"]
-        ack_ok = ((flags & TCP_ACK) == 0) | (f["tcp_ack"] == tokens[:, 0] + np.uint32(1))
-        valid = known & port_ok & ack_ok
-        is_rst = (flags & TCP_RST) != 0
-        expected = is_rst | ((flags & TCP_SYN_ACK) == TCP_SYN_ACK)
-        keep = valid & expected
-        self._count("unknown_probe", len(rows) - int(known.sum()))
-        self._count("validation_failed", int(known.sum()) - int(valid.sum()))
-        self._count("unexpected_tcp_flags", int(valid.sum()) - int(keep.sum()))
-        category = np.where(is_rst[keep], CATEGORY["rst"], CATEGORY["synack"])
-        return _cols(
-            rows[keep],
-            target[keep],
-            target[keep],
-            category,
-            index[keep],
-            sport=their_port[keep],
-            dport=our_port[keep],
-            attempt=attempt[keep],
-            tcp_flags=flags[keep],
-        )
-
-    def _udp(
-        self,
-        hdr: NDArray[np.uint8],
-        lengths: NDArray[np.int64],
-        rows: NDArray[np.int64],
-    ) -> _Cols:
-        rows = self._need(rows, lengths, UDP_PAYLOAD_OFF)
-        f = _fields(hdr, rows, ("src", "sport", "dport"))
-        target, their_port, our_port = f["src"], f["sport"], f["dport"]
-        index = self._udp_by_port[their_port]
-        known = index >= 0
-        tokens = self._tokens(target, index)
-        port_ok, attempt = self._port_attempt(our_port, tokens)
-        keep = known & port_ok
-        self._count("unknown_probe", len(rows) - int(known.sum()))
-        self._count("validation_failed", int(known.sum()) - int(keep.sum()))
-        rows, index, tokens = rows[keep], index[keep], tokens[keep]
-        app_valid = np.zeros(len(rows), dtype=bool)
-        for probe_index in np.unique(index):
-            probe = self.probes[int(probe_index)]
-            if not isinstance(probe, UdpProbe):
-                continue
-            mine = np.flatnonzero(index == probe_index)
-            payload = hdr[rows[mine], UDP_PAYLOAD_OFF:WINDOW]
-            payload_len = lengths[rows[mine]] - UDP_PAYLOAD_OFF
-            app_valid[mine] = probe.app_valid(payload, payload_len, tokens[mine])
-        return _cols(
-            rows,
-            target[keep],
-            target[keep],
-            np.full(len(rows), CATEGORY["udp"]),
-            index,
-            sport=their_port[keep],
-            dport=our_port[keep],
-            attempt=attempt[keep],
-            app_valid=app_valid,
-        )
-
-    def _icmp(
-        self,
-        hdr: NDArray[np.uint8],
-        rec: NDArray[np.void],
-        lengths: NDArray[np.int64],
-        rows: NDArray[np.int64],
-    ) -> _Cols:
-        rows = self._need(rows, lengths, OUTER_L4 + 8)
-        icmp_type = rec["icmp_type"][rows]
-        echo = rows[icmp_type == ECHO_REPLY]
-        request = icmp_type == ECHO_REQUEST
-        self._count("not_a_reply", int(request.sum()))
-        errors = rows[(icmp_type != ECHO_REPLY) & ~request]
-        return _concat([self._echo_replies(hdr, echo), self._errors(hdr, lengths, errors)])
-
-    def _echo_replies(self, hdr: NDArray[np.uint8], rows: NDArray[np.int64]) -> _Cols:
-        if self._echo < 0:
-            self._count("unknown_probe", len(rows))
-            rows = rows[:0]
-        f = _fields(hdr, rows, ("src", "icmp_code", "icmp_id", "icmp_seq"))
-        target = f["src"]
-        index = np.full(len(rows), self._echo, dtype=np.int64)
-        tokens = self._tokens(target, index)
-        ident, seq0 = echo_id_seq(tokens)
-        attempt = (f["icmp_seq"].astype(np.int64) - seq0) & 0xFFFF
-        keep = (f["icmp_id"] == ident) & (attempt < self.ctx.max_attempts)
-        kept = int(keep.sum())
-        self._count("validation_failed", len(rows) - kept)
-        return _cols(
-            rows[keep],
-            target[keep],
-            target[keep],
-            np.full(kept, CATEGORY["echo_reply"]),
-            index[keep],
-            icmp_type=np.zeros(kept, np.int64),
-            icmp_code=f["icmp_code"][keep],
-            attempt=attempt[keep],
-        )
-
-    def _errors(
-        self, hdr: NDArray[np.uint8], lengths: NDArray[np.int64], rows: NDArray[np.int64]
-    ) -> _Cols:
-        rows = self._need(rows, lengths, QUOTE_L4 + 8)
-        f = _fields(hdr, rows, ERROR_FIELDS)
-        q_ver_ihl = f["q_ver_ihl"]
-        sane = ((q_ver_ihl >> 4) == 4) & ((q_ver_ihl & 0x0F) >= 5)
-        ours = sane & (f["q_src"] == self.ctx.src_ip)
-        target = f["q_dst"]
-        q_proto = f["q_proto"]
-        is_tcp, is_udp = q_proto == PROTO_TCP, q_proto == PROTO_UDP
-        is_echo = (q_proto == PROTO_ICMP) & (f["q_icmp_type"] == ECHO_REQUEST)
-        their_port, our_port = f["q_dport"], f["q_sport"]
-        index = np.where(is_udp, self._udp_by_port[their_port], -1)
-        index = np.where(is_tcp, self._probe_for_port(self._tcp_by_port, their_port, True), index)
-        index = np.where(is_echo, self._echo, index)
-        index = np.where(ours, index, -1)
-        index = self._resolve_random(index, their_port, target)
-        known = index >= 0
-        tokens = self._tokens(target, index)
-        port_ok, attempt = self._port_attempt(our_port, tokens)
-        seq_ok = f["q_seq"] == tokens[:, 0]
-        ident, seq0 = echo_id_seq(tokens)
-        echo_attempt = (f["q_icmp_seq"].astype(np.int64) - seq0) & 0xFFFF
-        echo_ok = (f["q_icmp_id"] == ident) & (echo_attempt < self.ctx.max_attempts)
-        keep = known & np.where(is_echo, echo_ok, port_ok & (seq_ok | ~is_tcp))
-        self._count("malformed", len(rows) - int(sane.sum()))
-        self._count("quote_not_ours", int(sane.sum()) - int(ours.sum()))
-        self._count("unknown_probe", int(ours.sum()) - int(known.sum()))
-        self._count("validation_failed", int(known.sum()) - int(keep.sum()))
-        ports = ~is_echo[keep]
-        icmp_type = f["icmp_type"][keep]
-        return _cols(
-            rows[keep],
-            target[keep],
-            f["src"][keep],
-            _ICMP_ERROR_CATEGORY[icmp_type],
-            index[keep],
-            icmp_type=icmp_type,
-            icmp_code=f["icmp_code"][keep],
-            sport=np.where(ports, their_port[keep], 0),
-            dport=np.where(ports, our_port[keep], 0),
-            attempt=np.where(ports, attempt[keep], echo_attempt[keep]),
-        )
 
     def _need(
         self, rows: NDArray[np.int64], lengths: NDArray[np.int64], size: int
@@ -432,124 +192,227 @@ class ReplyClassifier:
         self._count("truncated", len(rows) - int(enough.sum()))
         return rows[enough]
 
-    # -- output ---------------------------------------------------------------------------
+    def _owners(
+        self, group: _Group, selector: NDArray[np.integer[Any]], target: NDArray[np.integer[Any]]
+    ) -> NDArray[np.int64]:
+        """The probe (index) each row belongs to, -1 where none does."""
+        index: NDArray[np.int64] = group.table[selector]
+        for dynamic in group.dynamic:
+            maybe = np.flatnonzero(index < 0)
+            if maybe.size == 0:
+                break
+            probe = self.probes[dynamic]
+            tokens = self.ctx.validator.tokens(self.ctx.src_ip, target[maybe], probe.probe_id)
+            hit = probe.selector_from_tokens(tokens) == selector[maybe]
+            index[maybe[hit]] = dynamic
+        return index
 
-    def _batch(
-        self, rec: NDArray[np.void], ts_ns: NDArray[np.int64], parts: list[_Cols]
-    ) -> pa.RecordBatch:
-        cols = _concat(parts)
-        order = np.argsort(cols["row"], kind="stable")
-        rows = cols["row"][order]
-        self.counters["valid"] += len(rows)
-        n = len(rows)
+    def _judge(
+        self,
+        index: NDArray[np.int64],
+        target: NDArray[np.integer[Any]],
+        check: Any,
+        sink: _Sink,
+        rows: NDArray[np.int64],
+        responder: NDArray[np.integer[Any]],
+        families: NDArray[np.int64],
+        errors_extra: Any = None,
+    ) -> NDArray[np.int64]:
+        """Hand each probe class its rows (``check(probe, positions, tokens)`` -> Verdict;
+        ``positions`` None means all of them) and write the kept ones into ``sink``; returns
+        the kept positions."""
+        known_mask = index >= 0
+        everyone = bool(known_mask.all())
+        known = np.arange(index.size) if everyone else np.flatnonzero(known_mask)
+        self._count("unknown_probe", index.size - known.size)
+        index_known = index if everyone else index[known]
+        target_known = target if everyone else target[known]
+        ids = self._probe_ids[index_known] if known.size else np.zeros(0, np.uint32)
+        tokens = self.ctx.validator.tokens(self.ctx.src_ip, target_known, ids)
+        classes = families[index_known]
+        present = np.flatnonzero(np.bincount(classes, minlength=1))
+        kept_all: list[NDArray[np.int64]] = []
+        for cls in present:
+            if present.size == 1 and everyone:
+                # The common case: one class owns every row; boolean masks, no gathers.
+                verdict: Verdict = check(self.probes[int(index[0])], None, tokens)
+                keep = np.asarray(verdict.keep, dtype=bool)
+                at: Any = keep
+                kept_positions = np.flatnonzero(keep)
+            else:
+                mine = np.flatnonzero(classes == cls)
+                positions = known[mine]
+                verdict = check(self.probes[int(index[positions[0]])], positions, tokens[mine])
+                keep = np.asarray(verdict.keep, dtype=bool)
+                at = kept_positions = positions[keep]
+            for reason, count in verdict.drops.items():
+                self._count(reason, count)
+            columns = {name: np.asarray(v)[keep] for name, v in verdict.columns.items()}
+            columns["probe"] = index[at]
+            columns["target"] = target[at]
+            columns["responder"] = responder[at]
+            columns["attempt"] = verdict.attempt[keep]
+            reply = np.asarray(verdict.reply)
+            columns["reply"] = reply[keep] if reply.ndim else np.full(kept_positions.size, reply)
+            extra = errors_extra(at) if errors_extra is not None else {}
+            sink.add(rows[at], {**columns, **extra})
+            kept_all.append(kept_positions)
+        return np.concatenate(kept_all) if kept_all else np.zeros(0, np.int64)
 
-        def dictionary(indices: NDArray[np.int64], values: pa.Array[Any]) -> pa.Array[Any]:
-            return pa.DictionaryArray.from_arrays(indices.astype(np.int32), values)
+    def _direct_replies(
+        self,
+        hdr: NDArray[np.uint8],
+        lengths: NDArray[np.int64],
+        rows: NDArray[np.int64],
+        protocol: int,
+        selector_field: str,
+        needed: int,
+        sink: _Sink,
+    ) -> None:
+        """Answers (TCP, UDP, ICMP echo/timestamp replies) from the probed address itself."""
+        rows = self._need(rows, lengths, needed)
+        if rows.size == 0:
+            return
+        fields = {selector_field, "src"}
+        for probe in self.probes:
+            if probe.reply_protocol == protocol:
+                fields.update(probe.reply_fields)
+        f = read_fields(hdr, rows, tuple(sorted(fields)))
+        target = f["src"]
+        index = self._owners(self._direct[protocol], f[selector_field], target)
+        # What follows the 8-byte UDP header: only UDP probes read a payload (an application
+        # answer); everything else reads named fields.
+        payload = hdr[rows, UDP_PAYLOAD:WINDOW] if protocol == PROTO_UDP else hdr[rows, :0]
+        payload_len = lengths[rows] - UDP_PAYLOAD
 
-        arrays = [
-            pa.array(ts_ns[rows], pa.int64()),
-            dictionary(cols["probe"][order], self._probe_dict),
-            pa.array(cols["target"][order].astype(np.uint32)),
-            pa.array(cols["responder"][order].astype(np.uint32)),
-            dictionary(cols["reply"][order], self._category_dict),
-            pa.array(cols["icmp_type"][order].astype(np.int16)),
-            pa.array(cols["icmp_code"][order].astype(np.int16)),
-            pa.array(cols["tcp_flags"][order].astype(np.uint8)),
-            pa.array(rec["ttl"][rows].astype(np.uint8)),
-            pa.array(rec["ipid"][rows].astype(np.uint16)),
-            pa.array(cols["sport"][order].astype(np.uint16)),
-            pa.array(cols["dport"][order].astype(np.uint16)),
-            pa.array(cols["attempt"][order].astype(np.uint8)),
-            pa.array(np.zeros(n, dtype=bool)),
-            pa.array(cols["app_valid"][order].astype(bool)),
-            dictionary(np.zeros(n, dtype=np.int64), self._vp_dict),
-        ]
-        return pa.RecordBatch.from_arrays(arrays, schema=REPLY_SCHEMA)
+        def check(
+            probe: Probe, at: NDArray[np.int64] | None, tokens: NDArray[np.uint32]
+        ) -> Verdict:
+            if at is None:
+                return probe.validate_reply(self.ctx, f, tokens, payload, payload_len)
+            mine = {name: f[name][at] for name in probe.reply_fields}
+            return probe.validate_reply(self.ctx, mine, tokens, payload[at], payload_len[at])
 
+        self._judge(index, target, check, sink, rows, target, self._reply_family)
 
-ERROR_FIELDS = (
-    "src",
-    "icmp_type",
-    "icmp_code",
-    "q_ver_ihl",
-    "q_proto",
-    "q_src",
-    "q_dst",
-    "q_sport",
-    "q_dport",
-    "q_seq",
-    "q_icmp_type",
-    "q_icmp_id",
-    "q_icmp_seq",
-)
+    def _errors(
+        self,
+        hdr: NDArray[np.uint8],
+        lengths: NDArray[np.int64],
+        rows: NDArray[np.int64],
+        sink: _Sink,
+    ) -> None:
+        """ICMP errors, linked to the probe they quote; the responder may be a router."""
+        rows = self._need(rows, lengths, QUOTE_L4 + 8)
+        if rows.size == 0:
+            return
+        names = {"src", "icmp_type", "icmp_code", "q_ver_ihl", "q_proto", "q_src", "q_dst"}
+        names |= {"q_dport", "q_icmp_type"}
+        for probe in self.probes:
+            names.update(probe.quote_fields)
+        f = read_fields(hdr, rows, tuple(sorted(names)))
+        q_ver_ihl = f["q_ver_ihl"]
+        sane = ((q_ver_ihl >> 4) == 4) & ((q_ver_ihl & 0x0F) >= 5)
+        ours = sane & (f["q_src"] == self.ctx.src_ip)
+        self._count("malformed", rows.size - int(sane.sum()))
+        self._count("quote_not_ours", int(sane.sum()) - int(ours.sum()))
+        # Only the errors quoting our packets go on; their fields are cut to those rows.
+        mine_rows = np.flatnonzero(ours)
+        if mine_rows.size < rows.size:
+            rows = rows[mine_rows]
+            f = {name: values[mine_rows] for name, values in f.items()}
+        target = f["q_dst"]
+        index = np.full(rows.size, -1, dtype=np.int64)
+        for protocol, selector_field in (
+            (PROTO_TCP, "q_dport"),
+            (PROTO_UDP, "q_dport"),
+            (PROTO_ICMP, "q_icmp_type"),
+        ):
+            at = np.flatnonzero(f["q_proto"] == protocol)
+            index[at] = self._owners(self._quoted[protocol], f[selector_field][at], target[at])
 
+        def check(
+            probe: Probe, at: NDArray[np.int64] | None, tokens: NDArray[np.uint32]
+        ) -> Verdict:
+            sub = f if at is None else {name: f[name][at] for name in probe.quote_fields}
+            return probe.validate_quote(self.ctx, sub, tokens)
 
-@functools.cache
-def _narrow_view(names: tuple[str, ...]) -> np.dtype[np.void]:
-    """The part of :data:`VIEW` holding ``names``, cut after the last of them."""
-    fields = {name: (VIEW.fields[name][0].str, VIEW.fields[name][1]) for name in names}  # type: ignore[index]
-    end = max(VIEW.fields[name][1] + VIEW[name].itemsize for name in names)  # type: ignore[index]
-    return struct_dtype(fields, end)
+        def outer(at: NDArray[Any]) -> dict[str, NDArray[Any]]:
+            """The error's own type, code and category (the probe validated the quote)."""
+            icmp_type = f["icmp_type"][at]
+            return {
+                "reply": _ICMP_ERROR_CATEGORY[icmp_type],
+                "icmp_type": icmp_type,
+                "icmp_code": f["icmp_code"][at],
+            }
 
-
-def _fields(
-    hdr: NDArray[np.uint8], rows: NDArray[np.int64], names: tuple[str, ...]
-) -> dict[str, NDArray[np.integer]]:
-    """Fields of the records ``rows`` as native-endian arrays (one narrow gather, then casts)."""
-    view = _narrow_view(names)
-    sub = field_view(hdr[rows, : view.itemsize], view)
-    return {name: sub[name].astype(view[name].newbyteorder("=")) for name in names}
-
-
-_COLUMNS = ("row", "target", "responder", "reply", "probe")
-_DEFAULTS = {
-    "icmp_type": -1,
-    "icmp_code": -1,
-    "tcp_flags": 0,
-    "sport": 0,
-    "dport": 0,
-    "attempt": 0,
-    "app_valid": 0,
-}
-
-
-def _cols(
-    row: NDArray[np.integer],
-    target: NDArray[np.integer],
-    responder: NDArray[np.integer],
-    reply: NDArray[np.integer],
-    probe: NDArray[np.integer],
-    **extra: NDArray[np.generic],
-) -> _Cols:
-    """One group's output columns as int64 arrays (missing ones filled with their default)."""
-    n = len(row)
-    out: _Cols = {
-        name: np.asarray(values, dtype=np.int64)
-        for name, values in zip(_COLUMNS, (row, target, responder, reply, probe), strict=True)
-    }
-    for name, default in _DEFAULTS.items():
-        values = extra.get(name)
-        out[name] = (
-            np.full(n, default, dtype=np.int64) if values is None else np.asarray(values, np.int64)
-        )
-    return out
+        self._judge(index, target, check, sink, rows, f["src"], self._quote_family, outer)
 
 
-def _concat(parts: list[_Cols]) -> _Cols:
-    """Column-wise concatenation of group outputs."""
-    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+def _families(validators: list[type[Probe]]) -> NDArray[np.int64]:
+    """Each probe's validator as a small integer (equal for probes validated together)."""
+    distinct = list(dict.fromkeys(validators))
+    return np.array([distinct.index(v) for v in validators], dtype=np.int64)
 
 
-def _gather(
-    frames: NDArray[np.uint8],
-    rows: NDArray[np.int64],
-    outer_shift: NDArray[np.int64] | int,
-    quote_shift: NDArray[np.int64] | int,
-) -> NDArray[np.uint8]:
-    """The header windows of ``rows`` with IP options cut out (outer at 34, quoted at 62)."""
-    col = np.arange(WINDOW)
-    outer = np.broadcast_to(np.asarray(outer_shift), rows.shape)[:, None]
-    quote = np.broadcast_to(np.asarray(quote_shift), rows.shape)[:, None]
-    cols = col[None, :] + np.where(col >= OUTER_L4, outer, 0) + np.where(col >= QUOTE_L4, quote, 0)
-    np.minimum(cols, frames.shape[1] - 1, out=cols)
-    return frames[rows[:, None], cols]
+class _Sink:
+    """Reply columns gathered chunk by chunk (one per probe class and group); :meth:`replies`
+    puts them back in input order with one sort."""
+
+    def __init__(self) -> None:
+        self.chunks: list[Replies] = []
+
+    def add(self, rows: NDArray[np.int64], columns: dict[str, NDArray[Any]]) -> None:
+        n = rows.size
+        chunk: Replies = {"row": rows}
+        for name in _COLUMNS[1:]:
+            values = columns.get(name)
+            if values is None:
+                chunk[name] = np.full(n, _DEFAULTS.get(name, 0), dtype=np.int64)
+            else:
+                chunk[name] = np.asarray(values, dtype=np.int64)
+        self.chunks.append(chunk)
+
+    def replies(self) -> Replies:
+        if not self.chunks:
+            return {name: np.zeros(0, np.int64) for name in _COLUMNS}
+        if len(self.chunks) == 1:
+            merged = self.chunks[0]
+        else:
+            merged = {name: np.concatenate([c[name] for c in self.chunks]) for name in _COLUMNS}
+        order = np.argsort(merged["row"], kind="stable")
+        return {name: values[order] for name, values in merged.items()}
+
+
+def reply_records(
+    replies: Replies,
+    repeat: NDArray[np.bool_],
+    probe_names: pa.Array[Any],
+    categories: pa.Array[Any],
+    vps: pa.Array[Any],
+) -> pa.RecordBatch:
+    """The :data:`REPLY_SCHEMA` record batch of integer reply columns (dictionaries given)."""
+    n = replies["row"].size
+
+    def dictionary(indices: NDArray[np.int64], values: pa.Array[Any]) -> pa.Array[Any]:
+        return pa.DictionaryArray.from_arrays(indices.astype(np.int32), values)
+
+    arrays = [
+        pa.array(replies["ts"], pa.int64()),
+        dictionary(replies["probe"], probe_names),
+        pa.array(replies["target"].astype(np.uint32)),
+        pa.array(replies["responder"].astype(np.uint32)),
+        dictionary(replies["reply"], categories),
+        pa.array(replies["icmp_type"].astype(np.int16)),
+        pa.array(replies["icmp_code"].astype(np.int16)),
+        pa.array(replies["tcp_flags"].astype(np.uint8)),
+        pa.array(replies["ttl"].astype(np.uint8)),
+        pa.array(replies["ipid"].astype(np.uint16)),
+        pa.array(replies["sport"].astype(np.uint16)),
+        pa.array(replies["dport"].astype(np.uint16)),
+        pa.array(replies["attempt"].astype(np.uint8)),
+        pa.array(np.asarray(repeat, dtype=bool)),
+        pa.array(replies["app_valid"].astype(bool)),
+        dictionary(np.zeros(n, dtype=np.int64), vps),
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=REPLY_SCHEMA)

@@ -2,23 +2,25 @@
 
 Token word 0 gives the identifier (low 16 bits) and the base of the sequence number (high 16
 bits); the attempt is added to the sequence number, so an echo reply tells which transmission it
-answers. No payload: an 8-byte ICMP header, as ZMap's ``icmp_echoscan`` minimum.
+answers. No payload: an 8-byte ICMP header, as ZMap's ``icmp_echoscan`` minimum. Its replies
+are echo replies (type 0) and the ICMP errors quoting an echo request (type 8).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from liveness.packet.checksum import finish
 from liveness.packet.layout import L4_OFF, PROTO_ICMP
-from liveness.probes.base import Probe
-from liveness.scan.context import ScanContext
+from liveness.probes.base import Fields, Probe, Verdict, category, failed
+from liveness.probes.context import ScanContext
 
-__all__ = ["IcmpEcho", "echo_id_seq"]
+__all__ = ["IcmpEcho", "echo_id_seq", "id_seq_attempt"]
 
+ECHO_REPLY = 0
 ECHO_REQUEST = 8
 ICMP_LEN = 8
 PROBE_ID = 1
@@ -34,17 +36,55 @@ def echo_id_seq(
     return ident, seq
 
 
+def id_seq_attempt(
+    ctx: ScanContext,
+    ident: NDArray[np.integer[Any]],
+    seq: NDArray[np.integer[Any]],
+    tokens: NDArray[np.uint32],
+) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
+    """Whether an (identifier, sequence) pair is a token's for some attempt, and that attempt."""
+    want_id, seq0 = echo_id_seq(tokens)
+    attempt = (seq.astype(np.int64) - seq0) & 0xFFFF
+    return (ident == want_id) & (attempt < ctx.max_attempts), attempt
+
+
 class IcmpEcho(Probe):
     """ICMP echo request (ping)."""
 
+    kind = "icmp_echo"
     name = "icmp_echo"
     probe_id = PROBE_ID
     protocol = PROTO_ICMP
+    reply_fields: ClassVar[tuple[str, ...]] = ("icmp_id", "icmp_seq", "icmp_code")
+    quote_fields: ClassVar[tuple[str, ...]] = ("q_icmp_id", "q_icmp_seq")
     fields: ClassVar[dict[str, tuple[str, int]]] = {
         "icmp_sum": (">u2", L4_OFF + 2),
         "icmp_id": (">u2", L4_OFF + 4),
         "icmp_seq": (">u2", L4_OFF + 6),
     }
+
+    def reply_selector(self) -> int:
+        return ECHO_REPLY
+
+    def quote_selector(self) -> int:
+        return ECHO_REQUEST
+
+    def validate_reply(
+        self,
+        ctx: ScanContext,
+        f: Fields,
+        tokens: NDArray[np.uint32],
+        payload: NDArray[np.uint8],
+        payload_len: NDArray[np.int64],
+    ) -> Verdict:
+        keep, attempt = id_seq_attempt(ctx, f["icmp_id"], f["icmp_seq"], tokens)
+        columns = {"icmp_type": np.zeros(keep.size, np.int64), "icmp_code": f["icmp_code"]}
+        drops = failed(keep)
+        return Verdict(keep, attempt, category("echo_reply"), columns, drops)
+
+    def validate_quote(self, ctx: ScanContext, f: Fields, tokens: NDArray[np.uint32]) -> Verdict:
+        keep, attempt = id_seq_attempt(ctx, f["q_icmp_id"], f["q_icmp_seq"], tokens)
+        return Verdict(keep, attempt, drops=failed(keep))
 
     @property
     def frame_len(self) -> int:

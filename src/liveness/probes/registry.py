@@ -1,28 +1,45 @@
 """Probe types by name, and the parser of a probe list (``--probes``, ``-p``).
 
+Probe types are found by name from the classes themselves: every module of this package is
+imported once, and each :class:`~liveness.probes.base.Probe` subclass with a ``kind`` registers
+itself (:data:`~liveness.probes.base.PROBE_CLASSES`), so a new probe type is one new file.
+``KIND[:ARGS]`` is handed to the class's ``from_spec``.
+
 Grammar: a comma-separated list of ``icmp_echo``, ``tcp_syn:PORT`` (or ``tcp_syn:LO-HI``),
-bare ``tcp_syn`` (the ``-p`` ports), ``tcp_syn:random``, ``udp_dns[:TYPE[:NAME]]`` and
-``udp_ntp``. When ports are given (``-p``), they replace every fixed ``tcp_syn`` port of the list
-(at the place of the first one, or at the end), so ``-p 80`` with the default set probes ICMP,
-TCP 80, the random port, DNS and NTP.
+bare ``tcp_syn`` (the ``-p`` ports), ``tcp_syn:random``, ``udp_dns[:TYPE[:NAME]]``,
+``udp_ntp`` and any other registered kind. When ports are given (``-p``), they replace every
+fixed ``tcp_syn`` port of the list (at the place of the first one, or at the end), so ``-p 80``
+with the default set probes ICMP, TCP 80, the random port, DNS and NTP.
 """
 
 from __future__ import annotations
 
-from liveness.errors import InputError
-from liveness.probes.base import Probe
-from liveness.probes.icmp_echo import IcmpEcho
-from liveness.probes.tcp_syn import TcpSyn, TcpSynRandom
-from liveness.probes.udp_dns import DEFAULT_DNS_NAME, DEFAULT_DNS_TYPE, UdpDns
-from liveness.probes.udp_ntp import UdpNtp
+import importlib
+import pkgutil
 
-__all__ = ["DEFAULT_PROBES", "PROBE_TYPES", "parse_ports", "parse_probes"]
+from liveness.errors import InputError
+from liveness.probes.base import PROBE_CLASSES, Probe
+
+__all__ = ["DEFAULT_PROBES", "PROBE_TYPES", "parse_ports", "parse_probes", "probe_classes"]
 
 DEFAULT_PROBES = (
     "icmp_echo,tcp_syn:22,tcp_syn:23,tcp_syn:80,tcp_syn:443,tcp_syn:7547,"
     "tcp_syn:random,udp_dns,udp_ntp"
 )
-PROBE_TYPES: tuple[str, ...] = ("icmp_echo", "tcp_syn", "udp_dns", "udp_ntp")
+FIXED_PORT_KIND = "tcp_syn"  # the kind whose fixed ports -p replaces
+
+
+def probe_classes() -> dict[str, type[Probe]]:
+    """Every probe type by kind (importing this package's modules registers them)."""
+    import liveness.probes as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+    return dict(sorted(PROBE_CLASSES.items()))
+
+
+PROBE_TYPES: tuple[str, ...] = tuple(probe_classes())
 
 
 def parse_ports(text: str, where: str = "-p/--target-ports") -> list[int]:
@@ -49,61 +66,57 @@ def parse_probes(spec: str, ports: str | None = None) -> list[Probe]:
     items = [item.strip() for item in spec.split(",")]
     if not spec.strip() or any(not item for item in items):
         raise InputError(f"--probes: empty entry in {spec!r}")
+    classes = probe_classes()
     port_list = parse_ports(ports) if ports is not None else None
 
-    ordered: list[tuple[str, object]] = []  # (kind, arg); kind "tcp" holds a list of ports
-    tcp_slot: list[int] | None = None
+    # Fixed TCP ports gather in one slot (where the first stands), so -p can replace them.
+    ordered: list[tuple[str, str]] = []
+    fixed: list[int] | None = None
     for item in items:
-        name, _, args = item.partition(":")
-        if name == "tcp_syn" and args != "random":
+        kind, _, args = item.partition(":")
+        if kind not in classes:
+            known = ", ".join(classes)
+            raise InputError(f"--probes: unknown probe {kind!r} in {item!r} (known: {known})")
+        if kind == FIXED_PORT_KIND and args != "random":
+            if fixed is None:
+                fixed = []
+                ordered.append((kind, ""))
             if args:
-                fixed = parse_ports(args, where=f"--probes: {item}")
+                fixed.extend(parse_ports(args, where=f"--probes: {item}"))
             elif port_list is None:
                 raise InputError("--probes: bare tcp_syn needs ports (-p/--target-ports)")
-            else:
-                fixed = []
-            if tcp_slot is None:
-                tcp_slot = []
-                ordered.append(("tcp", tcp_slot))
-            tcp_slot.extend(fixed)
-        elif name in PROBE_TYPES:
-            ordered.append((name, args))
         else:
-            known = ", ".join(PROBE_TYPES)
-            raise InputError(f"--probes: unknown probe {name!r} in {item!r} (known: {known})")
+            ordered.append((kind, args))
     if port_list is not None:
-        if tcp_slot is None:
-            tcp_slot = []
-            ordered.append(("tcp", tcp_slot))
-        tcp_slot[:] = port_list
-    fixed_ports = list(dict.fromkeys(tcp_slot or []))
+        if fixed is None:
+            ordered.append((FIXED_PORT_KIND, ""))
+        fixed = port_list
+    fixed_ports = list(dict.fromkeys(fixed or []))
+    context = {"ports": fixed_ports}
 
     probes: list[Probe] = []
-    seen: set[str] = set()
-    for kind, arg in ordered:
-        if kind == "tcp":
-            probes.extend(TcpSyn(port) for port in fixed_ports)
+    for kind, args in ordered:
+        if kind == FIXED_PORT_KIND and args == "":
+            if fixed_ports:
+                probes.extend(classes[kind].from_spec(",".join(map(str, fixed_ports)), context))
             continue
-        assert isinstance(arg, str)
-        probe = _make(kind, arg, fixed_ports)
-        if probe.name in seen:
-            raise InputError(f"--probes: {probe.name} listed twice")
-        seen.add(probe.name)
-        probes.append(probe)
+        probes.extend(classes[kind].from_spec(args, context))
     if not probes:
         raise InputError("--probes: no probes to send")
+    _check_unique(probes)
     return probes
 
 
-def _make(kind: str, args: str, fixed_ports: list[int]) -> Probe:
-    """One non-fixed-port probe from its name and argument text."""
-    if kind == "tcp_syn":  # only "tcp_syn:random" reaches here
-        return TcpSynRandom(exclude=fixed_ports)
-    if kind == "udp_dns":
-        qtype, _, qname = args.partition(":")
-        return UdpDns(qtype or DEFAULT_DNS_TYPE, qname or DEFAULT_DNS_NAME)
-    if args:
-        raise InputError(f"--probes: {kind} takes no arguments (got {args!r})")
-    if kind == "icmp_echo":
-        return IcmpEcho()
-    return UdpNtp()
+def _check_unique(probes: list[Probe]) -> None:
+    """Names and probe ids (part of the validation token) must not repeat."""
+    names: set[str] = set()
+    ids: dict[int, str] = {}
+    for probe in probes:
+        if probe.name in names:
+            raise InputError(f"--probes: {probe.name} listed twice")
+        if probe.probe_id in ids:
+            raise InputError(
+                f"--probes: {probe.name} and {ids[probe.probe_id]} share probe id {probe.probe_id}"
+            )
+        names.add(probe.name)
+        ids[probe.probe_id] = probe.name

@@ -1,9 +1,9 @@
 """Synthetic replies to a batch of probe frames, built with numpy (for tests and benchmarks).
 
 ``synthesize(frames, kind)`` turns the frames a probe built into the frames a responder would
-send back: echo reply, SYN-ACK, RST (bare or with ACK), a UDP answer (DNS response or NTP
-server reply echoing our timestamp) or an ICMP error quoting the probe (from the target or
-from a router). Checksums are recomputed, so the result is also a realistic capture.
+send back: echo reply, timestamp reply, SYN-ACK, RST (bare or with ACK), a UDP answer (DNS
+response or NTP server reply echoing our timestamp) or an ICMP error quoting the probe (from
+the target or from a router). Checksums are recomputed, so the result is also a realistic capture.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from liveness.packet.layout import ETH_LEN, L4_OFF, PROTO_ICMP, PROTO_TCP, PROTO
 
 __all__ = ["REPLY_KINDS", "synthesize"]
 
-REPLY_KINDS = ("echo_reply", "synack", "rst", "rst_ack", "udp", "icmp_error")
+REPLY_KINDS = ("echo_reply", "timestamp_reply", "synack", "rst", "rst_ack", "udp", "icmp_error")
 _DST_MAC = slice(0, 6)
 _SRC_MAC = slice(6, 12)
 _IP_SRC = slice(26, 30)
@@ -83,8 +83,12 @@ def synthesize(
     _swap(frames, _IP_SRC, _IP_DST)
     frames[:, 22] = ttl
     protocol = int(frames[0, 23]) if len(frames) else PROTO_TCP
-    if kind == "echo_reply":
-        frames[:, L4_OFF] = 0
+    if kind in ("echo_reply", "timestamp_reply"):
+        # Echo reply (type 0), or timestamp reply (type 14: id, seq and originate echoed,
+        # receive and transmit timestamps filled in).
+        frames[:, L4_OFF] = 0 if kind == "echo_reply" else 14
+        if kind == "timestamp_reply":
+            frames[:, L4_OFF + 12 : L4_OFF + 20] = 0x5A
         _fix_l4(frames, PROTO_ICMP, 2)
     elif protocol == PROTO_TCP:
         _swap(frames, slice(34, 36), slice(36, 38))

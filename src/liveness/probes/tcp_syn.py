@@ -4,27 +4,43 @@ Token words: 0 -> sequence number (a SYN-ACK or RST+ACK acknowledges it + 1), 1 
 (with the attempt added), 2 -> the random port. ``tcp_syn:random`` sends each target to one
 high port (49152-65535) derived from the key, never one of the scan's fixed ports: a host that
 answers SYN-ACK there as well as on every probed port is a tarpit.
+
+Replies: a SYN-ACK or a RST (with or without ACK) from the probed port to our source port; an
+ACK must acknowledge our sequence number + 1 (a bare RST is validated through the ports only, as
+in ZMap). ICMP errors quote our SYN: its ports and sequence number are checked.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from liveness.errors import InputError
 from liveness.packet.checksum import finish, word_sum32
 from liveness.packet.layout import L4_OFF, PROTO_TCP
-from liveness.probes.base import Probe, attempt_port
-from liveness.scan.context import ScanContext
+from liveness.probes.base import (
+    Fields,
+    Probe,
+    Verdict,
+    attempt_port,
+    category,
+    failed,
+    port_attempt,
+)
+from liveness.probes.context import ScanContext
 
 __all__ = ["RANDOM_PORT_BASE", "RANDOM_PORT_COUNT", "TcpSyn", "TcpSynRandom"]
 
 TCP_LEN = 24  # 20-byte header + MSS option, as a kernel's SYN would carry
 MSS = 1460
 SYN = 0x02
+RST = 0x04
+ACK = 0x10
+SYN_ACK = 0x12
 RANDOM_PORT_BASE = 49152
 RANDOM_PORT_COUNT = 65536 - RANDOM_PORT_BASE
 PROBE_ID_RANDOM = 4
@@ -40,6 +56,8 @@ def _tcp_header(dport: int) -> bytes:
 
 class _TcpSynBase(Probe):
     protocol = PROTO_TCP
+    reply_fields: ClassVar[tuple[str, ...]] = ("sport", "dport", "tcp_ack", "tcp_flags")
+    quote_fields: ClassVar[tuple[str, ...]] = ("q_sport", "q_dport", "q_seq")
     fields: ClassVar[dict[str, tuple[str, int]]] = {
         "sport": (">u2", L4_OFF),
         "dport": (">u2", L4_OFF + 2),
@@ -50,6 +68,42 @@ class _TcpSynBase(Probe):
     @property
     def frame_len(self) -> int:
         return L4_OFF + TCP_LEN
+
+    @classmethod
+    def reply_validator(cls) -> type[Probe]:
+        return _TcpSynBase  # fixed and random ports validate their replies alike
+
+    @classmethod
+    def quote_validator(cls) -> type[Probe]:
+        return _TcpSynBase
+
+    def validate_reply(
+        self,
+        ctx: ScanContext,
+        f: Fields,
+        tokens: NDArray[np.uint32],
+        payload: NDArray[np.uint8],
+        payload_len: NDArray[np.int64],
+    ) -> Verdict:
+        port_ok, attempt = port_attempt(ctx, f["dport"], tokens)
+        flags = f["tcp_flags"]
+        ack_ok = ((flags & ACK) == 0) | (f["tcp_ack"] == tokens[:, 0] + np.uint32(1))
+        valid = port_ok & ack_ok
+        is_rst = (flags & RST) != 0
+        keep = valid & (is_rst | ((flags & SYN_ACK) == SYN_ACK))
+        reply = np.where(is_rst, category("rst"), category("synack"))
+        drops = {
+            "validation_failed": int((~valid).sum()),
+            "unexpected_tcp_flags": int((valid & ~keep).sum()),
+        }
+        columns = {"tcp_flags": flags, "sport": f["sport"], "dport": f["dport"]}
+        return Verdict(keep, attempt, reply, columns, drops)
+
+    def validate_quote(self, ctx: ScanContext, f: Fields, tokens: NDArray[np.uint32]) -> Verdict:
+        port_ok, attempt = port_attempt(ctx, f["q_sport"], tokens)
+        keep = port_ok & (f["q_seq"] == tokens[:, 0])
+        ports = {"sport": f["q_dport"], "dport": f["q_sport"]}
+        return Verdict(keep, attempt, columns=ports, drops=failed(keep))
 
     def _ports(self, tokens: NDArray[np.uint32]) -> NDArray[np.uint32] | None:
         """Per-target destination ports, or None when the template holds a fixed one."""
@@ -77,7 +131,10 @@ class _TcpSynBase(Probe):
 
 
 class TcpSyn(_TcpSynBase):
-    """A SYN to one fixed port."""
+    """A SYN to one fixed port (``tcp_syn:443``, or ``tcp_syn:random``: see
+    :class:`TcpSynRandom`)."""
+
+    kind = "tcp_syn"
 
     def __init__(self, port: int) -> None:
         if not 1 <= port <= 65535:
@@ -90,6 +147,18 @@ class TcpSyn(_TcpSynBase):
 
     def l4_template(self) -> bytes:
         return _tcp_header(self.port)
+
+    @classmethod
+    def from_spec(cls, args: str, context: dict[str, Any]) -> list[Probe]:
+        """``tcp_syn:PORT``, ``tcp_syn:LO-HI``, bare ``tcp_syn`` (the ``-p`` ports) or
+        ``tcp_syn:random`` (avoiding the scan's fixed ports, ``context["ports"]``)."""
+        if args == "random":
+            return [TcpSynRandom(exclude=context.get("ports", ()))]
+        from liveness.probes.registry import parse_ports
+
+        if not args:
+            raise InputError("--probes: bare tcp_syn needs ports (-p/--target-ports)")
+        return [cls(port) for port in parse_ports(args, where=f"--probes: tcp_syn:{args}")]
 
 
 class TcpSynRandom(_TcpSynBase):
@@ -108,6 +177,15 @@ class TcpSynRandom(_TcpSynBase):
         return _tcp_header(0)
 
     def _ports(self, tokens: NDArray[np.uint32]) -> NDArray[np.uint32]:
+        return self.ports_from_tokens(tokens)
+
+    def reply_selector(self) -> None:
+        return None
+
+    def quote_selector(self) -> None:
+        return None
+
+    def selector_from_tokens(self, tokens: NDArray[np.uint32]) -> NDArray[np.uint32]:
         return self.ports_from_tokens(tokens)
 
     def ports_from_tokens(self, tokens: NDArray[np.uint32]) -> NDArray[np.uint32]:

@@ -7,7 +7,7 @@ is application-valid when it is a DNS response (QR set) carrying our id.
 from __future__ import annotations
 
 import struct
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,8 +15,8 @@ from numpy.typing import NDArray
 from liveness.packet.checksum import finish
 from liveness.packet.layout import L4_OFF
 from liveness.packet.payloads import DNS_HEADER_LEN, dns_query
-from liveness.probes.base import UDP_PAYLOAD_OFF, UdpProbe, attempt_port
-from liveness.scan.context import ScanContext
+from liveness.probes.base import UDP_PAYLOAD_OFF, Probe, UdpProbe, attempt_port
+from liveness.probes.context import ScanContext
 
 __all__ = ["DEFAULT_DNS_NAME", "DEFAULT_DNS_TYPE", "UdpDns"]
 
@@ -29,6 +29,7 @@ PROBE_ID = 2
 class UdpDns(UdpProbe):
     """A DNS query to port 53."""
 
+    kind = "udp_dns"
     name = "udp_dns"
     probe_id = PROBE_ID
     target_port = DNS_PORT
@@ -43,6 +44,12 @@ class UdpDns(UdpProbe):
         self.qname = qname
         self._query = dns_query(self.qtype, qname)
         super().__init__()
+
+    @classmethod
+    def from_spec(cls, args: str, context: dict[str, Any]) -> list[Probe]:
+        """``udp_dns[:TYPE[:NAME]]``."""
+        qtype, _, qname = args.partition(":")
+        return [cls(qtype or DEFAULT_DNS_TYPE, qname or DEFAULT_DNS_NAME)]
 
     @property
     def frame_len(self) -> int:

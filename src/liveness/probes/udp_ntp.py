@@ -17,7 +17,7 @@ from liveness.packet.checksum import finish, word_sum32
 from liveness.packet.layout import L4_OFF
 from liveness.packet.payloads import NTP_LEN, NTP_ORIGIN_OFF, NTP_TRANSMIT_OFF, ntp_request
 from liveness.probes.base import UDP_PAYLOAD_OFF, UdpProbe, attempt_port
-from liveness.scan.context import ScanContext
+from liveness.probes.context import ScanContext
 
 __all__ = ["UdpNtp"]
 
@@ -36,6 +36,7 @@ def _be32(payload: NDArray[np.uint8], off: int) -> NDArray[np.uint32]:
 class UdpNtp(UdpProbe):
     """An NTP client request to port 123."""
 
+    kind = "udp_ntp"
     name = "udp_ntp"
     probe_id = PROBE_ID
     target_port = NTP_PORT

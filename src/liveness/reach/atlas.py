@@ -7,8 +7,9 @@ set (``resultset``), several (one per resolver of the probe). Per query:
 - ``vp`` is the probe id (a string); ``target`` the root letter as ``k.root`` when the
   measurement id is a built-in root measurement or the destination is a root address (see
   :mod:`liveness.reach.roots`), else the destination address.
-- ``ok`` is true when the query got an answer (a ``result`` and no ``error``); an error or a
-  timeout is a failed query.
+- ``ok`` is true when the query got an answer (a ``result`` and no ``error``); an error, a
+  timeout or a ``"result": null`` (no answer recorded) is a failed query. A ``result`` or
+  ``resultset`` of another JSON type is a malformed line (InputError naming file and line).
 
 :func:`read_atlas_queries` returns one row per query (for loss rates per letter and family).
 :func:`read_atlas` turns queries into observations: per (probe, target, family), each query
@@ -33,6 +34,7 @@ from liveness.errors import InputError
 from liveness.reach.compressed import read_bytes
 from liveness.reach.roots import builtin_measurement, letter_from_address, root_target
 from liveness.reach.runs import DOWN, UP, merge_runs, observation_table
+from liveness.targets.inputs import excerpt
 
 __all__ = [
     "QUERY_SCHEMA",
@@ -74,6 +76,8 @@ def iter_results(path: PathLike) -> Iterator[tuple[str, dict[str, Any]]]:
             results = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+        except (ValueError, RecursionError) as exc:
+            raise InputError(f"{path}: invalid JSON: {_json_problem(exc)}") from None
         for index, result in enumerate(results):
             if not isinstance(result, dict):
                 raise InputError(f"{path}: array element {index} is not a JSON object")
@@ -86,9 +90,18 @@ def iter_results(path: PathLike) -> Iterator[tuple[str, dict[str, Any]]]:
             result = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}:{number}: invalid JSON: {exc.msg}") from exc
+        except (ValueError, RecursionError) as exc:
+            raise InputError(f"{path}:{number}: invalid JSON: {_json_problem(exc)}") from None
         if not isinstance(result, dict):
             raise InputError(f"{path}:{number}: not a JSON object")
         yield f"{path}:{number}", result
+
+
+def _json_problem(exc: Exception) -> str:
+    """What Python's json refused beyond syntax: a number of too many digits, deep nesting."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return "a number with too many digits" if "digits" in str(exc) else str(exc)[:100]
 
 
 def _target_of(msm_id: int, destination: str | None) -> str:
@@ -110,13 +123,53 @@ def _family(af: int | None, msm_id: int, destination: str | None) -> int:
     return 6 if destination and ":" in destination else 4
 
 
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), "a number")
+
+
+def _answer_checked(entry: dict[str, Any], where: str) -> dict[str, Any]:
+    """``entry`` without a ``"result": null`` (no answer: a failed query); InputError if its
+    ``result`` is not an object."""
+    if "result" not in entry:
+        return entry
+    if entry["result"] is None:
+        return {key: value for key, value in entry.items() if key != "result"}
+    if not isinstance(entry["result"], dict):
+        raise InputError(f'{where}: "result" is {_json_type(entry["result"])}, expected an object')
+    return entry
+
+
+def _shape_checked(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """The result with its ``result`` and ``resultset`` entries checked (see the docstring)."""
+    checked = _answer_checked(raw, where)
+    if "resultset" in raw:
+        entries = raw["resultset"]
+        if not isinstance(entries, list):
+            raise InputError(f'{where}: "resultset" is {_json_type(entries)}, expected an array')
+        fixed = []
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise InputError(
+                    f"{where}: resultset[{index}] is {_json_type(entry)}, not an object"
+                )
+            fixed.append(_answer_checked(entry, f"{where}: resultset[{index}]"))
+        checked = {**checked, "resultset": fixed}
+    return checked
+
+
 def _queries_of(raw: dict[str, Any], where: str) -> Iterator[tuple[str, str, int, str, int, bool]]:
     """(vp, target, af, proto, ts, ok) for each query of one result."""
+    raw = _shape_checked(raw, where)
     if raw.get("type", "dns") != "dns":
-        raise InputError(f"{where}: not a DNS result (type {raw.get('type')!r})")
+        raise InputError(f"{where}: not a DNS result (type {excerpt(raw.get('type'))})")
     for key in ("prb_id", "msm_id", "timestamp"):
         if not isinstance(raw.get(key), int):
             raise InputError(f"{where}: result lacks an integer {key!r}")
+    if "fw" not in raw:
+        raise InputError(f"{where}: result lacks 'fw' (the probe's firmware), as Atlas writes it")
     try:
         result = DnsResult(
             raw,
@@ -125,7 +178,8 @@ def _queries_of(raw: dict[str, Any], where: str) -> Iterator[tuple[str, str, int
             on_malformation=ParsingDict.ACTION_IGNORE,
         )
     except Exception as exc:  # sagan raises assorted errors on broken input
-        raise InputError(f"{where}: not a readable Atlas DNS result: {exc}") from exc
+        detail = str(exc) if len(str(exc)) <= 200 else f"{str(exc)[:200]}…"
+        raise InputError(f"{where}: not a readable Atlas DNS result: {detail}") from exc
     vp = str(result.probe_id)
     msm_id = int(raw["msm_id"])
     ts = int(raw["timestamp"])

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from liveness.errors import InputError
+from liveness.targets.inputs import check_input_file
 
 __all__ = ["read_bytes", "read_head"]
 
@@ -21,6 +22,7 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
     """The decompressed content of ``path``; InputError naming the file if unreadable."""
+    check_input_file(path)
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
@@ -40,6 +42,7 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
 
 def read_head(path: str | os.PathLike[str], size: int = 4096) -> bytes:
     """The first ``size`` decompressed bytes of ``path`` (without reading the whole file)."""
+    check_input_file(path)
     try:
         with open(path, "rb") as raw:
             magic = raw.read(6)

@@ -21,6 +21,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from liveness.errors import InputError
+from liveness.targets.inputs import excerpt
 
 __all__ = ["CoreResult", "Reachability"]
 
@@ -84,7 +85,7 @@ class Reachability:
             raise InputError(f"no weight for group(s) {shown}")
         bad = [g for g, w in weights.items() if not np.isfinite(w) or w < 0]
         if bad:
-            raise InputError(f"weight of group {bad[0]!r} is not a non-negative number")
+            raise InputError(f"weight of group {excerpt(bad[0])} is not a non-negative number")
         groups = sorted(weights)
         index = {g: i for i, g in enumerate(groups)}
         return cls(

@@ -46,6 +46,7 @@ from liveness.reach.intervals import (
     snap,
     sweep,
 )
+from liveness.targets.inputs import excerpt
 
 __all__ = [
     "EVENT_KINDS",
@@ -183,7 +184,7 @@ def coded_observations(obs: pa.Table) -> CodedObservations:
     lookup = np.zeros(max(1, len(status_names)), np.int8)
     for i, name in enumerate(status_names.to_pylist()):
         if name not in _STATUS_CODES:
-            raise InputError(f"observation status {name!r} is not one of up, down, unknown")
+            raise InputError(f"observation status {excerpt(name)} is not one of up, down, unknown")
         lookup[i] = _STATUS_CODES[name]
     t0 = obs.column("t0").to_numpy().astype(np.int64, copy=False)
     t1 = obs.column("t1").to_numpy().astype(np.int64, copy=False)
@@ -262,11 +263,11 @@ def parse_vp_blocks(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         vp, sep, block = pair.partition("=")
         if not sep or not vp or not block:
-            raise InputError(f"--vp-blocks: expected vp=cidr, got {pair!r}")
+            raise InputError(f"--vp-blocks: expected vp=cidr, got {excerpt(pair)}")
         try:
             ipaddress.ip_network(block, strict=False)
         except ValueError as exc:
-            raise InputError(f"--vp-blocks: {block!r} is not a CIDR block ({exc})") from None
+            raise InputError(f"--vp-blocks: {excerpt(block)} is not a CIDR block ({exc})") from None
         mapping[vp] = block
     return mapping
 

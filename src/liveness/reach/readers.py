@@ -25,6 +25,7 @@ from liveness.reach.compressed import read_head
 from liveness.reach.observation import OBSERVATION_SCHEMA
 from liveness.reach.scans import observations_from_scans
 from liveness.reach.trinocular import read_trinocular
+from liveness.targets.inputs import excerpt
 
 __all__ = ["KINDS", "detect_kind", "read_observations"]
 
@@ -70,7 +71,7 @@ def _read_parquet_observations(path: PathLike) -> pa.Table:
 def read_observations(paths: Sequence[PathLike] | PathLike, kind: str = "auto") -> pa.Table:
     """Observations (OBSERVATION_SCHEMA) from files of one kind, or of any kinds with ``auto``."""
     if kind != "auto" and kind not in KINDS:
-        raise InputError(f"--kind: {kind!r} is not one of auto, {', '.join(KINDS)}")
+        raise InputError(f"--kind: {excerpt(kind)} is not one of auto, {', '.join(KINDS)}")
     path_list: list[PathLike] = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     groups: dict[str, list[PathLike]] = {}
     for path in path_list:

@@ -42,6 +42,7 @@ from pyroaring import BitMap
 from liveness.errors import InputError
 from liveness.reach.compressed import read_bytes
 from liveness.reach.scans import read_scan_replies
+from liveness.targets.inputs import excerpt
 
 __all__ = [
     "COUNTED_STATUSES",
@@ -110,17 +111,17 @@ def _record(fields: list[str], where: str) -> _Row:
     registry, cc, kind, start, value_text, date, status = fields[:7]
     opaque_id = fields[7] if len(fields) > 7 else ""
     if kind not in _TYPES:
-        raise InputError(f"{where}: unknown type {kind!r} (expected asn, ipv4 or ipv6)")
+        raise InputError(f"{where}: unknown type {excerpt(kind)} (expected asn, ipv4 or ipv6)")
     try:
         value = int(value_text)
     except ValueError:
-        raise InputError(f"{where}: value {value_text!r} is not an integer") from None
+        raise InputError(f"{where}: value {excerpt(value_text)} is not an integer") from None
     ipv4_start = 0
     if kind == "ipv4":
         try:
             ipv4_start = int(ipaddress.IPv4Address(start))
         except ValueError:
-            raise InputError(f"{where}: start {start!r} is not an IPv4 address") from None
+            raise InputError(f"{where}: start {excerpt(start)} is not an IPv4 address") from None
         if value < 1 or ipv4_start + value > 2**32:
             raise InputError(f"{where}: IPv4 count {value} does not fit after {start}")
         size = value
@@ -128,7 +129,7 @@ def _record(fields: list[str], where: str) -> _Row:
         try:
             ipaddress.IPv6Address(start)
         except ValueError:
-            raise InputError(f"{where}: start {start!r} is not an IPv6 address") from None
+            raise InputError(f"{where}: start {excerpt(start)} is not an IPv6 address") from None
         if not 0 <= value <= 64:
             raise InputError(f"{where}: IPv6 prefix length {value} is not between 0 and 64")
         size = 2 ** (64 - value)
@@ -158,7 +159,7 @@ def _read_one(path: PathLike) -> list[_Row]:
             continue
         if len(fields) >= 6 and fields[5] == "summary":
             if not fields[4].isdigit():
-                raise InputError(f"{where}: summary count {fields[4]!r} is not an integer")
+                raise InputError(f"{where}: summary count {excerpt(fields[4])} is not an integer")
             summaries[fields[2]] = (int(fields[4]), where)
             continue
         if len(fields) < 7:
@@ -240,7 +241,7 @@ def _dotted_to_uint32(
             values[index] = int(ipaddress.IPv4Network(item.strip(), strict=False).network_address)
         except ValueError:
             raise InputError(
-                f"{path}:{first_line + index}: {item!r} is not an IPv4 block or address"
+                f"{path}:{first_line + index}: {excerpt(item)} is not an IPv4 block or address"
             ) from None
     return values
 
@@ -450,7 +451,7 @@ def secession(table: pa.Table, *, level: str = "country") -> dict[str, Coalition
     to None when nothing holds more than half (e.g. a total of 0).
     """
     if level not in ("country", "rir"):
-        raise InputError(f"level: {level!r} is not 'country' or 'rir'")
+        raise InputError(f"level: {excerpt(level)} is not 'country' or 'rir'")
     totals = table_totals(table)
     rows = [row for row in table.to_pylist() if row["level"] == level]
     result: dict[str, Coalition | None] = {}

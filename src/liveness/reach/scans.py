@@ -30,6 +30,7 @@ from liveness.output.schema import REPLY_SCHEMA
 from liveness.reach.observation import OBSERVATION_SCHEMA
 from liveness.reach.runs import DOWN, UP, merge_intervals, observation_table
 from liveness.reach.trinocular import ROUND_S, block_names
+from liveness.targets.inputs import excerpt
 
 __all__ = ["observations_from_scans", "read_scan_replies"]
 
@@ -133,7 +134,9 @@ def observations_from_scans(
         return OBSERVATION_SCHEMA.empty_table()
     if isinstance(probed_blocks, str):
         if probed_blocks != "seen":
-            raise InputError(f"probed_blocks: {probed_blocks!r} is not 'seen' or a block list")
+            raise InputError(
+                f"probed_blocks: {excerpt(probed_blocks)} is not 'seen' or a block list"
+            )
         probed = np.unique(np.concatenate([seen for *_, seen in scans]))
     elif probed_blocks is not None:
         probed = np.unique(np.asarray(probed_blocks, dtype=np.uint32) >> shift).astype(np.int64)

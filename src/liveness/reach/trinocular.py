@@ -38,6 +38,7 @@ import pyarrow.csv as pacsv
 from liveness.errors import InputError
 from liveness.reach.compressed import read_bytes
 from liveness.reach.runs import merge_runs, observation_table
+from liveness.targets.inputs import excerpt
 
 __all__ = [
     "COLUMNS",
@@ -166,12 +167,12 @@ def _line_error(text: str, columns: list[str], separator: str, path: PathLike) -
         else:
             block = fields[where["block"]]
             if not 1 <= len(block) <= 8 or any(c not in "0123456789abcdefABCDEF" for c in block):
-                problem = f"block {block!r} is not a hex /24"
+                problem = f"block {excerpt(block)} is not a hex /24"
             for name in ("round_no", "round_start_epoch"):
                 if problem is None and not fields[where[name]].lstrip("-").isdigit():
-                    problem = f"{name} {fields[where[name]]!r} is not an integer"
+                    problem = f"{name} {excerpt(fields[where[name]])} is not an integer"
             if problem is None and fields[where["status"]] not in ("0", "1", "2"):
-                problem = f"status {fields[where['status']]!r} is not 0, 1 or 2"
+                problem = f"status {excerpt(fields[where['status']])} is not 0, 1 or 2"
         if problem is not None:
             return InputError(f"{path}:{number}: {problem}")
     return InputError(f"{path}: malformed Trinocular file")

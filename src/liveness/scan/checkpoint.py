@@ -95,15 +95,14 @@ class Checkpoint:
             head = handle.read(len(MAGIC) + 8 * SLOTS)
         if not head.startswith(MAGIC) or len(head) != len(MAGIC) + 8 * SLOTS:
             raise InputError(f"--resume: {self.progress_path} is not a liveness checkpoint")
-        finished = bool(saved.pop("finished", False))
-        differing = sorted(
-            key for key in set(saved) | set(settings) if saved.get(key) != settings.get(key)
-        )
-        if finished and not differing:
+        if saved.pop("finished", False):
             raise InputError(
                 f"--resume: the scan recorded in {self.settings_path} already finished "
                 "(nothing to resume; run it without --resume to scan again)"
             )
+        differing = sorted(
+            key for key in set(saved) | set(settings) if saved.get(key) != settings.get(key)
+        )
         if differing:
             raise InputError(
                 "--resume: the scan's settings differ from the checkpoint's in "

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from liveness.net.pcap import PcapWriter
 from liveness.packet.layout import PROTO_ICMP, PROTO_TCP, PROTO_UDP
 from liveness.probes.base import Probe
-from liveness.scan.context import ScanContext
+from liveness.probes.context import ScanContext
 
 __all__ = ["DryRunReport", "dry_run", "frame_summaries"]
 

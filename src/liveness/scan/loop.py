@@ -52,7 +52,7 @@ class ScanSettings:
 
     space: Any  # liveness.targets.TargetSpace
     probes: Sequence[Any]  # liveness.probes.Probe
-    context: Any  # liveness.scan.context.ScanContext
+    context: Any  # liveness.probes.context.ScanContext
     seed: int
     ifname: str
     output: str
@@ -74,6 +74,10 @@ class ScanSettings:
     copies: int = 1
     max_sendto_failures: int | None = None
     destination: Destination | None = None  # resolved from ``output`` when not given
+    transport: Any = None  # liveness.net.transport.Transport; default: the rings on ifname
+    # Drop every capability once the sockets are open. Only an in-process caller that must keep
+    # its own (a test driving the loop through the in-memory transport) turns this off.
+    drop_privileges: bool = True
     describe: dict[str, Any] = field(default_factory=dict)
 
 
@@ -126,7 +130,8 @@ class _Targets:
 
 def run_scan(settings: ScanSettings) -> dict[str, Any]:
     """Run a live scan to completion; returns the metadata (also written to ``-m``)."""
-    from liveness.net.afpacket import RingSender, SendPolicy
+    from liveness.net.afpacket import SendPolicy
+    from liveness.net.transport import PacketTransport
     from liveness.scan.privileges import drop_capabilities
 
     targets = _Targets(settings.space, settings.seed, settings.shards, settings.shard)
@@ -146,14 +151,13 @@ def run_scan(settings: ScanSettings) -> dict[str, Any]:
     )
     checkpoint = Checkpoint(checkpoint_path, _resume_identity(settings, total), settings.resume)
 
-    sender = RingSender(
-        settings.ifname, policy=SendPolicy(max_failures=settings.max_sendto_failures)
-    )
-    from liveness.probes.classify import ReplyClassifier
+    transport = settings.transport or PacketTransport(settings.ifname, int(settings.context.src_ip))
+    sender = transport.open_sender(SendPolicy(max_failures=settings.max_sendto_failures))
+    from liveness.probes.pipeline import ReplyPipeline
 
-    classifier = ReplyClassifier(settings.context, settings.probes)
+    pipeline = ReplyPipeline(settings.context, settings.probes)
     receiver_settings = ReceiverSettings(
-        ifname=settings.ifname,
+        transport=transport,
         src_ip=int(settings.context.src_ip),
         output=settings.output,
         destination=destination,
@@ -165,9 +169,9 @@ def run_scan(settings: ScanSettings) -> dict[str, Any]:
         orphan_drain_s=min(settings.cooldown, ORPHAN_DRAIN_MAX_S),
         metadata_path=settings.metadata_path,
     )
-    process, counters, stop, result = start_receiver(receiver_settings, classifier)
+    process, counters, stop, result = start_receiver(receiver_settings, pipeline)
     _wait_ready(counters, process, result)
-    capabilities_dropped = drop_capabilities()
+    capabilities_dropped = drop_capabilities() if settings.drop_privileges else False
 
     from liveness.scan.pacing import Pacer
 
@@ -209,13 +213,21 @@ def run_scan(settings: ScanSettings) -> dict[str, Any]:
             sendto_failures=sender.send_failures,
         )
 
-    def stop_sending(signum: int, frame: object) -> None:
-        raise Stopped(signal.Signals(signum).name)
+    # SIGINT and SIGTERM only ask the loop to stop: it does so between batches, never between
+    # recording progress and the flush that makes it true, so the checkpoint stays exact.
+    stop_requested: list[str] = []
 
-    previous_term = signal.signal(signal.SIGTERM, stop_sending)
+    def request_stop(signum: int, frame: object) -> None:
+        stop_requested.append(signal.Signals(signum).name)
+
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    previous = [signal.signal(sig, request_stop) for sig in stop_signals]
     try:
         while True:
             now = time.monotonic()
+            if stop_requested:
+                interrupted = stop_requested[0]
+                break
             if counters[Counters.OUTPUT_CLOSED]:
                 interrupted = "output closed"
                 break
@@ -269,13 +281,10 @@ def run_scan(settings: ScanSettings) -> dict[str, Any]:
                     pending[attempt_sent].popleft()
             if attempt_sent < retransmissions:
                 _append_segment(pending[attempt_sent + 1], first, first + count, time.monotonic())
-    except KeyboardInterrupt:
-        interrupted = "SIGINT"
-    except Stopped as stopped:
-        interrupted = stopped.name
     finally:
         # Later signals only cut the drain short: the output is finished either way.
-        signal.signal(signal.SIGTERM, previous_term)
+        for sig, handler in zip(stop_signals, previous, strict=True):
+            signal.signal(sig, handler)
         send_end_wall = time.time()
         counters[Counters.COOLDOWN_START_NS] = time.time_ns()
         sender.close()

@@ -1,7 +1,9 @@
-"""The receiving side of a scan, in its own process: ring -> classify -> mark repeats -> write.
+"""The receiving side of a scan, in its own process: transport -> reply pipeline -> writer.
 
 It runs beside the sender so that classification and writing never slow the send loop, and
-shares a few counters with it (for the status line) through shared memory.
+shares a few counters with it (for the status line) through shared memory. The frames come from
+the scan's transport (the receive ring on the wire; an in-memory stand-in in tests), and go
+through the same :class:`~liveness.probes.pipeline.ReplyPipeline` as ``liveness decode``.
 """
 
 from __future__ import annotations
@@ -16,13 +18,9 @@ from multiprocessing.sharedctypes import SynchronizedArray
 from multiprocessing.synchronize import Event
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-from numpy.typing import NDArray
-from pyroaring import BitMap, BitMap64
+from liveness.probes.pipeline import ReplyPipeline
 
-__all__ = ["Counters", "ReceiverSettings", "RepeatTracker", "receiver_main"]
+__all__ = ["Counters", "ReceiverSettings", "receiver_main"]
 
 
 class Counters:
@@ -55,49 +53,11 @@ class Counters:
         return Counters.FIXED + 2 * probe + 1
 
 
-class RepeatTracker:
-    """Marks replies whose (probe, target) answered before, over the whole scan.
-
-    Keys are ``probe_index << 32 | target`` in a 64-bit roaring bitmap: memory follows the number
-    of distinct answers, and the whole batch is checked with set operations, not a row loop.
-    """
-
-    def __init__(self) -> None:
-        self.seen = BitMap64()
-        self.any_probe = BitMap()
-
-    def mark(self, probe_index: NDArray[np.int64], target: NDArray[np.uint32]) -> NDArray[np.bool_]:
-        """Repeat flags for a batch (in order), and remember the batch."""
-        keys = (probe_index.astype(np.uint64) << np.uint64(32)) | target.astype(np.uint64)
-        if keys.size == 0:
-            return np.zeros(0, dtype=np.bool_)
-        batch = BitMap64(keys)
-        before = np.array(batch & self.seen, dtype=np.uint64)
-        repeat = np.isin(keys, before) if before.size else np.zeros(keys.size, dtype=np.bool_)
-        _, first = np.unique(keys, return_index=True)
-        later_in_batch = np.ones(keys.size, dtype=np.bool_)
-        later_in_batch[first] = False
-        self.seen |= batch
-        self.any_probe |= BitMap(target.astype(np.uint32))
-        return repeat | later_in_batch
-
-    def add(self, probe_index: NDArray[np.int64], target: NDArray[np.uint32]) -> None:
-        """Remember answers from an earlier run (``--resume``)."""
-        keys = (probe_index.astype(np.uint64) << np.uint64(32)) | target.astype(np.uint64)
-        self.seen |= BitMap64(keys)
-        self.any_probe |= BitMap(target.astype(np.uint32))
-
-    def distinct(self, probe_index: int) -> int:
-        """How many distinct targets answered probe ``probe_index``."""
-        low = probe_index << 32
-        return int(self.seen.range_cardinality(low, low + (1 << 32)))
-
-
 @dataclass(frozen=True)
 class ReceiverSettings:
     """What the receiver process needs; picklable, decided by the parent."""
 
-    ifname: str
+    transport: Any  # liveness.net.transport.Transport
     src_ip: int
     output: str
     destination: Any  # liveness.output.destination.Destination
@@ -107,7 +67,6 @@ class ReceiverSettings:
     probe_names: Sequence[str]
     parent_pid: int = 0
     flush_interval_s: float = 1.0
-    ring_slots: int = 1 << 18  # ~70 MB: absorbs the replies of a burst while we classify
     orphan_drain_s: float = 2.0
     """After the sender dies (SIGKILL), keep receiving this long: replies to its last probes
     are still on their way, and a resumed scan will not probe those targets again."""
@@ -116,47 +75,25 @@ class ReceiverSettings:
     what it knows (the replies, and that the scan was killed)."""
 
 
-def _codes(column: pa.Array[Any] | pa.ChunkedArray[Any]) -> tuple[NDArray[np.int64], list[str]]:
-    """A string column as (integer codes, labels), whether dictionary-encoded or not."""
-    encoded = column if isinstance(column, pa.DictionaryArray) else pc.dictionary_encode(column)
-    assert isinstance(encoded, pa.DictionaryArray)
-    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-    return codes, [str(label) for label in encoded.dictionary.to_pylist()]
-
-
-def _probe_indices(batch: pa.RecordBatch, names: Sequence[str]) -> NDArray[np.int64]:
-    """Each row's probe as its index in ``names`` (-1 for a probe not in the scan)."""
-    codes, labels = _codes(batch.column("probe"))
-    lookup = np.array([names.index(n) if n in names else -1 for n in labels], np.int64)
-    indices: NDArray[np.int64] = lookup[codes]
-    return indices
-
-
-def _with_repeat(batch: pa.RecordBatch, repeat: NDArray[np.bool_]) -> pa.RecordBatch:
-    index = batch.schema.get_field_index("repeat")
-    return batch.set_column(index, batch.schema.field(index), pa.array(repeat, pa.bool_()))
-
-
 def receiver_main(
     settings: ReceiverSettings,
-    classifier: Any,
+    pipeline: ReplyPipeline,
     counters: SynchronizedArray[int],
     stop: Event,
     result: Connection,
 ) -> None:
     """Receive until ``stop`` is set and the ring is drained; send a summary dict on ``result``.
 
-    ``classifier`` is a ``ReplyClassifier`` built by the parent (same key, same probes).
+    ``pipeline`` is built by the parent (same key, same probes).
     """
     from liveness.errors import OutputClosed
-    from liveness.net.afpacket import RingReceiver
     from liveness.output import open_writer, read_replies
     from liveness.scan.privileges import drop_capabilities
 
     _stop_with_parent(settings.parent_pid)
     summary: dict[str, Any] = {"error": None}
     try:
-        receiver = RingReceiver(settings.ifname, settings.src_ip, slots=settings.ring_slots)
+        receiver = settings.transport.open_receiver()
         writer = open_writer(
             settings.destination,
             fields=settings.fields,
@@ -170,12 +107,10 @@ def receiver_main(
         result.send(summary)
         return
     drop_capabilities()
-    tracker = RepeatTracker()
-    names = list(settings.probe_names)
+    names = pipeline.names
     if settings.resume and settings.destination.resumable:
         for old in read_replies(settings.destination.path, columns=["probe", "target"]):
-            tracker.add(_probe_indices(old, names), old.column("target").to_numpy())
-    categories: dict[str, dict[str, int]] = {name: {} for name in names}
+            pipeline.remember(old)
     counters[Counters.READY] = 1
     last_flush = time.monotonic()
     cooldown_marked = False
@@ -186,39 +121,36 @@ def receiver_main(
                 draining_since = time.monotonic()
             batch = receiver.poll(timeout_ms=50)
             if len(batch.lengths):
-                records = classifier.classify(batch.frames, batch.lengths, batch.ts_ns)
+                records = pipeline.run(batch.frames, batch.lengths, batch.ts_ns)
                 counters[Counters.FRAMES] += len(batch.lengths)
-                if records.num_rows:
-                    probe_index = _probe_indices(records, names)
-                    target = records.column("target").to_numpy()
-                    repeat = tracker.mark(probe_index, target)
-                    records = _with_repeat(records, repeat)
-                    counters[Counters.VALID] += records.num_rows
-                    _count_categories(records, probe_index, names, categories, counters)
-                    writer.write(records)
+                counters[Counters.VALID] += records.num_rows
                 counters[Counters.INVALID] = int(
                     counters[Counters.FRAMES] - counters[Counters.VALID]
                 )
+                if records.num_rows:
+                    writer.write(records)
             now = time.monotonic()
             if not cooldown_marked and counters[Counters.COOLDOWN_START_NS] > 0:
                 writer.set_cooldown_start(int(counters[Counters.COOLDOWN_START_NS]))
                 cooldown_marked = True
             if now - last_flush >= settings.flush_interval_s:
                 writer.flush()
-                _update_shared(receiver, tracker, names, counters, writer)
+                _update_shared(receiver, pipeline, counters, writer)
                 last_flush = now
             drain_for = settings.orphan_drain_s if _parent_gone else 0.0
             quiet = not len(batch.lengths)
             if draining_since is not None and quiet and now - draining_since >= drain_for:
                 break
         writer.flush()
-        _update_shared(receiver, tracker, names, counters, writer)
+        _update_shared(receiver, pipeline, counters, writer)
         writer.close()
         summary.update(
             {
-                "classifier": dict(classifier.counters),
-                "replies_per_probe_category": categories,
-                "distinct_targets_per_probe": {n: tracker.distinct(i) for i, n in enumerate(names)},
+                "classifier": dict(pipeline.counters),
+                "replies_per_probe_category": pipeline.categories(),
+                "distinct_targets_per_probe": {
+                    n: pipeline.repeats.distinct(i) for i, n in enumerate(names)
+                },
                 "rows_written": int(writer.rows_written),
                 "kernel_drops": int(counters[Counters.KERNEL_DROPS]),
             }
@@ -289,43 +221,24 @@ def _stop_with_parent(parent: int) -> None:
         _on_parent_death(int(signal.SIGTERM), None)
 
 
-def _count_categories(
-    records: pa.RecordBatch,
-    probe_index: NDArray[np.int64],
-    names: Sequence[str],
-    categories: dict[str, dict[str, int]],
-    counters: SynchronizedArray[int],
-) -> None:
-    codes, labels = _codes(records.column("reply"))
-    valid = probe_index >= 0
-    pairs = probe_index[valid] * len(labels) + codes[valid]
-    counts = np.bincount(pairs, minlength=len(names) * len(labels))
-    for flat in np.flatnonzero(counts).tolist():
-        probe, label = divmod(flat, len(labels))
-        bucket = categories[names[probe]]
-        bucket[labels[label]] = bucket.get(labels[label], 0) + int(counts[flat])
-    per_probe = np.bincount(probe_index[valid], minlength=len(names))
-    for index in np.flatnonzero(per_probe).tolist():
-        counters[Counters.replies(index)] += int(per_probe[index])
-
-
 def _update_shared(
     receiver: Any,
-    tracker: RepeatTracker,
-    names: Sequence[str],
+    pipeline: ReplyPipeline,
     counters: SynchronizedArray[int],
     writer: Any,
 ) -> None:
     _, drops = receiver.stats()
     counters[Counters.KERNEL_DROPS] += drops
     counters[Counters.ROWS_WRITTEN] = int(writer.rows_written)
-    counters[Counters.HITS_ANY] = len(tracker.any_probe)
-    for index in range(len(names)):
-        counters[Counters.hits(index)] = tracker.distinct(index)
+    counters[Counters.HITS_ANY] = len(pipeline.repeats.any_probe)
+    replies = pipeline.replies_per_probe()
+    for index in range(len(pipeline.names)):
+        counters[Counters.hits(index)] = pipeline.repeats.distinct(index)
+        counters[Counters.replies(index)] = int(replies[index])
 
 
 def start_receiver(
-    settings: ReceiverSettings, classifier: Any
+    settings: ReceiverSettings, pipeline: ReplyPipeline
 ) -> tuple[mp.process.BaseProcess, SynchronizedArray[int], Event, Connection]:
     """Fork the receiver; returns (process, shared counters, stop event, result pipe)."""
     context = mp.get_context("fork")
@@ -336,7 +249,7 @@ def start_receiver(
     parent_end, child_end = context.Pipe(duplex=False)
     process = context.Process(
         target=receiver_main,
-        args=(settings, classifier, counters, stop, child_end),
+        args=(settings, pipeline, counters, stop, child_end),
         name="liveness-receiver",
         daemon=True,
     )

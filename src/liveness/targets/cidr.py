@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from liveness.errors import InputError
 from liveness.targets.dotted import parse_dotted
+from liveness.targets.inputs import EXCERPT_CHARS, check_input_file, excerpt
 from liveness.targets.intervals import Intervals, normalize
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
 _OCTET = r"(0|[1-9]\d{0,2})"
 _DOTTED = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?:/(0|[1-9]\d?))?")
 CHUNK_LINES = 1 << 20
+_LONG_QUOTE = re.compile(rf"'[^']{{{EXCERPT_CHARS // 3},}}'")
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,13 @@ def _parse_with_ipaddress(value: str, where: str) -> tuple[int, int]:
             hint = f"; did you mean {loose}?"
         except ValueError:
             pass
-        reason = "has host bits set" if hint else f"is not an IPv4 address or CIDR block ({exc})"
-        raise InputError(f"{where}: {value!r} {reason}{hint}") from None
+        # ipaddress quotes the value (or a part of it) again: say "it" for a long quote
+        detail = str(exc).replace(f" in {value!r}", "")
+        detail = _LONG_QUOTE.sub("it", detail)
+        if len(detail) > 2 * EXCERPT_CHARS:
+            detail = detail[:EXCERPT_CHARS] + "…"
+        reason = "has host bits set" if hint else f"is not an IPv4 address or CIDR block ({detail})"
+        raise InputError(f"{where}: {excerpt(value)} {reason}{hint}") from None
     start = int(net.network_address)
     return start, start + net.num_addresses
 
@@ -112,7 +119,9 @@ def _parse_entries(entries: list[str], origin: Callable[[int], str]) -> NDArray[
     for i in np.flatnonzero(~parsed).tolist():
         entry = entries[i]
         if any(c.isspace() for c in entry):
-            raise InputError(f"{origin(i)}: {entry!r}: expected one address or CIDR block per line")
+            raise InputError(
+                f"{origin(i)}: {excerpt(entry)}: expected one address or CIDR block per line"
+            )
         rows[i] = _parse_with_ipaddress(entry, origin(i))
     return rows
 
@@ -130,6 +139,7 @@ def parse_cidrs(texts: Iterable[str], where: str) -> Intervals:
 
 def _file_chunks(name: str) -> Iterator[tuple[list[int], list[str]]]:
     """(line numbers, entries) of a list file, a chunk of lines at a time, comments removed."""
+    check_input_file(name)
     try:
         with open(name, encoding="utf-8") as handle:
             first = 1

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liveness.errors import InputError
+from liveness.targets.inputs import excerpt
 
 __all__ = [
     "BUILTIN_BEHAVIOURS",
@@ -215,7 +216,7 @@ BUILTIN_BEHAVIOURS: dict[str, Behaviour] = {
 
 def _choice(value: Any, allowed: tuple[str, ...], where: str) -> str:
     if value not in allowed:
-        raise InputError(f"{where}: {value!r} is not one of {', '.join(allowed)}")
+        raise InputError(f"{where}: {excerpt(value)} is not one of {', '.join(allowed)}")
     assert isinstance(value, str)
     return value
 

@@ -52,6 +52,7 @@ from typing import Any
 
 from liveness.errors import InputError
 from liveness.safety import require_benchmark_range
+from liveness.targets.inputs import check_input_file, excerpt
 from liveness.testbed.behaviours import BUILTIN_BEHAVIOURS, Behaviour, parse_behaviour
 
 __all__ = [
@@ -184,10 +185,15 @@ def _read(name_or_path: str | Path) -> tuple[str, str]:
             )
         resource = resources.files("liveness.testbed") / "specs" / f"{name_or_path}.toml"
         return resource.read_text(encoding="utf-8"), f"spec {name_or_path}"
+    check_input_file(path, "spec")
     try:
         return path.read_text(encoding="utf-8"), str(path)
     except OSError as exc:
-        raise InputError(f"{path}: cannot read spec ({exc.strerror})") from None
+        raise InputError(f"spec {path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"spec {path}: not a TOML file (byte {exc.start} is not UTF-8 text)"
+        ) from None
 
 
 _TOP_KEYS = {
@@ -266,7 +272,7 @@ def _vps(value: Any, where: str) -> tuple[VpSpec, ...]:
         _no_unknown(entry, {"name", "lan"}, key)
         name = _str(entry.get("name"), f"{key}.name")
         if not VP_NAME.match(name):
-            raise InputError(f"{key}.name: {name!r} must match {VP_NAME.pattern}")
+            raise InputError(f"{key}.name: {excerpt(name)} must match {VP_NAME.pattern}")
         lan = entry.get("lan")
         vps.append(VpSpec(name, None if lan is None else _nets([lan], f"{key}.lan")[0]))
     names = [vp.name for vp in vps]
@@ -291,7 +297,7 @@ def _assign(entry: dict[str, Any], behaviours: dict[str, Behaviour], where: str)
     name = _str(entry.get("behaviour"), f"{where}.behaviour")
     if name not in behaviours:
         known = ", ".join(sorted(behaviours))
-        raise InputError(f"{where}.behaviour: unknown behaviour {name!r} (known: {known})")
+        raise InputError(f"{where}.behaviour: unknown behaviour {excerpt(name)} (known: {known})")
     selection = _selection(entry, where)
     if selection.everything:
         raise InputError(f"{where}: needs fraction, blocks or addresses")
@@ -341,10 +347,12 @@ def _event(entry: dict[str, Any], vps: tuple[VpSpec, ...], where: str) -> EventS
     _no_unknown(entry, {"kind", "blocks", "vps", "start", "end"}, where)
     kind = _str(entry.get("kind"), f"{where}.kind")
     if kind not in EVENT_KINDS:
-        raise InputError(f"{where}.kind: unknown event kind {kind!r} ({', '.join(EVENT_KINDS)})")
+        raise InputError(
+            f"{where}.kind: unknown event kind {excerpt(kind)} ({', '.join(EVENT_KINDS)})"
+        )
     names = tuple(vp.name for vp in vps)
     start = float(_num(entry.get("start", 0.0), f"{where}.start"))
-    end = float(_num(entry.get("end", math.inf), f"{where}.end"))
+    end = float(_num(entry.get("end", math.inf), f"{where}.end", allow_inf=True))
     if start < 0 or end <= start:
         raise InputError(f"{where}: needs 0 <= start < end (got {start}, {end})")
     blocks = tuple(_nets(entry.get("blocks", []), f"{where}.blocks"))
@@ -361,7 +369,9 @@ def _event(entry: dict[str, Any], vps: tuple[VpSpec, ...], where: str) -> EventS
             raise InputError(f"{where}: an island names exactly one VP and no blocks")
         lan = next(vp.lan for vp in vps if vp.name == chosen[0])
         if lan is None:
-            raise InputError(f"{where}: island VP {chosen[0]!r} needs a lan block in its [[vp]]")
+            raise InputError(
+                f"{where}: island VP {excerpt(chosen[0])} needs a lan block in its [[vp]]"
+            )
     elif not blocks:
         raise InputError(f"{where}.blocks: a {kind} needs the blocks it cuts")
     return EventSpec(kind, blocks, chosen, start, end)
@@ -372,7 +382,7 @@ def _vp_list(value: Any, known: tuple[str, ...], where: str) -> tuple[str, ...]:
         raise InputError(f"{where}: must be a list of VP names")
     for name in value:
         if name not in known:
-            raise InputError(f"{where}: unknown VP {name!r} (known: {', '.join(known)})")
+            raise InputError(f"{where}: unknown VP {excerpt(name)} (known: {', '.join(known)})")
     return tuple(value)
 
 
@@ -398,17 +408,21 @@ def _no_unknown(entry: dict[str, Any], allowed: set[str], where: str) -> None:
 
 def _str(value: Any, where: str) -> str:
     if not isinstance(value, str):
-        raise InputError(f"{where}: expected a string, got {value!r}")
+        raise InputError(f"{where}: expected a string, got {excerpt(value)}")
     return value
 
 
 def _int(value: Any, where: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise InputError(f"{where}: expected an integer, got {value!r}")
+        raise InputError(f"{where}: expected an integer, got {excerpt(value)}")
     return value
 
 
-def _num(value: Any, where: str) -> float:
+def _num(value: Any, where: str, *, allow_inf: bool = False) -> float:
+    """A TOML number; nan never, inf only where it means "never" (an event's end)."""
     if not isinstance(value, int | float) or isinstance(value, bool):
-        raise InputError(f"{where}: expected a number, got {value!r}")
-    return float(value)
+        raise InputError(f"{where}: expected a number, got {excerpt(value)}")
+    number = float(value)
+    if math.isnan(number) or (math.isinf(number) and not allow_inf):
+        raise InputError(f"{where}: expected a finite number, got {number}")
+    return number

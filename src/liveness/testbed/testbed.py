@@ -11,7 +11,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -20,7 +20,9 @@ from typing import Any
 import pyarrow as pa
 
 from liveness.errors import InputError, LivenessError, RunError
+from liveness.targets.inputs import excerpt
 from liveness.testbed.build import bring_up
+from liveness.testbed.forward import find_program, run_forwarding
 from liveness.testbed.layout import Layout, layout_for
 from liveness.testbed.plan import Plan, make_plan
 from liveness.testbed.spec import TestbedSpec, load_spec
@@ -71,7 +73,7 @@ class Testbed:
         self.spec = spec
         self.id = testbed_id or secrets.token_hex(3)
         if not self.id.isalnum() or len(self.id) > 8:
-            raise InputError(f"--id {self.id!r}: use at most 8 letters and digits")
+            raise InputError(f"--id {excerpt(self.id)}: use at most 8 letters and digits")
         self.plan: Plan = make_plan(spec)
         self.layout: Layout = layout_for(self.plan, self.id)
         self.vps: dict[str, VantagePoint] = {
@@ -178,7 +180,7 @@ class Testbed:
     def _netns(self, vp: str | VantagePoint) -> str:
         name = vp.name if isinstance(vp, VantagePoint) else vp
         if name not in self.vps:
-            raise InputError(f"VP {name!r}: no such vantage point ({', '.join(self.vps)})")
+            raise InputError(f"VP {excerpt(name)}: no such vantage point ({', '.join(self.vps)})")
         return self.vps[name].netns
 
     def run(
@@ -186,6 +188,16 @@ class Testbed:
     ) -> subprocess.CompletedProcess[Any]:
         """Run a command inside a VP's namespace (``subprocess.run`` keywords pass through)."""
         return subprocess.run(["ip", "netns", "exec", self._netns(vp), *argv], **kw)
+
+    def exec_forwarding(
+        self, vp: str | VantagePoint, argv: list[str], child_mask: Iterable[int] | None = None
+    ) -> int:
+        """Run a command inside a VP's namespace in the foreground, as a shell would: signals
+        to this process reach it, and its status (128+N for signal N, 127 for no such program)
+        is returned (:func:`liveness.testbed.forward.run_forwarding`, ``child_mask`` too)."""
+        netns = self._netns(vp)
+        find_program(argv[0])
+        return run_forwarding(["ip", "netns", "exec", netns, *argv], child_mask)
 
     def popen(self, vp: str | VantagePoint, argv: list[str], **kw: Any) -> subprocess.Popen[Any]:
         """Start a command inside a VP's namespace (``subprocess.Popen`` keywords pass through)."""

@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
 from liveness.probes import DEFAULT_PROBES, parse_probes
-from liveness.scan.context import ScanContext
+from liveness.probes.context import ScanContext
 
 SEED = 2026
 SCANNER, ROUTER_S, ROUTER_T, TARGET, TARGET2 = (

@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from pyroaring import BitMap
 
 from liveness.errors import InputError
+from liveness.targets.inputs import check_input_file, excerpt
 
 __all__ = [
     "Census",
@@ -114,7 +115,7 @@ def _text_addresses_slow(text: str, path: PathLike) -> NDArray[np.uint32]:
         try:
             values.append(int(ipaddress.IPv4Address(line)))
         except ValueError:
-            raise InputError(f"{path}:{number}: {line!r} is not an IPv4 address") from None
+            raise InputError(f"{path}:{number}: {excerpt(line)} is not an IPv4 address") from None
     return np.asarray(values, dtype=np.uint32)
 
 
@@ -151,7 +152,10 @@ def _reply_alive(path: PathLike) -> NDArray[np.uint32]:
     missing = [name for name in ("target", "responder") if name not in schema.names]
     if missing:
         raise InputError(f"{path}: reply parquet lacks column(s) {', '.join(missing)}")
-    table = pq.read_table(Path(path), columns=["target", "responder"])
+    try:
+        table = pq.read_table(Path(path), columns=["target", "responder"])
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: damaged parquet file ({exc})") from None
     target = table["target"].to_numpy().astype(np.uint32)
     responder = table["responder"].to_numpy().astype(np.uint32)
     alive: NDArray[np.uint32] = sorted_unique(target[target == responder])
@@ -160,6 +164,7 @@ def _reply_alive(path: PathLike) -> NDArray[np.uint32]:
 
 def read_alive_addresses(path: PathLike) -> NDArray[np.uint32]:
     """The responsive addresses in one census file (IP set, text or reply parquet)."""
+    check_input_file(path, what="census")
     try:
         data = Path(path).read_bytes()
     except OSError as exc:

@@ -65,8 +65,7 @@ class FsdbStream:
             self._file: IO[bytes] = open(self.path, "wb")  # noqa: SIM115 (closed in close())
         except OSError as exc:
             raise RunError(f"{self.path}: cannot write ({exc.strerror})") from None
-        self._file.write(("#fsdb -F t " + " ".join(COLUMNS) + "\n").encode())
-        self._file.flush()
+        self._append(("#fsdb -F t " + " ".join(COLUMNS) + "\n").encode())
 
     def write(self, result: RoundResult) -> int:
         """Append one round's rows and flush; return how many rows were written."""
@@ -104,8 +103,7 @@ class FsdbStream:
         sink = io.BytesIO()
         if count:
             pacsv.write_csv(table, sink, write_options=_WRITE_OPTIONS)
-        self._file.write(sink.getvalue())
-        self._file.flush()
+        self._append(sink.getvalue())
         self.rows_written += count
         return count
 
@@ -119,8 +117,16 @@ class FsdbStream:
             if written is not None:
                 self._write_rows(result, ~written)
         if comment is not None:
-            self._file.write(f"# | {comment}\n".encode())
+            self._append(f"# | {comment}\n".encode())
         self._file.close()
+
+    def _append(self, data: bytes) -> None:
+        """Write and flush; a full disk becomes one error naming the file."""
+        try:
+            self._file.write(data)
+            self._file.flush()
+        except OSError as exc:
+            raise RunError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
 
     def __enter__(self) -> FsdbStream:
         return self

@@ -32,8 +32,8 @@ from numpy.typing import NDArray
 from liveness.errors import InputError
 from liveness.net.afpacket import RingReceiver, RingSender, interface_mac
 from liveness.probes import ReplyClassifier, parse_probes
+from liveness.probes.context import ScanContext
 from liveness.safety import BENCHMARK_NET
-from liveness.scan.context import ScanContext
 from liveness.scan.pacing import Pacer
 from liveness.targets.blocklist import default_blocklist
 

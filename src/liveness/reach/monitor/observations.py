@@ -57,7 +57,10 @@ class ObservationStream:
             ends,
             self._status[rows],
         )
-        self._writer.write_table(table)
+        try:
+            self._writer.write_table(table)
+        except OSError as exc:
+            raise RunError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
         self.rows_written += rows.size
 
     def write(self, result: RoundResult) -> int:
@@ -82,8 +85,11 @@ class ObservationStream:
         if self._writer is None:
             return
         self._emit(np.flatnonzero(self._status >= 0), self._end)
-        self._writer.close()
-        self._writer = None
+        writer, self._writer = self._writer, None
+        try:
+            writer.close()
+        except OSError as exc:
+            raise RunError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
 
     def __enter__(self) -> ObservationStream:
         return self

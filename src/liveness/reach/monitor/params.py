@@ -87,6 +87,12 @@ class TrinocularParams:
             raise bad("rate", "max_probes_per_window, rate_window_s and round_s must be positive")
         if self.min_ever_responsive < 1:
             raise bad("min_ever_responsive", "must be at least 1")
+        if not 0.0 <= self.availability_learn_belief <= 1.0:
+            raise bad("availability_learn_belief", "must be in [0, 1]")
+        if not 0.0 <= self.sparse_availability <= 1.0:
+            raise bad("sparse_availability", "must be in [0, 1]")
+        if self.seed < 0:
+            raise bad("seed", "must not be negative")
 
     @property
     def p_positive_if_down(self) -> float:
