@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test check-tools lint typecheck pytest bench clean
+.PHONY: all demo test check-tools lint layers typecheck pytest bench clean
 
 all: test
 
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh scripts/system-tools.txt
 demo: $(STAMP)
 	$(VENV)/bin/liveness demo
 
-test: check-tools lint typecheck pytest
+test: check-tools lint layers typecheck pytest
 
 check-tools: $(STAMP)
 	bash scripts/check-tools.sh
@@ -22,6 +22,9 @@ check-tools: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+
+layers: $(STAMP)
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

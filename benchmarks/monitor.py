@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from liveness.reach.monitor import (
+from liveness.monitor import (
     FsdbStream,
     ModelProber,
     Monitor,

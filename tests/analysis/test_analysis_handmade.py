@@ -21,34 +21,10 @@ import json
 from typing import Any
 
 import pytest
-from analysis_replies import Row, WriteReplies, reply_table
+from analysis_replies import WriteReplies, reply_table
+from handmade_rows import ROWS
 
 from liveness.analysis import ANALYSES, summarize, summarize_table
-
-N = "198.18.0."
-ROWS: list[Row] = [
-    ("icmp_echo", N + "1", N + "1", "echo_reply", -1, 0, False),
-    ("tcp_syn:80", N + "1", N + "1", "synack", -1, 0, False),
-    *[(f"tcp_syn:{p}", N + "1", N + "1", "rst", -1, 0, False) for p in (22, 23, 443, 7547)],
-    ("udp_dns", N + "1", N + "1", "icmp_unreach", 3, 0, False),
-    *[
-        (f"tcp_syn:{p}", N + "2", N + "2", "synack", -1, 0, False)
-        for p in ("22", "23", "80", "443", "7547", "random")
-    ],
-    ("tcp_syn:22", N + "3", N + "3", "rst", -1, 0, False),
-    ("udp_dns", N + "4", N + "4", "udp", -1, 0, False),
-    ("udp_ntp", N + "4", N + "4", "udp", -1, 0, True),
-    ("icmp_echo", "198.18.1.5", N + "254", "icmp_unreach", 1, 0, False),
-    ("udp_ntp", N + "6", N + "6", "icmp_unreach", 3, 0, False),
-    ("icmp_echo", N + "7", N + "7", "echo_reply", -1, 1, False),
-    ("icmp_echo", N + "8", N + "8", "echo_reply", -1, 1, False),
-    ("icmp_echo", N + "8", N + "8", "echo_reply", -1, 0, False),
-    ("tcp_syn:22", N + "9", N + "9", "icmp_unreach", 13, 0, False),
-    ("tcp_syn:443", "198.18.2.9", N + "253", "icmp_unreach", 13, 0, False),
-    ("udp_dns", "198.18.3.10", N + "252", "icmp_time_exceeded", 0, 0, False),
-    ("tcp_syn:80", N + "11", N + "11", "synack", -1, 0, False),
-    ("tcp_syn:23", N + "11", N + "11", "icmp_param_problem", 0, 0, False),
-]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from analysis_replies import WriteReplies
-from test_analysis_handmade import ROWS
+from handmade_rows import ROWS
 
 from liveness.analysis import summarize
 from liveness.analysis.addressmap import hilbert_grid, hilbert_xy

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from analysis_replies import WriteReplies, reply_table
+from handmade_rows import ROWS
 from pyroaring import BitMap
-from test_analysis_handmade import ROWS
 
 from liveness.analysis import sets as sets_module
 from liveness.analysis.partial import Reducer, reduce_file

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from analysis_replies import WriteReplies, reply_table
-from test_analysis_handmade import ROWS
+from handmade_rows import ROWS
 
 from liveness.analysis import ANALYSES, summarize
 from liveness.output.writers import open_writer

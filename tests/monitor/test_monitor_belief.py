@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from liveness.errors import InputError
-from liveness.reach.monitor.availability import AvailabilityTracker
-from liveness.reach.monitor.belief import update_belief
-from liveness.reach.monitor.params import TrinocularParams
+from liveness.monitor.availability import AvailabilityTracker
+from liveness.monitor.belief import update_belief
+from liveness.monitor.params import TrinocularParams
 
 PARAMS = TrinocularParams()
 Q = 0.99 / 256  # P(p | not U) = (1 - l) / |b| with l = 0.01, |b| = 256

@@ -13,9 +13,9 @@ from numpy.typing import NDArray
 from pyroaring import BitMap
 
 from liveness.errors import InputError
+from liveness.monitor import Monitor, census_from_snapshots, load_census
+from liveness.monitor.census import read_alive_addresses
 from liveness.output.schema import REPLY_SCHEMA
-from liveness.reach.monitor import Monitor, census_from_snapshots, load_census
-from liveness.reach.monitor.census import read_alive_addresses
 
 
 def ip(text: str) -> int:

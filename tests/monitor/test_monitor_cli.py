@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+from monitor_helpers import census_file, run
 
 from liveness.reach.trinocular import read_trinocular
-
-LIVENESS = str(Path(sys.executable).parent / "liveness")
-
-
-def census_file(path: Path) -> Path:
-    rng = np.random.default_rng(3)
-    lines = []
-    for third in range(12):
-        count = 8 if third == 11 else 30  # 198.18.11.0/24 is too small to measure
-        hosts = rng.choice(np.arange(1, 255), count, replace=False)
-        lines += [f"198.18.{third}.{h}" for h in hosts]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([LIVENESS, *args], capture_output=True, text=True, timeout=120)
 
 
 def test_monitor_with_model_writes_streams_and_json(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from liveness.cli.demo_connectivity import match_schedule, run_connectivity_demo
+from liveness.demo.connectivity import match_schedule, run_connectivity_demo
 from liveness.reach.detect import DetectParams, detect
 from liveness.reach.observation import OBSERVATION_SCHEMA
 from liveness.testbed.truth_schema import SCHEDULE_SCHEMA
@@ -31,7 +31,7 @@ ALL_VPS = ["vp1", "vp2", "vp3", "vp4", "vp5", "vp6"]
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One demo run shared by the root tests (built only when they are not skipped)."""
     out = tmp_path_factory.mktemp("monitor-e2e")
-    return run_connectivity_demo(out, True, spec=FAST_SPEC, round_s=ROUND_S)
+    return run_connectivity_demo(out, spec=FAST_SPEC, round_s=ROUND_S)
 
 
 @pytest.mark.root

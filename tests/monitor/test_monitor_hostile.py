@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_monitor_cli import census_file, run
+from monitor_helpers import census_file, run
 
-from liveness.cli.monitor import _parse_params
+from liveness.cli.monitor import parse_params
 from liveness.errors import InputError
-from liveness.reach.monitor.params import TrinocularParams
+from liveness.monitor.params import TrinocularParams
 
 
 def _monitor(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -56,11 +56,11 @@ def test_refused_with_one_line(tmp_path: Path, args: list[str], words: list[str]
 
 
 def test_accepted_params_do_take_effect() -> None:
-    params = _parse_params(("loss_rate=0.05", "max_probes_per_round=4", "seed=9"), 60.0)
+    params = parse_params(("loss_rate=0.05", "max_probes_per_round=4", "seed=9"), 60.0)
     assert (params.loss_rate, params.max_probes_per_round, params.seed) == (0.05, 4, 9)
     assert params.round_s == 60.0
     with pytest.raises(InputError, match="one of"):
-        _parse_params(("nosuch=1",), 60.0)
+        parse_params(("nosuch=1",), 60.0)
     assert "block_size" in TrinocularParams.names()  # a field, but not settable by --param
 
 

@@ -21,7 +21,7 @@ import pytest
 from numpy.typing import NDArray
 
 from liveness.errors import InputError
-from liveness.reach.monitor.live import check_monitor_targets
+from liveness.monitor.live import check_monitor_targets
 from liveness.testbed import Testbed, load_spec
 
 SPEC = Path(__file__).with_name("monitor_small.toml")
@@ -32,7 +32,7 @@ UNREACH_BLOCK = "198.18.2.0/24"  # a router answers host-unreachable for every a
 PROBE_SCRIPT = """
 import json, sys, time
 import numpy as np
-from liveness.reach.monitor import make_prober
+from liveness.monitor import make_prober
 request = json.load(sys.stdin)
 prober = make_prober("live", interface=request["ifname"], source_ip=request["src"],
                      gateway_mac=request["gw"], timeout_s=request["timeout"])
@@ -243,7 +243,7 @@ def test_monitor_testbed_usage_errors(tmp_path: Path) -> None:
 
 
 def test_waiting_for_vps_stops_when_one_fails_and_reports_progress(tmp_path: Path) -> None:
-    from liveness.reach.monitor.multi import _wait_with_progress
+    from liveness.monitor.multi import wait_with_progress
 
     slow = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     failing = subprocess.Popen(
@@ -252,7 +252,7 @@ def test_waiting_for_vps_stops_when_one_fails_and_reports_progress(tmp_path: Pat
     messages: list[str] = []
     try:
         began = time.monotonic()
-        _wait_with_progress(
+        wait_with_progress(
             {"slow": (slow, []), "bad": (failing, [])},
             int(time.time()),
             rounds=5,
@@ -269,12 +269,12 @@ def test_waiting_for_vps_stops_when_one_fails_and_reports_progress(tmp_path: Pat
 
 def test_waiting_for_vps_gives_up_after_the_grace_period() -> None:
     from liveness.errors import RunError
-    from liveness.reach.monitor import multi
+    from liveness.monitor import multi
 
     stuck = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         with pytest.raises(RunError, match="monitor in stuck did not finish in time"):
-            multi._wait_with_progress(
+            multi.wait_with_progress(
                 {"stuck": (stuck, [])},
                 int(time.time()) - int(multi._GRACE_S) - 10,
                 rounds=1,

@@ -9,14 +9,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from liveness.reach.monitor import (
+from liveness.monitor import (
     FsdbStream,
     ModelProber,
     Monitor,
     ObservationStream,
     RoundResult,
 )
-from liveness.reach.monitor.fsdb import hex_blocks
+from liveness.monitor.fsdb import hex_blocks
 from liveness.reach.observation import OBSERVATION_SCHEMA
 from liveness.reach.trinocular import COLUMNS, read_trinocular, read_trinocular_rows
 

@@ -9,8 +9,8 @@ import pytest
 from numpy.typing import NDArray
 
 from liveness.errors import InputError
-from liveness.reach.monitor import ModelProber, Monitor, TrinocularParams
-from liveness.reach.monitor.rounds import DOWN, UNKNOWN, UP
+from liveness.monitor import ModelProber, Monitor, TrinocularParams
+from liveness.monitor.rounds import DOWN, UNKNOWN, UP
 
 BASE = (198 << 24) | (18 << 16)
 

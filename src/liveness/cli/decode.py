@@ -9,47 +9,21 @@ from __future__ import annotations
 
 import ipaddress
 from contextlib import ExitStack
-from typing import Any, cast
+from typing import Any
 
 import click
-import numpy as np
-import pyarrow as pa
 
 from liveness.cli._common import check_output_file, emit_json, json_option, log
 from liveness.cli._common import output_file as replacing_output
 from liveness.errors import InputError
-from liveness.net.pcap import PcapReader
-from liveness.probes import DEFAULT_PROBES, ReplyClassifier, parse_probes
+from liveness.probes import DEFAULT_PROBES, parse_probes
 from liveness.probes.context import ScanContext
 from liveness.targets.inputs import check_input_file, excerpt
 from liveness.validate import KEY_LEN
 
-__all__ = ["ClassifierPipeline", "RepeatMarker", "command"]
+__all__ = ["command"]
 
 PLACEHOLDER_MAC = bytes(6)
-
-
-class RepeatMarker:
-    """Marks ``repeat`` on replies whose (target, probe) already answered earlier."""
-
-    def __init__(self) -> None:
-        self._seen = np.zeros(0, dtype=np.uint64)
-
-    def mark(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """The batch with its ``repeat`` column filled in (state kept across batches)."""
-        if batch.num_rows == 0:
-            return batch
-        target = batch.column("target").to_numpy().astype(np.uint64)
-        probe_column = cast("pa.DictionaryArray[Any, Any]", batch.column("probe"))
-        probe = np.asarray(probe_column.indices, dtype=np.uint64)
-        keys = (target << np.uint64(16)) | probe
-        _, first = np.unique(keys, return_index=True)
-        repeat = np.ones(len(keys), dtype=bool)
-        repeat[first] = False
-        repeat |= np.isin(keys, self._seen)
-        self._seen = np.union1d(self._seen, keys)
-        index = batch.schema.get_field_index("repeat")
-        return batch.set_column(index, batch.schema.field(index), pa.array(repeat))
 
 
 def _context(
@@ -78,21 +52,6 @@ def _context(
     if len(raw) != KEY_LEN:
         raise InputError(f"--key: must be {KEY_LEN} bytes ({2 * KEY_LEN} hex digits)")
     return ScanContext(key=raw, **fields)
-
-
-class ClassifierPipeline:
-    """Classify, then mark repeats: the offline equivalent of the scan's receiver."""
-
-    def __init__(self, ctx: ScanContext, probes: list[Any]) -> None:
-        self.classifier = ReplyClassifier(ctx, probes)
-        self.repeats = RepeatMarker()
-        self.records = 0
-
-    def run(self, frames: Any, lengths: Any, ts_ns: Any) -> pa.RecordBatch:
-        """Records of one batch of frames."""
-        batch = self.repeats.mark(self.classifier.classify(frames, lengths, ts_ns))
-        self.records += batch.num_rows
-        return batch
 
 
 @click.command(name="decode")
@@ -126,6 +85,7 @@ def command(
 ) -> None:
     """Decode PCAP (captured replies) into reply records and print the counters."""
     from liveness.output.writers import open_writer
+    from liveness.scan.offline import decode_capture
 
     if output_file == "-" and as_json:
         raise InputError("-o - and --json would both write to stdout; pick one")
@@ -138,8 +98,6 @@ def command(
     check_input_file(pcap)
     ctx = _context(seed, key, source_ip, vp, max_attempts)
     probe_list = parse_probes(probes, target_ports)
-    classifier = ClassifierPipeline(ctx, probe_list)
-    reader = PcapReader(pcap)
     with ExitStack() as stack:
         # a file output is written to a temporary that replaces it only once complete
         target = output_file
@@ -147,24 +105,20 @@ def command(
             assert output_file is not None
             target = stack.enter_context(replacing_output(output_file, "-o/--output-file"))
         writer = open_writer(target, scanner_addr=ctx.src_ip) if target else None
-        for batch in reader:
-            records = classifier.run(batch.frames, batch.lengths, batch.ts_ns)
-            if writer is not None:
-                writer.write(records)
+        decoded = decode_capture(pcap, ctx, probe_list, writer)
         if writer is not None:
             writer.close()
-    warning = str(reader.error) if reader.error is not None else None
-    if warning:
-        log(f"liveness: warning: {warning}")
+    if decoded.warning:
+        log(f"liveness: warning: {decoded.warning}")
     result = {
         "pcap": pcap,
         "output": output_file,
-        "records": classifier.records,
-        "counters": classifier.classifier.counters,
-        "warning": warning,
+        "records": decoded.records,
+        "counters": decoded.counters,
+        "warning": decoded.warning,
     }
     if as_json:
         emit_json(result)
     else:
-        counters = " ".join(f"{k}={v}" for k, v in classifier.classifier.counters.items() if v)
-        log(f"liveness: decoded {classifier.records} replies; {counters}")
+        counters = " ".join(f"{k}={v}" for k, v in decoded.counters.items() if v)
+        log(f"liveness: decoded {decoded.records} replies; {counters}")

@@ -1,18 +1,11 @@
-"""``liveness demo``: the main job end to end on the built-in testbed.
-
-Brings up the testbed's ``paper`` spec, scans it from its vantage point with the default probe
-set (the scanner runs inside the VP's namespace, exactly as a user would run it), analyses the
-replies, writes ``report.html`` and ``summary.json``, prints the headline table and takes the
-testbed down, also when something fails on the way.
+"""``liveness demo``: the main job end to end on the built-in testbed (flags only; the demos
+themselves are :func:`liveness.demo.run_scan_demo` and :func:`liveness.demo.run_connectivity_demo`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import sys
-import time
 from pathlib import Path
 
 import click
@@ -67,71 +60,29 @@ def command(
     if os.geteuid() != 0:
         raise RunError("the demo builds network namespaces: run it as root (sudo make demo)")
     if connectivity:
-        from liveness.cli.demo_connectivity import run_connectivity_demo
+        from liveness.demo.connectivity import outcome_lines, run_connectivity_demo
 
-        outcome = run_connectivity_demo(Path(output_dir), as_json)
+        outcome = run_connectivity_demo(Path(output_dir), progress=log)
         if as_json:
             emit_json(outcome)
+        else:
+            click.echo("\n".join(outcome_lines(outcome)))
         return
-    from liveness.analysis import summarize
-    from liveness.analysis.report import write_report
     from liveness.analysis.tables import format_headline
-    from liveness.testbed import Testbed, load_spec
+    from liveness.demo.scan_demo import run_scan_demo
 
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in ("replies.parquet", "replies.parquet.checkpoint.json"):
-        (out / stale).unlink(missing_ok=True)
-    started = time.monotonic()
-
-    def stage(number: int, text: str) -> None:
-        log(f"[{number}/5 {time.monotonic() - started:5.1f}s] {text}")
-
-    stage(1, f"bringing up the testbed ({spec})")
-    testbed_spec = load_spec(spec)
-    with Testbed(testbed_spec) as testbed:
-        vp = next(iter(testbed.vps.values()))
-        allowlist = out / "allowlist.txt"
-        allowlist.write_text("198.18.0.0/15\n")
-        stage(2, f"scanning {', '.join(testbed.targets)} from {vp.name} ({vp.src_ip})")
-        argv = vp.scan_argv(
-            testbed.targets,
-            allowlist,
-            *("-r", rate, "-o", str(out / "replies.parquet"), "-m", str(out / "metadata.json")),
-            *("--retransmit-delay", str(retransmit_delay), "-c", str(cooldown)),
-        )
-        done = testbed.run(vp.name, argv, stdout=sys.stderr, stderr=None)
-        if done.returncode != 0:
-            raise RunError(f"the scan failed (exit {done.returncode}); see the lines above")
-        truth_path = out / "truth.parquet"
-        import pyarrow.parquet as pq
-
-        truth, _schedule = testbed.truth()
-        pq.write_table(truth, truth_path)
-        stage(3, "taking the testbed down")
-    stage(4, "analysing the replies")
-    replies = str(out / "replies.parquet")
-    summary = summarize([replies])
-    metadata = json.loads((out / "metadata.json").read_text())
-    summary_path = out / "summary.json"
-    summary_path.write_text(json.dumps(summary, indent=1, default=str))
-    stage(5, "writing the report")
-    report_path = out / "report.html"
-    write_report(summary, str(report_path), metadata=metadata)
-    elapsed = time.monotonic() - started
-    result = {
-        "report": str(report_path),
-        "summary": str(summary_path),
-        "replies": replies,
-        "seconds": round(elapsed, 1),
-        "packets_sent": metadata.get("packets_sent"),
-        "rate_achieved_pps": metadata.get("rate_achieved_pps"),
-        "headline": summary.get("headline"),
-    }
+    result, summary = run_scan_demo(
+        Path(output_dir),
+        spec=spec,
+        rate=rate,
+        retransmit_delay=retransmit_delay,
+        cooldown=cooldown,
+        progress=log,
+    )
     if as_json:
         emit_json(result)
-    else:
-        click.echo(format_headline(summary))
-        width = shutil.get_terminal_size().columns
-        click.echo("-" * min(width, 72))
-        click.echo(f"report:  {report_path}\nsummary: {summary_path}\ntook {elapsed:.0f} s")
+        return
+    click.echo(format_headline(summary))
+    click.echo("-" * min(shutil.get_terminal_size().columns, 72))
+    click.echo(f"report:  {result['report']}\nsummary: {result['summary']}")
+    click.echo(f"took {result['seconds']:.0f} s")

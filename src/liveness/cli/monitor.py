@@ -2,14 +2,14 @@
 
 Reads the census (E(b) per block), runs ``--rounds`` rounds of adaptive probing and streams,
 per VP, a Trinocular-format FSDB file and an Observation parquet into ``-o OUTDIR``. Probes go
-through :func:`liveness.reach.monitor.make_prober`: ``--live`` sends ICMP echo on the wire
+through :func:`liveness.monitor.make_prober`: ``--live`` sends ICMP echo on the wire
 through the scan engine (``-i``/``-S``/``-G`` as for ``liveness scan``, looked up from the
 route to the first census address when absent); ``--model`` uses the in-process responder
 model (simulated time, no packets). Sending is opt-in: without either flag nothing is sent.
 
 ``--testbed SPEC`` brings the spec's testbed up, scans it for a census from its first VP (two
 ICMP echo passes of ``liveness scan``, unless ``--census`` is given), runs one live monitor per
-VP inside its namespace on a shared round clock (:mod:`liveness.reach.monitor.multi`), writes
+VP inside its namespace on a shared round clock (:mod:`liveness.monitor.multi`), writes
 the schedule and each VP's own block beside the outputs, and takes the testbed down.
 """
 
@@ -19,13 +19,10 @@ import dataclasses
 import ipaddress
 import math
 import re
-import secrets
-import time
 from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from liveness.cli._common import (
     FiniteFloat,
@@ -34,24 +31,16 @@ from liveness.cli._common import (
     emit_json,
     json_option,
     log,
-    output_error,
 )
 from liveness.errors import InputError
-from liveness.reach.monitor import (
-    Census,
-    FsdbStream,
-    Monitor,
-    ObservationStream,
-    Prober,
+from liveness.monitor import (
     TrinocularParams,
-    load_census,
-    make_prober,
 )
-from liveness.reach.monitor.prober import ModelProber
-from liveness.scan.privileges import drop_capabilities
+from liveness.monitor.driver import monitor_vp
+from liveness.reach.trinocular import ROUND_S
 from liveness.targets.inputs import excerpt
 
-__all__ = ["command"]
+__all__ = ["command", "parse_params"]
 
 
 _VP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -63,7 +52,7 @@ _NOT_PARAMS = {
 }
 
 
-def _parse_params(
+def parse_params(
     items: tuple[str, ...], round_s: float, scale_rate_window: bool = False
 ) -> TrinocularParams:
     """``NAME=VALUE`` overrides of :class:`TrinocularParams` (``--param``), each checked.
@@ -129,167 +118,6 @@ def _parse_outage(spec: str, rounds: int | None) -> tuple[int, int, int]:
     return int(network.network_address), first, end
 
 
-def _live_prober(
-    census: Census,
-    vp: str,
-    interface: str | None,
-    source_ip: str | None,
-    gateway_mac: str | None,
-    timeout_s: float,
-    rate_pps: float,
-) -> Prober:
-    """The live ICMP echo prober; -i/-S/-G missing are taken from the route (as ``scan``)."""
-    from liveness.reach.monitor.live import check_monitor_targets
-
-    check_monitor_targets(census.blocks, "--census")
-    if interface is None or source_ip is None or gateway_mac is None:
-        from liveness.net.route import lookup_route
-
-        if not census.hosts.size:
-            raise InputError("--census: no address to probe")
-        first = str(ipaddress.IPv4Address(int(census.blocks[0]) | int(census.hosts[0])))
-        route = lookup_route(first, interface)
-        if gateway_mac is None and route.gateway_mac is None:
-            raise InputError(
-                f"-G/--gateway-mac: no neighbour entry for the gateway toward {first} on "
-                f"{route.ifname}; pass the gateway's MAC address"
-            )
-        interface = interface or route.ifname
-        source_ip = source_ip or route.src_ip
-        gateway_mac = gateway_mac or (route.gateway_mac or b"").hex(":")
-    return make_prober(
-        "live",
-        interface=interface,
-        source_ip=source_ip,
-        gateway_mac=gateway_mac,
-        timeout_s=timeout_s,
-        rate_pps=rate_pps,
-        seed=secrets.randbits(63),
-        vp=vp,
-    )
-
-
-def _monitor_one_vp(
-    *,
-    vp: str,
-    census_paths: tuple[str, ...],
-    rounds: int,
-    params: TrinocularParams,
-    output_dir: str,
-    start: int | None,
-    changes_only: bool,
-    model: bool,
-    model_seed: int,
-    model_availability: float | None,
-    schedule: list[tuple[int, int, int]],
-    live_route: tuple[str | None, str | None, str | None],
-    timeout_s: float,
-    rate_pps: float,
-) -> dict[str, Any]:
-    """Monitor from this host (or namespace) for ``rounds`` rounds; the JSON summary."""
-    round_s = params.round_s
-    census = load_census(census_paths)
-    if not census.address_count:
-        raise InputError(f"--census {', '.join(census_paths)}: no address to monitor")
-    monitor = Monitor.from_census(census, vp=vp, params=params)
-    log(
-        f"monitor {vp}: {census.blocks.size} blocks, {monitor.blocks.size} measurable "
-        f"(|E(b)| >= {params.min_ever_responsive}), {census.address_count} addresses"
-    )
-    if model:
-        known = set(census.blocks.tolist())
-        for block, _, _ in schedule:
-            if block not in known:
-                raise InputError(f"--model-outage: {ipaddress.IPv4Address(block)}/24 not in census")
-    out = Path(output_dir)
-    fsdb_path = out / f"{vp}.fsdb"
-    observation_path = out / f"{vp}.observations.parquet"
-    unmeasurable_path = out / f"{vp}.unmeasurable.txt"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        unmeasurable_path.write_text(
-            "".join(
-                f"{ipaddress.IPv4Address(int(block))}/24\t{int(size)}\n"
-                for block, size in zip(
-                    monitor.unmeasurable_blocks, monitor.unmeasurable_sizes, strict=True
-                )
-            )
-        )
-    except OSError as exc:
-        raise output_error("-o", output_dir, exc) from None
-    first_start = int(time.time()) if start is None else start
-    totals = np.zeros(3, dtype=np.int64)
-    per_round: list[dict[str, int]] = []
-    late_rounds = 0
-    capabilities_dropped: bool | None = None
-    prober: Prober | None = None
-    try:
-        if model:
-            chance: Any = model_availability
-            if chance is None:
-                chance = census.availability if census.availability is not None else 0.9
-            prober = make_prober(
-                "model", blocks=census.blocks, availability=chance, seed=model_seed
-            )
-        else:
-            prober = _live_prober(census, vp, *live_route, timeout_s, rate_pps)
-            capabilities_dropped = drop_capabilities()  # the rings are open: nothing else needs any
-        with (
-            FsdbStream(fsdb_path, changes_only=changes_only) as fsdb,
-            ObservationStream(observation_path, vp=vp, round_s=round_s) as observations,
-        ):
-            for round_no in range(rounds):
-                round_start = first_start + round(round_no * round_s)
-                if not model:
-                    wait = round_start - time.time()
-                    late_rounds += wait < -0.5 * round_s
-                    time.sleep(max(0.0, wait))
-                if isinstance(prober, ModelProber):
-                    for block, first, end in schedule:
-                        if round_no in (first, end):
-                            prober.set_up(block, round_no == end)
-                result = monitor.run_round(prober, round_no, round_start)
-                fsdb.write(result)
-                observations.write(result)
-                counts = result.status_counts()
-                per_round.append({**counts, "probes": int(result.probes.sum())})
-                totals += [counts["down"], counts["up"], counts["unknown"]]
-                log(f"round {round_no}: {counts}")
-            fsdb.close(comment=f"liveness monitor --vp {vp} --rounds {rounds} --round-s {round_s}")
-    finally:
-        close = getattr(prober, "close", None)
-        if close is not None:
-            close()
-    return {
-        "vp": vp,
-        "prober": "model" if model else "live",
-        "capabilities_dropped": capabilities_dropped,
-        "rounds": rounds,
-        "round_s": round_s,
-        "start": first_start,
-        "late_rounds": late_rounds,
-        "blocks": int(census.blocks.size),
-        "measurable": int(monitor.blocks.size),
-        "unmeasurable": int(monitor.unmeasurable_blocks.size),
-        "block_rounds": {"down": int(totals[0]), "up": int(totals[1]), "unknown": int(totals[2])},
-        "per_round": per_round,
-        "probes": monitor.total_probes,
-        "probes_per_block_hour": round(monitor.probes_per_block_hour(), 4),
-        "probes_per_block_window": round(
-            monitor.probes_per_block_hour() * params.rate_window_s / 3600.0, 4
-        ),
-        "max_probes_in_window": monitor.max_probes_in_window,
-        "probe_bound": {
-            "probes": params.max_probes_per_window,
-            "window_s": params.rate_window_s,
-        },
-        "fsdb": str(fsdb_path),
-        "observations": str(observation_path),
-        "observation_rows": observations.rows_written,
-        "unmeasurable_list": str(unmeasurable_path),
-    }
-
-
 @click.command(name="monitor")
 @click.option("--vp", help="Name of this vantage point (in outputs); not with --testbed.")
 @click.option(
@@ -307,7 +135,7 @@ def _monitor_one_vp(
 @click.option(
     "--round-s",
     type=FiniteFloat(min=1.0),
-    default=660.0,
+    default=float(ROUND_S),
     show_default=True,
     help="Round length in seconds (outputs have whole-second times).",
 )
@@ -396,7 +224,7 @@ def command(
     check_output_dir(output_dir, "-o")
     if scale_rate_window is None:
         scale_rate_window = testbed_spec is not None
-    params = _parse_params(param_items, round_s, scale_rate_window)
+    params = parse_params(param_items, round_s, scale_rate_window)
     if scale_rate_window:
         params = params.time_scaled()
     schedule = [_parse_outage(spec, rounds) for spec in outages]
@@ -409,7 +237,7 @@ def command(
             raise InputError("--testbed: runs every VP of the spec; drop --vp and --start")
         if interface or source_ip or gateway_mac:
             raise InputError("--testbed: -i/-S/-G come from each VP; drop them")
-        from liveness.reach.monitor.multi import VpMonitorOptions, monitor_testbed
+        from liveness.monitor.multi import VpMonitorOptions, monitor_testbed
 
         log(f"monitor: bringing up {testbed_spec}, census scan, then every VP at once")
         summary = monitor_testbed(
@@ -455,7 +283,8 @@ def command(
         )
     if model and (interface or source_ip or gateway_mac):
         raise InputError("-i/-S/-G: only with --live")
-    summary = _monitor_one_vp(
+    summary = monitor_vp(
+        progress=log,
         vp=vp,
         census_paths=census_paths,
         rounds=rounds,

@@ -27,23 +27,21 @@ from liveness.cli._common import (
     output_file,
 )
 from liveness.errors import InputError
-from liveness.reach.atlas_islands import AtlasParams, detect_atlas
+from liveness.reach.atlas_islands import AtlasParams
 from liveness.reach.detect import (
     Detection,
     DetectParams,
-    detect,
     parse_vp_blocks,
     sort_events,
 )
-from liveness.reach.island_mask import detect_with_island_mask
+from liveness.reach.detection import detection_summary, is_atlas, run_detection
+from liveness.reach.trinocular import ROUND_S
 
 __all__ = [
     "check_table_output",
     "command",
     "format_rows",
-    "is_atlas",
     "read_observation_files",
-    "run_detection",
     "table_rows",
     "write_table",
 ]
@@ -60,42 +58,6 @@ def read_observation_files(paths: Sequence[str], kind: str) -> pa.Table:
     if not isinstance(table, pa.Table):
         raise InputError("the observation reader returned no table")
     return table
-
-
-def is_atlas(obs: pa.Table, kind: str, paths: Sequence[str] = ()) -> bool:
-    """Whether to use the Atlas per-probe detector.
-
-    Yes when asked for (``--kind atlas``), when every file is Atlas results (``auto``), or when
-    every target is a DNS root letter (Observation Parquet of Atlas data).
-    """
-    if kind not in ("auto", "observation"):
-        return kind == "atlas"
-    if kind == "auto" and paths:
-        from liveness.reach.readers import detect_kind
-
-        if all(detect_kind(path) == "atlas" for path in paths):
-            return True
-    if obs.num_rows == 0:
-        return False
-    names: Any = obs.column("target").combine_chunks()
-    values = names.dictionary if pa.types.is_dictionary(names.type) else names.unique()
-    return all(str(name).endswith(".root") for name in values.to_pylist())
-
-
-def run_detection(
-    obs: pa.Table,
-    atlas: bool,
-    params: DetectParams,
-    atlas_params: AtlasParams,
-    vp_blocks: dict[str, str],
-    island_mask: bool = True,
-) -> Detection:
-    """The right detector for the observations (blocks: islands masked unless told not to)."""
-    if atlas:
-        return detect_atlas(obs, atlas_params)
-    if island_mask:
-        return detect_with_island_mask(obs, params, vp_blocks)
-    return detect(obs, params, vp_blocks)
 
 
 def check_table_output(
@@ -163,18 +125,6 @@ def format_rows(table: pa.Table, limit: int = 40) -> str:
     return "\n".join(lines)
 
 
-def detection_summary(found: Detection) -> dict[str, Any]:
-    """Counts per kind and total seconds, JSON-ready."""
-    kinds = [str(k) for k in found.events.column("kind").to_pylist()]
-    durations = [int(d or 0) for d in found.events.column("duration").to_pylist()]
-    by_kind: dict[str, dict[str, int]] = {}
-    for kind, duration in zip(kinds, durations, strict=True):
-        entry = by_kind.setdefault(kind, {"events": 0, "seconds": 0})
-        entry["events"] += 1
-        entry["seconds"] += duration
-    return {"intervals": found.intervals, "events": found.events.num_rows, "by_kind": by_kind}
-
-
 _DETECTOR_OPTIONS = [
     click.option("--kind", type=click.Choice(KINDS), default="auto", show_default=True,
                  help="Input format (auto: from the file contents)."),
@@ -182,7 +132,8 @@ _DETECTOR_OPTIONS = [
                  help="Drop events shorter than S seconds [blocks: 660, atlas: 0]."),
     click.option("--gap", type=click.IntRange(min=0), default=0, show_default=True,
                  help="Join events of one scope and kind at most S seconds apart."),
-    click.option("--round", "round_s", type=click.IntRange(min=0), default=660, show_default=True,
+    click.option("--round", "round_s", type=click.IntRange(min=0), default=ROUND_S,
+                 show_default=True,
                  help="Snap interval boundaries to rounds of S seconds (0: keep seconds)."),
     click.option("--island-share", type=FiniteFloat(0, 1, min_open=True), default=0.5,
                  show_default=True, help="Below this share of active blocks reached: island."),
@@ -218,7 +169,7 @@ def detect_from_options(
     min_duration = options["min_duration"]
     params = DetectParams(
         round_s=options["round_s"],
-        min_duration=660 if min_duration is None else min_duration,
+        min_duration=ROUND_S if min_duration is None else min_duration,
         gap=options["gap"],
         island_share=options["island_share"],
         min_blocks=options["min_blocks"],

@@ -12,12 +12,12 @@ import pyarrow as pa
 from liveness.cli._common import check_output_file, emit_json, json_option, log, output_file
 from liveness.cli.reach_detect import (
     detect_from_options,
-    detection_summary,
     detector_options,
     read_observation_files,
 )
 from liveness.errors import InputError
 from liveness.reach.atlas_islands import AtlasParams
+from liveness.reach.detection import detection_summary
 from liveness.reach.dnsmon import dnsmon_loss
 from liveness.reach.report import render_report
 

@@ -26,12 +26,12 @@ from numpy.typing import NDArray
 from liveness.cli._common import emit_json, json_option, log
 from liveness.errors import InputError, RunError
 from liveness.net.pcap import PcapWriter
-from liveness.packet.layout import mac_bytes
+from liveness.net.route import parse_mac
 from liveness.probes import DEFAULT_PROBES, Probe, parse_probes
 from liveness.probes.context import ScanContext
 from liveness.scan.dryrun import dry_run
 
-__all__ = ["ScanOptions", "command", "parse_max_targets", "parse_options"]
+__all__ = ["RunOptions", "ScanOptions", "command", "parse_max_targets", "parse_options"]
 
 DRY_RUN_SOURCE = "192.0.2.1"  # TEST-NET-1: a placeholder source for frames never sent
 DEFAULT_SOURCE_MAC = "02:00:00:00:00:01"
@@ -70,6 +70,30 @@ class ScanOptions:
         return iter_target_batches(self.space, perm, shard, self.batch_size)
 
 
+@dataclass
+class RunOptions:
+    """The flags that shape a run rather than its frames: rate, outputs, timing, status.
+
+    Checked by :func:`check_live_options` (the dry run checks them too) and turned, with the
+    :class:`ScanOptions`, into the scan loop's :class:`~liveness.scan.loop.ScanSettings`.
+    """
+
+    output: str
+    rate_text: str | None
+    bandwidth_text: str | None
+    max_runtime: float | None
+    cooldown: float
+    fields: list[str] | None
+    output_filter: str | None
+    resume: bool
+    quiet: bool
+    status_csv: str | None
+    metadata: str | None
+    copies: int
+    max_sendto_failures: int | None
+    rate: float | None = None  # packets/s from -r or -B (None: unlimited), set by the check
+
+
 def parse_max_targets(text: str | None, space_size: int) -> int | None:
     """``-n``: a count or a percentage of the target space (``"10%"``)."""
     if text is None:
@@ -95,13 +119,6 @@ def _ipv4(text: str, flag: str) -> int:
         return int(ipaddress.IPv4Address(text))
     except ValueError:
         raise InputError(f"{flag}: {text!r} is not an IPv4 address") from None
-
-
-def _mac(text: str, flag: str) -> bytes:
-    try:
-        return mac_bytes(text)
-    except ValueError:
-        raise InputError(f"{flag}: {text!r} is not a MAC address (aa:bb:cc:dd:ee:ff)") from None
 
 
 def parse_options(
@@ -155,8 +172,8 @@ def parse_options(
         source_ip = DRY_RUN_SOURCE
     ctx_fields: dict[str, Any] = {
         "src_ip": _ipv4(source_ip, "-S/--source-ip"),
-        "src_mac": _mac(source_mac or DEFAULT_SOURCE_MAC, "--source-mac"),
-        "gw_mac": _mac(gateway_mac or DEFAULT_GATEWAY_MAC, "-G/--gateway-mac"),
+        "src_mac": parse_mac(source_mac or DEFAULT_SOURCE_MAC, "--source-mac"),
+        "gw_mac": parse_mac(gateway_mac or DEFAULT_GATEWAY_MAC, "-G/--gateway-mac"),
         "vp": vp,
         "max_attempts": 1 + retransmissions if retransmit_delay > 0 else 1,
     }
@@ -186,20 +203,10 @@ def _route_defaults(
     space: Any, interface: str | None, source_ip: str | None, gateway_mac: str | None
 ) -> tuple[str, str, str]:
     """Fill in -i, -S and -G from the route to the first target (ZMap does the same)."""
-    from liveness.net.route import lookup_route
+    from liveness.net.route import sending_defaults
 
     first = str(ipaddress.IPv4Address(int(space.addresses(np.zeros(1, np.uint64))[0])))
-    route = lookup_route(first, interface)
-    if gateway_mac is None and route.gateway_mac is None:
-        raise InputError(
-            f"-G/--gateway-mac: no neighbour entry for the gateway toward {first} on "
-            f"{route.ifname}; pass the gateway's MAC address"
-        )
-    return (
-        interface or route.ifname,
-        source_ip or route.src_ip,
-        gateway_mac or (route.gateway_mac or b"").hex(":"),
-    )
+    return sending_defaults(first, interface, source_ip, gateway_mac)
 
 
 def _parse_rate(rate: str | None, bandwidth: str | None, probes: list[Probe]) -> float | None:
@@ -247,7 +254,7 @@ def _checkpoint_seed(output: str) -> int:
         raise InputError(f"--resume: {path} is not a liveness checkpoint ({exc})") from None
 
 
-def run_live(options: ScanOptions, live: dict[str, Any]) -> dict[str, Any]:
+def run_live(options: ScanOptions, live: RunOptions) -> dict[str, Any]:
     """Run the scan on the wire; returns its metadata."""
     from liveness.scan.loop import ScanSettings, run_scan
 
@@ -256,58 +263,58 @@ def run_live(options: ScanOptions, live: dict[str, Any]) -> dict[str, Any]:
             "a live scan needs root or CAP_NET_RAW for its packet sockets (or use -d for a dry run)"
         )
     destination = preflight_outputs(live)
-    fields = live["fields"]
+    fields = live.fields
     settings = ScanSettings(
         space=options.space,
         probes=options.probes,
         context=options.context,
         seed=options.seed,
         ifname=options.interface or "",
-        output=live["output"],
+        output=live.output,
         shards=options.shards,
         shard=options.shard,
-        rate=live["rate"],
+        rate=live.rate,
         max_targets=options.max_targets,
-        max_runtime=live["max_runtime"],
-        cooldown=live["cooldown"],
+        max_runtime=live.max_runtime,
+        cooldown=live.cooldown,
         retransmissions=options.retransmissions,
         retransmit_delay=options.retransmit_delay,
         fields=fields,
-        output_filter=live["output_filter"],
-        resume=live["resume"],
-        quiet=live["quiet"],
-        status_csv=live["status_csv"],
-        metadata_path=live["metadata"],
-        copies=live["copies"],
-        max_sendto_failures=live["max_sendto_failures"],
+        output_filter=live.output_filter,
+        resume=live.resume,
+        quiet=live.quiet,
+        status_csv=live.status_csv,
+        metadata_path=live.metadata,
+        copies=live.copies,
+        max_sendto_failures=live.max_sendto_failures,
         destination=destination,
     )
     return run_scan(settings)
 
 
-def check_live_options(live: dict[str, Any], probes: list[Probe]) -> None:
+def check_live_options(live: RunOptions, probes: list[Probe]) -> None:
     """The checks a dry run and a live scan share (a dry run is a faithful rehearsal)."""
     from liveness.output.fields import resolve_fields
     from liveness.output.filter import compile_filter
 
-    cooldown, max_runtime = live["cooldown"], live["max_runtime"]
+    cooldown, max_runtime = live.cooldown, live.max_runtime
     if not math.isfinite(cooldown) or cooldown < 0:
         raise InputError(f"-c/--cooldown-time: {cooldown} must be a number >= 0")
     if max_runtime is not None and (not math.isfinite(max_runtime) or max_runtime <= 0):
         raise InputError(f"-t/--max-runtime: {max_runtime} must be a number > 0")
-    if not 1 <= live["copies"] <= 16:
-        raise InputError(f"-P/--probes-per-target: {live['copies']} must be within 1..16")
-    if live["fields"] is not None:
-        resolve_fields(live["fields"], "-f/--output-fields")
-    if live["output_filter"]:
+    if not 1 <= live.copies <= 16:
+        raise InputError(f"-P/--probes-per-target: {live.copies} must be within 1..16")
+    if live.fields is not None:
+        resolve_fields(live.fields, "-f/--output-fields")
+    if live.output_filter:
         try:
-            compile_filter(live["output_filter"])
+            compile_filter(live.output_filter)
         except InputError as exc:
             raise InputError(f"--output-filter: {exc}") from None
-    live["rate"] = _parse_rate(live["rate_text"], live["bandwidth_text"], probes)
+    live.rate = _parse_rate(live.rate_text, live.bandwidth_text, probes)
 
 
-def preflight_outputs(live: dict[str, Any]) -> Any:
+def preflight_outputs(live: RunOptions) -> Any:
     """Check every output path before the first packet; returns the resolved ``-o``.
 
     Each is checked as the scan will write it: after it has dropped its capabilities.
@@ -316,17 +323,17 @@ def preflight_outputs(live: dict[str, Any]) -> Any:
     from liveness.scan.loop import default_checkpoint
     from liveness.scan.privileges import check_writable_without_capabilities
 
-    destination = resolve_destination(live["output"])
+    destination = resolve_destination(live.output)
     outputs = [
-        ("-m/--metadata-file", live["metadata"]),
-        ("-u/--status-updates-file", live["status_csv"]),
+        ("-m/--metadata-file", live.metadata),
+        ("-u/--status-updates-file", live.status_csv),
     ]
     if destination.resumable:
-        checkpoint = default_checkpoint(live["output"]) + ".json"
+        checkpoint = default_checkpoint(live.output) + ".json"
         outputs += [("-o/--output-file", destination.path), ("checkpoint", checkpoint)]
     try:
-        if live["resume"] and not destination.resumable:
-            raise InputError(f"--resume needs -o to name a regular file, not {live['output']!r}")
+        if live.resume and not destination.resumable:
+            raise InputError(f"--resume needs -o to name a regular file, not {live.output!r}")
         named = [(flag, path) for flag, path in outputs if path]
         for flag, path in named:
             check_writable(os.path.realpath(path), flag)
@@ -397,7 +404,8 @@ def run_dry(
     "--probes",
     default=DEFAULT_PROBES,
     show_default=True,
-    help="Probe list: icmp_echo, tcp_syn[:PORT|:random], udp_dns[:TYPE[:NAME]], udp_ntp.",
+    help="Probe list: icmp_echo, icmp_timestamp, tcp_syn[:PORT|:random], "
+    "udp_dns[:TYPE[:NAME]], udp_ntp.",
 )
 @click.option("-w", "--allowlist-file", help="Only scan these CIDRs (one per line).")
 @click.option("-b", "--blocklist-file", help="Never scan these CIDRs (added to the default).")
@@ -532,21 +540,21 @@ def command(
         retransmissions=retransmissions,
         interface=interface,
     )
-    live = {
-        "output": output_file or "replies.parquet",
-        "rate_text": rate,
-        "bandwidth_text": bandwidth,
-        "max_runtime": max_runtime,
-        "cooldown": cooldown_time,
-        "fields": [f.strip() for f in output_fields.split(",")] if output_fields else None,
-        "output_filter": output_filter,
-        "resume": resume,
-        "quiet": quiet or as_json,
-        "status_csv": status_updates_file,
-        "metadata": metadata_file,
-        "copies": probes_per_target,
-        "max_sendto_failures": None if max_sendto_failures < 0 else max_sendto_failures,
-    }
+    live = RunOptions(
+        output=output_file or "replies.parquet",
+        rate_text=rate,
+        bandwidth_text=bandwidth,
+        max_runtime=max_runtime,
+        cooldown=cooldown_time,
+        fields=[f.strip() for f in output_fields.split(",")] if output_fields else None,
+        output_filter=output_filter,
+        resume=resume,
+        quiet=quiet or as_json,
+        status_csv=status_updates_file,
+        metadata=metadata_file,
+        copies=probes_per_target,
+        max_sendto_failures=None if max_sendto_failures < 0 else max_sendto_failures,
+    )
     check_live_options(live, options.probes)
     if dryrun and source_ip is None:  # only once every flag has been checked
         log(f"liveness: dry run from placeholder source {DRY_RUN_SOURCE} (set -S to change)")
@@ -559,7 +567,7 @@ def command(
             log(
                 f"liveness: sent {metadata['packets_sent']} probes to {metadata['targets_probed']}"
                 f" targets at {metadata['rate_achieved_pps']:.0f} p/s; "
-                f"{metadata['rows_written']} replies written to {live['output']}"
+                f"{metadata['rows_written']} replies written to {live.output}"
                 + (f" (stopped: {stopped})" if stopped else "")
             )
         from liveness.scan.loop import EXIT_STATUS

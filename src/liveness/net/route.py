@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from liveness.errors import RunError
 
-__all__ = ["Route", "lookup_route", "parse_mac"]
+__all__ = ["Route", "lookup_route", "parse_mac", "sending_defaults"]
 
 
 @dataclass(frozen=True)
@@ -26,16 +26,12 @@ class Route:
 def parse_mac(text: str, flag: str = "-G/--gateway-mac") -> bytes:
     """``aa:bb:cc:dd:ee:ff`` (or with dashes) to 6 bytes; InputError naming ``flag`` otherwise."""
     from liveness.errors import InputError
+    from liveness.packet.layout import mac_bytes
 
-    cleaned = text.strip().replace("-", ":")
-    parts = cleaned.split(":")
     try:
-        raw = bytes(int(part, 16) for part in parts)
+        return mac_bytes(text.strip())
     except ValueError:
-        raw = b""
-    if len(parts) != 6 or len(raw) != 6 or any(len(p) not in (1, 2) for p in parts):
-        raise InputError(f"{flag}: {text!r} is not a MAC address (aa:bb:cc:dd:ee:ff)")
-    return raw
+        raise InputError(f"{flag}: {text!r} is not a MAC address (aa:bb:cc:dd:ee:ff)") from None
 
 
 def _ip_json(args: list[str]) -> list[dict[str, object]]:
@@ -69,4 +65,25 @@ def lookup_route(target: str, ifname: str | None = None) -> Route:
             break
     return Route(
         ifname=dev, src_ip=src, gateway_ip=str(gateway) if gateway else None, gateway_mac=mac
+    )
+
+
+def sending_defaults(
+    first_target: str, interface: str | None, source_ip: str | None, gateway_mac: str | None
+) -> tuple[str, str, str]:
+    """``-i``, ``-S`` and ``-G`` where not given, from the kernel's route toward
+    ``first_target`` and its neighbour table (as ZMap does); InputError when the gateway's MAC
+    address is unknown."""
+    from liveness.errors import InputError
+
+    route = lookup_route(first_target, interface)
+    if gateway_mac is None and route.gateway_mac is None:
+        raise InputError(
+            f"-G/--gateway-mac: no neighbour entry for the gateway toward {first_target} on "
+            f"{route.ifname}; pass the gateway's MAC address"
+        )
+    return (
+        interface or route.ifname,
+        source_ip or route.src_ip,
+        gateway_mac or (route.gateway_mac or b"").hex(":"),
     )

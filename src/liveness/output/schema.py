@@ -33,6 +33,7 @@ __all__ = [
     "REPLY_CATEGORIES",
     "REPLY_COLUMNS",
     "REPLY_SCHEMA",
+    "STRING_DICT",
     "empty_reply_table",
 ]
 
@@ -50,7 +51,9 @@ REPLY_CATEGORIES: tuple[str, ...] = (
     "timestamp_reply",
 )
 
-_DICT = pa.dictionary(pa.int32(), pa.string())
+STRING_DICT = pa.dictionary(pa.int32(), pa.string())
+"""The Arrow type of every dictionary-encoded string column (probe, reply, vp, kind, ...)."""
+_DICT = STRING_DICT
 
 REPLY_SCHEMA = pa.schema(
     [

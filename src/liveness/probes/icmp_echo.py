@@ -18,7 +18,7 @@ from liveness.packet.layout import L4_OFF, PROTO_ICMP
 from liveness.probes.base import Fields, Probe, Verdict, category, failed
 from liveness.probes.context import ScanContext
 
-__all__ = ["IcmpEcho", "echo_id_seq", "id_seq_attempt"]
+__all__ = ["IcmpEcho", "IcmpQuery", "echo_id_seq", "id_seq_attempt"]
 
 ECHO_REPLY = 0
 ECHO_REQUEST = 8
@@ -48,15 +48,47 @@ def id_seq_attempt(
     return (ident == want_id) & (attempt < ctx.max_attempts), attempt
 
 
-class IcmpEcho(Probe):
+class IcmpQuery(Probe):
+    """An ICMP query probe (echo, timestamp): identifier and sequence number from the token,
+    the attempt added to the sequence number. Errors quoting one are validated alike."""
+
+    protocol = PROTO_ICMP
+    quote_fields: ClassVar[tuple[str, ...]] = ("q_icmp_id", "q_icmp_seq")
+
+    @classmethod
+    def quote_validator(cls) -> type[Probe]:
+        return IcmpQuery
+
+    def validate_quote(self, ctx: ScanContext, f: Fields, tokens: NDArray[np.uint32]) -> Verdict:
+        keep, attempt = id_seq_attempt(ctx, f["q_icmp_id"], f["q_icmp_seq"], tokens)
+        return Verdict(keep, attempt, drops=failed(keep))
+
+    def _patch(
+        self,
+        ctx: ScanContext,
+        view: NDArray[np.void],
+        tokens: NDArray[np.uint32],
+        dst_sum: NDArray[np.uint32],
+        l4_sum0: np.uint32,
+        attempt: int,
+    ) -> None:
+        ident, seq = echo_id_seq(tokens, attempt)
+        view["icmp_id"] = ident
+        view["icmp_seq"] = seq
+        view["icmp_sum"] = finish(l4_sum0 + ident + seq + self._extra_sum(view, tokens))
+
+    def _extra_sum(self, view: NDArray[np.void], tokens: NDArray[np.uint32]) -> Any:
+        """Write further per-target fields; their checksum contribution (none for echo)."""
+        return np.uint32(0)
+
+
+class IcmpEcho(IcmpQuery):
     """ICMP echo request (ping)."""
 
     kind = "icmp_echo"
     name = "icmp_echo"
     probe_id = PROBE_ID
-    protocol = PROTO_ICMP
     reply_fields: ClassVar[tuple[str, ...]] = ("icmp_id", "icmp_seq", "icmp_code")
-    quote_fields: ClassVar[tuple[str, ...]] = ("q_icmp_id", "q_icmp_seq")
     fields: ClassVar[dict[str, tuple[str, int]]] = {
         "icmp_sum": (">u2", L4_OFF + 2),
         "icmp_id": (">u2", L4_OFF + 4),
@@ -79,12 +111,7 @@ class IcmpEcho(Probe):
     ) -> Verdict:
         keep, attempt = id_seq_attempt(ctx, f["icmp_id"], f["icmp_seq"], tokens)
         columns = {"icmp_type": np.zeros(keep.size, np.int64), "icmp_code": f["icmp_code"]}
-        drops = failed(keep)
-        return Verdict(keep, attempt, category("echo_reply"), columns, drops)
-
-    def validate_quote(self, ctx: ScanContext, f: Fields, tokens: NDArray[np.uint32]) -> Verdict:
-        keep, attempt = id_seq_attempt(ctx, f["q_icmp_id"], f["q_icmp_seq"], tokens)
-        return Verdict(keep, attempt, drops=failed(keep))
+        return Verdict(keep, attempt, category("echo_reply"), columns, failed(keep))
 
     @property
     def frame_len(self) -> int:
@@ -92,17 +119,3 @@ class IcmpEcho(Probe):
 
     def l4_template(self) -> bytes:
         return bytes([ECHO_REQUEST]) + bytes(ICMP_LEN - 1)
-
-    def _patch(
-        self,
-        ctx: ScanContext,
-        view: NDArray[np.void],
-        tokens: NDArray[np.uint32],
-        dst_sum: NDArray[np.uint32],
-        l4_sum0: np.uint32,
-        attempt: int,
-    ) -> None:
-        ident, seq = echo_id_seq(tokens, attempt)
-        view["icmp_id"] = ident
-        view["icmp_seq"] = seq
-        view["icmp_sum"] = finish(l4_sum0 + ident + seq)

@@ -15,11 +15,11 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from liveness.packet.checksum import finish, word_sum32
-from liveness.packet.layout import L4_OFF, PROTO_ICMP
-from liveness.probes.base import Fields, Probe, Verdict, category, failed
+from liveness.packet.checksum import word_sum32
+from liveness.packet.layout import L4_OFF
+from liveness.probes.base import Fields, Verdict, category, failed
 from liveness.probes.context import ScanContext
-from liveness.probes.icmp_echo import echo_id_seq, id_seq_attempt
+from liveness.probes.icmp_echo import IcmpQuery, id_seq_attempt
 
 __all__ = ["IcmpTimestamp"]
 
@@ -29,13 +29,12 @@ ICMP_LEN = 20  # type, code, checksum, identifier, sequence, originate, receive,
 PROBE_ID = 5
 
 
-class IcmpTimestamp(Probe):
+class IcmpTimestamp(IcmpQuery):
     """ICMP timestamp request."""
 
     kind = "icmp_timestamp"
     name = "icmp_timestamp"
     probe_id = PROBE_ID
-    protocol = PROTO_ICMP
     fields: ClassVar[dict[str, tuple[str, int]]] = {
         "icmp_sum": (">u2", L4_OFF + 2),
         "icmp_id": (">u2", L4_OFF + 4),
@@ -43,7 +42,6 @@ class IcmpTimestamp(Probe):
         "originate": (">u4", L4_OFF + 8),
     }
     reply_fields: ClassVar[tuple[str, ...]] = ("icmp_id", "icmp_seq", "icmp_code", "icmp_originate")
-    quote_fields: ClassVar[tuple[str, ...]] = ("q_icmp_id", "q_icmp_seq")
 
     def reply_selector(self) -> int:
         return TIMESTAMP_REPLY
@@ -58,20 +56,9 @@ class IcmpTimestamp(Probe):
     def l4_template(self) -> bytes:
         return bytes([TIMESTAMP_REQUEST]) + bytes(ICMP_LEN - 1)
 
-    def _patch(
-        self,
-        ctx: ScanContext,
-        view: NDArray[np.void],
-        tokens: NDArray[np.uint32],
-        dst_sum: NDArray[np.uint32],
-        l4_sum0: np.uint32,
-        attempt: int,
-    ) -> None:
-        ident, seq = echo_id_seq(tokens, attempt)
-        view["icmp_id"] = ident
-        view["icmp_seq"] = seq
+    def _extra_sum(self, view: NDArray[np.void], tokens: NDArray[np.uint32]) -> Any:
         view["originate"] = tokens[:, 2]
-        view["icmp_sum"] = finish(l4_sum0 + ident + seq + word_sum32(tokens[:, 2]))
+        return word_sum32(tokens[:, 2])
 
     def validate_reply(
         self,
@@ -88,7 +75,3 @@ class IcmpTimestamp(Probe):
             "icmp_code": f["icmp_code"],
         }
         return Verdict(keep, attempt, category("timestamp_reply"), columns, failed(keep))
-
-    def validate_quote(self, ctx: ScanContext, f: Fields, tokens: NDArray[np.uint32]) -> Verdict:
-        keep, attempt = id_seq_attempt(ctx, f["q_icmp_id"], f["q_icmp_seq"], tokens)
-        return Verdict(keep, attempt, drops=failed(keep))

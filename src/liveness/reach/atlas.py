@@ -31,6 +31,7 @@ from ripe.atlas.sagan.base import ParsingDict
 from ripe.atlas.sagan.dns import DnsResult
 
 from liveness.errors import InputError
+from liveness.output.schema import STRING_DICT
 from liveness.reach.compressed import read_bytes
 from liveness.reach.roots import builtin_measurement, letter_from_address, root_target
 from liveness.reach.runs import DOWN, UP, merge_runs, observation_table
@@ -47,7 +48,7 @@ __all__ = [
 
 WINDOW_S = 1800  # how long one query stands for at most: the built-in root measurements' period
 
-_DICT = pa.dictionary(pa.int32(), pa.string())
+_DICT = STRING_DICT
 
 QUERY_SCHEMA = pa.schema(
     [

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from liveness.errors import InputError
+from liveness.output.schema import STRING_DICT
 from liveness.reach.intervals import (
     Codes,
     bit_of,
@@ -46,6 +47,7 @@ from liveness.reach.intervals import (
     snap,
     sweep,
 )
+from liveness.reach.trinocular import ROUND_S
 from liveness.targets.inputs import excerpt
 
 __all__ = [
@@ -67,7 +69,7 @@ __all__ = [
 EVENT_KINDS: tuple[str, ...] = ("outage", "peninsula", "island")
 
 
-_DICT = pa.dictionary(pa.int32(), pa.string())
+_DICT = STRING_DICT
 
 
 def _field(name: str, kind: pa.DataType, nullable: bool = True) -> pa.Field[Any]:
@@ -114,9 +116,9 @@ I64 = NDArray[np.int64]
 class DetectParams:
     """Thresholds of the block and VP detectors (seconds unless said otherwise)."""
 
-    round_s: int = 660
+    round_s: int = ROUND_S
     """Round length: boundaries snap to this grid (Trinocular: 11 min); 0 or 1 keeps seconds."""
-    min_duration: int = 660
+    min_duration: int = ROUND_S
     """Events shorter than this are dropped (default: one Trinocular round)."""
     gap: int = 0
     """Events of one scope and kind separated by at most this much join into one."""

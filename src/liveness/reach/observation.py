@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from liveness.output.schema import STRING_DICT
+
 __all__ = ["OBSERVATION_SCHEMA", "STATUSES"]
 
 STATUSES: tuple[str, ...] = ("down", "up", "unknown")  # index = Trinocular status code
 
-_DICT = pa.dictionary(pa.int32(), pa.string())
+_DICT = STRING_DICT
 
 OBSERVATION_SCHEMA = pa.schema(
     [

@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from pyroaring import BitMap
 
 from liveness.errors import InputError
+from liveness.output.schema import STRING_DICT
 from liveness.reach.compressed import read_bytes
 from liveness.reach.scans import read_scan_replies
 from liveness.targets.inputs import excerpt
@@ -62,7 +63,7 @@ COUNTED_STATUSES: frozenset[str] = frozenset({"allocated", "assigned"})
 METRICS: tuple[str, ...] = ("ipv4", "ipv6_64s", "active")
 _TYPES = ("asn", "ipv4", "ipv6")
 
-_DICT = pa.dictionary(pa.int32(), pa.string())
+_DICT = STRING_DICT
 
 DELEGATED_SCHEMA = pa.schema(
     [

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from liveness.errors import InputError
-from liveness.safety import require_benchmark_range
+from liveness.safety import BENCHMARK_NET, require_benchmark_range
 from liveness.targets.inputs import check_input_file, excerpt
 from liveness.testbed.behaviours import BUILTIN_BEHAVIOURS, Behaviour, parse_behaviour
 
@@ -214,7 +214,7 @@ _TOP_KEYS = {
 def parse_spec(raw: dict[str, Any], where: str) -> TestbedSpec:
     """Check a decoded TOML document and build the spec; InputError names the key at fault."""
     _no_unknown(raw, _TOP_KEYS, where)
-    population = tuple(_nets(raw.get("population", ["198.18.0.0/15"]), f"{where}: population"))
+    population = tuple(_nets(raw.get("population", [str(BENCHMARK_NET)]), f"{where}: population"))
     infra = require_benchmark_range(
         _str(raw.get("infrastructure", "198.19.255.0/24"), f"{where}: infrastructure"),
         f"{where}: infrastructure",

@@ -1,9 +1,9 @@
-"""``liveness demo --connectivity``: monitor the ``connectivity`` testbed from six VPs, find its
-events, and compare them with the schedule it was built to play.
+"""The connectivity demo (``liveness demo --connectivity``): monitor the ``connectivity``
+testbed from six VPs, find its events, and compare them with the schedule it was built to play.
 
 Steps: bring the spec up; census scan (two ICMP echo passes of ``liveness scan`` from the first
 VP while the schedule is quiet); one live ``liveness monitor`` per VP inside its namespace on a
-shared round clock until two rounds past the schedule's end (:mod:`liveness.reach.monitor.multi`);
+shared round clock until two rounds past the schedule's end (:mod:`liveness.monitor.multi`);
 then the detectors on the Observation files, islands first and masked as ``liveness reach
 detect`` does by default (:mod:`liveness.reach.island_mask`), the comparison with the schedule
 (:func:`match_schedule`), and ``reach.html`` (:func:`liveness.reach.report.render_report`).
@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import click
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from liveness.cli._common import log
 from liveness.reach.detect import DetectParams
 from liveness.reach.island_mask import detect_with_island_mask
 
-__all__ = ["match_schedule", "run_connectivity_demo"]
+__all__ = ["match_schedule", "outcome_lines", "run_connectivity_demo"]
 
 DEMO_SPEC = "connectivity"
 DEMO_ROUND_S = 10.0
@@ -112,8 +111,8 @@ def match_schedule(
 
 def run_connectivity_demo(
     output_dir: Path,
-    as_json: bool,
     *,
+    progress: Callable[[str], None] = lambda line: None,
     spec: str | Path = DEMO_SPEC,
     round_s: float = DEMO_ROUND_S,
     timeout_s: float = DEMO_TIMEOUT_S,
@@ -121,20 +120,20 @@ def run_connectivity_demo(
     """Bring ``spec`` up, census it, monitor from all its VPs through the schedule, detect the
     events, write ``reach.html`` and the event table; the comparison with the schedule.
 
-    Prints the comparison unless ``as_json`` (the caller prints the returned dict then).
+    ``progress`` receives a line per stage; :func:`outcome_lines` formats the comparison.
     """
-    from liveness.reach.monitor.multi import VpMonitorOptions, monitor_testbed
+    from liveness.monitor.multi import VpMonitorOptions, monitor_testbed
     from liveness.reach.readers import read_observations
     from liveness.reach.report import render_report
 
     out = Path(output_dir)
     began = time.monotonic()
-    log(f"liveness demo: {spec} testbed, census scan, then six VPs in rounds of {round_s:g} s")
+    progress(f"liveness demo: {spec} testbed, census scan, then six VPs in rounds of {round_s:g} s")
     options = VpMonitorOptions(timeout_s=timeout_s)
-    run = monitor_testbed(spec, out, round_s=round_s, options=options, progress=log)
+    run = monitor_testbed(spec, out, round_s=round_s, options=options, progress=progress)
     started_at = float(run["started_at"])
     schedule = pq.read_table(run["schedule"])
-    log(f"[{time.monotonic() - began:5.1f}s] detecting events")
+    progress(f"[{time.monotonic() - began:5.1f}s] detecting events")
     obs = read_observations(sorted(out.glob("*.observations.parquet")), kind="observation")
     step = max(1, round(round_s))
     params = DetectParams(round_s=step, min_duration=step)
@@ -163,15 +162,20 @@ def run_connectivity_demo(
         },
         "seconds": round(time.monotonic() - began, 1),
     }
-    if not as_json:
-        for entry in outcome["scheduled"]:
-            mark = "found" if entry["found"] else "MISSED"
-            click.echo(
-                f"{entry['kind']:9} {entry['scope']:16} down for {','.join(entry['vps_down']):24} "
-                f"{entry['start']:6.0f}-{entry['end']:<6.0f} s: {mark} "
-                f"({entry['found_events']}/{entry['expected_events']} events)"
-            )
-        for extra in outcome["unexpected"]:
-            click.echo(f"unexpected {extra['kind']} of {extra['scope']} at {extra['start_s']} s")
-        click.echo(f"report: {report}")
     return result
+
+
+def outcome_lines(result: dict[str, Any]) -> list[str]:
+    """The comparison with the schedule, one line per scheduled event and per surprise."""
+    lines = []
+    for entry in result["scheduled"]:
+        mark = "found" if entry["found"] else "MISSED"
+        lines.append(
+            f"{entry['kind']:9} {entry['scope']:16} down for {','.join(entry['vps_down']):24} "
+            f"{entry['start']:6.0f}-{entry['end']:<6.0f} s: {mark} "
+            f"({entry['found_events']}/{entry['expected_events']} events)"
+        )
+    for extra in result["unexpected"]:
+        lines.append(f"unexpected {extra['kind']} of {extra['scope']} at {extra['start_s']} s")
+    lines.append(f"report: {result['report']}")
+    return lines

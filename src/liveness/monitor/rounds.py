@@ -37,12 +37,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from liveness.errors import InputError, RunError
-from liveness.reach.monitor.availability import AvailabilityTracker
-from liveness.reach.monitor.belief import update_belief
-from liveness.reach.monitor.census import Census, sorted_unique
-from liveness.reach.monitor.params import TrinocularParams
-from liveness.reach.monitor.prober import Prober
-from liveness.reach.monitor.ratelimit import ProbeBudget
+from liveness.monitor.availability import AvailabilityTracker
+from liveness.monitor.belief import update_belief
+from liveness.monitor.census import Census, sorted_unique
+from liveness.monitor.params import TrinocularParams
+from liveness.monitor.prober import Prober
+from liveness.monitor.ratelimit import ProbeBudget
 
 __all__ = ["DOWN", "STATUS_NAMES", "UNKNOWN", "UP", "Monitor", "RoundResult"]
 

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from liveness.errors import RunError
-from liveness.reach.monitor.rounds import RoundResult
+from liveness.monitor.rounds import RoundResult
 from liveness.reach.observation import OBSERVATION_SCHEMA
 from liveness.reach.runs import observation_table
 from liveness.reach.trinocular import block_names

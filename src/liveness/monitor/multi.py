@@ -36,6 +36,7 @@ __all__ = [
     "monitor_testbed",
     "run_testbed_monitor",
     "vp_blocks",
+    "wait_with_progress",
 ]
 
 _GRACE_S = 30.0
@@ -164,7 +165,7 @@ def run_testbed_monitor(
                 proc = tb.popen(name, argv, stdout=files[0], stderr=files[1])
                 opened.pop_all()
             running[name] = (proc, files)
-        _wait_with_progress(running, start, rounds, round_s, progress)
+        wait_with_progress(running, start, rounds, round_s, progress)
         summaries: dict[str, dict[str, Any]] = {}
         for name, (proc, _) in running.items():
             if proc.returncode not in (None, 0):
@@ -189,7 +190,7 @@ def run_testbed_monitor(
                 handle.close()
 
 
-def _wait_with_progress(
+def wait_with_progress(
     running: dict[str, tuple[subprocess.Popen[bytes], list[IO[bytes]]]],
     start: int,
     rounds: int,

@@ -113,14 +113,14 @@ def make_prober(kind: str, **options: Any) -> Prober:
     """The prober named ``kind``, built from ``options``: the hook for live and testbed probing.
 
     ``model``: :class:`ModelProber` (options: ``blocks``, ``availability``, ``seed``, ...).
-    ``live``: :class:`~liveness.reach.monitor.live.LiveProber`, ICMP echo from this host (or
+    ``live``: :class:`~liveness.monitor.live.LiveProber`, ICMP echo from this host (or
     namespace) through the scan engine (options: ``interface``, ``source_ip``,
     ``gateway_mac``, ``timeout_s``, ...).
     """
     if kind == "model":
         return ModelProber(**options)
     if kind == "live":
-        from liveness.reach.monitor.live import LiveProber  # opens sockets: load only when asked
+        from liveness.monitor.live import LiveProber  # opens sockets: load only when asked
 
         return LiveProber(**options)
     raise InputError(

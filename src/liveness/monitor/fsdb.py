@@ -22,7 +22,7 @@ import pyarrow.csv as pacsv
 from numpy.typing import NDArray
 
 from liveness.errors import RunError
-from liveness.reach.monitor.rounds import RoundResult
+from liveness.monitor.rounds import RoundResult
 from liveness.reach.trinocular import COLUMNS
 
 __all__ = ["FsdbStream", "hex_blocks"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 from liveness.errors import InputError
+from liveness.reach.trinocular import ROUND_S
 
 __all__ = ["TrinocularParams"]
 
@@ -37,7 +38,7 @@ class TrinocularParams:
     max_probes_per_window: int = 20
     rate_window_s: float = 3600.0
     """Hard bound: at most max_probes_per_window probes per block in any rate_window_s."""
-    round_s: float = 660.0
+    round_s: float = float(ROUND_S)
     """Round length, seconds (11 minutes)."""
     availability_min: float = 0.1
     availability_max: float = 0.99
@@ -105,7 +106,7 @@ class TrinocularParams:
         For emulation (the testbed runs rounds of seconds): the bound then means 20 probes per
         block per 3600/660 rounds, as in Trinocular's real time. Never for real networks.
         """
-        return replace(self, rate_window_s=3600.0 * self.round_s / 660.0)
+        return replace(self, rate_window_s=3600.0 * self.round_s / ROUND_S)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from collections import deque
 import numpy as np
 from numpy.typing import NDArray
 
-from liveness.reach.monitor.params import TrinocularParams
+from liveness.monitor.params import TrinocularParams
 
 __all__ = ["ProbeBudget"]
 

@@ -8,12 +8,12 @@ writers :class:`FsdbStream` and :class:`ObservationStream`.
 
 from __future__ import annotations
 
-from liveness.reach.monitor.census import Census, census_from_snapshots, load_census
-from liveness.reach.monitor.fsdb import FsdbStream
-from liveness.reach.monitor.observations import ObservationStream
-from liveness.reach.monitor.params import TrinocularParams
-from liveness.reach.monitor.prober import ModelProber, Prober, make_prober
-from liveness.reach.monitor.rounds import Monitor, RoundResult
+from liveness.monitor.census import Census, census_from_snapshots, load_census
+from liveness.monitor.fsdb import FsdbStream
+from liveness.monitor.observations import ObservationStream
+from liveness.monitor.params import TrinocularParams
+from liveness.monitor.prober import ModelProber, Prober, make_prober
+from liveness.monitor.rounds import Monitor, RoundResult
 
 __all__ = [
     "Census",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from liveness.reach.monitor.params import TrinocularParams
+from liveness.monitor.params import TrinocularParams
 
 __all__ = ["update_belief"]
 
