@@ -23,15 +23,15 @@ from __future__ import annotations
 import ipaddress
 import time
 from types import TracebackType
-from typing import Any
 
 import numpy as np
-import pyarrow as pa
 from numpy.typing import NDArray
 
 from liveness.errors import InputError
 from liveness.net.afpacket import RingReceiver, RingSender, interface_mac
+from liveness.output.schema import REPLY_CATEGORIES
 from liveness.probes import ReplyClassifier, parse_probes
+from liveness.probes.classify import Replies
 from liveness.probes.context import ScanContext
 from liveness.safety import BENCHMARK_NET
 from liveness.scan.pacing import Pacer
@@ -39,6 +39,7 @@ from liveness.targets.blocklist import default_blocklist
 
 __all__ = ["LiveProber", "check_monitor_targets"]
 
+ECHO_REPLY = REPLY_CATEGORIES.index("echo_reply")
 _DRAIN_LIMIT = 64
 _MAX_SLICE = 4096  # frames per send at most; the ring is read between slices
 _RX_SLOTS = 1 << 15  # read between slices, so it holds at most a few slices of replies
@@ -168,7 +169,7 @@ class LiveProber:
             batch = self._receiver.poll(max(0, remaining_ms))
             if batch.lengths.size:
                 hit = _echoed_targets(
-                    self._classifier.classify(batch.frames, batch.lengths, batch.ts_ns)
+                    self._classifier.classify_columns(batch.frames, batch.lengths, batch.ts_ns)
                 )
                 spots = np.minimum(np.searchsorted(distinct, hit), distinct.size - 1)
                 seen[spots[distinct[spots] == hit]] = True
@@ -192,16 +193,12 @@ class LiveProber:
         self.close()
 
 
-def _echoed_targets(replies: pa.RecordBatch) -> NDArray[np.uint32]:
+def _echoed_targets(replies: Replies) -> NDArray[np.uint32]:
     """Targets of the echo replies that came from the target itself."""
-    kinds: Any = replies.column("reply")  # dictionary-encoded (REPLY_SCHEMA)
-    names = kinds.dictionary.to_pylist()
-    if "echo_reply" not in names:
-        return np.empty(0, dtype=np.uint32)
-    echo = kinds.indices.to_numpy() == names.index("echo_reply")
-    target = replies.column("target").to_numpy()
-    echoed: NDArray[np.uint32] = target[echo & (target == replies.column("responder").to_numpy())]
-    return echoed
+    target = replies["target"]
+    echoed = (replies["reply"] == ECHO_REPLY) & (target == replies["responder"])
+    found: NDArray[np.uint32] = target[echoed].astype(np.uint32)
+    return found
 
 
 def _mac(value: bytes | str) -> bytes:
