@@ -7,10 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from netns_helpers import VETH_SCANNER, run_ip
 
 
 def _can_make_namespaces() -> bool:
@@ -51,3 +54,37 @@ def paper_demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(done.stdout)
     result["dir"] = Path(out)
     return result
+
+
+def runrun_ip(*args: str) -> None:
+    """``ip ARGS``, failing loudly."""
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def veth_pair() -> Iterator[tuple[str, str]]:
+    """Namespaces A (the scanner, 198.18.255.1/32) and B (owning 198.18.0.0/16 on lo)."""
+    a, b = f"lvrA{os.getpid()}", f"lvrB{os.getpid()}"
+    try:
+        run_ip("netns", "add", a)
+        run_ip("netns", "add", b)
+        run_ip("link", "add", "vA", "netns", a, "type", "veth", "peer", "name", "vB", "netns", b)
+        run_ip("-n", a, "addr", "add", f"{VETH_SCANNER}/32", "dev", "vA")
+        for ns, dev in ((a, "vA"), (b, "vB")):
+            run_ip("-n", ns, "link", "set", dev, "up")
+            run_ip("-n", ns, "link", "set", "lo", "up")
+        run_ip("-n", b, "route", "add", "local", "198.18.0.0/16", "dev", "lo")
+        run_ip("-n", b, "route", "add", f"{VETH_SCANNER}/32", "dev", "vB", "table", "local")
+        run_ip(
+            "-n", a, "route", "add", "198.18.0.0/16", "via", "198.18.255.254", "dev", "vA", "onlink"
+        )
+        mac_b = subprocess.run(
+            ["ip", "netns", "exec", b, "cat", "/sys/class/net/vB/address"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+        run_ip("-n", a, "neigh", "replace", "198.18.255.254", "lladdr", mac_b, "dev", "vA",
+            "nud", "permanent")  # fmt: skip
+        yield a, b
+    finally:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)

@@ -2,50 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 
 import pytest
 
+from netns_helpers import VETH_SCANNER as SCANNER
+from netns_helpers import run_ip as _ip
+
 pytestmark = pytest.mark.root
-
-SCANNER = "198.18.255.1"
-
-
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
-@pytest.fixture
-def veth_pair() -> Iterator[tuple[str, str]]:
-    """Namespaces A (the scanner, 198.18.255.1/32) and B (owning 198.18.0.0/16 on lo)."""
-    a, b = f"lvrA{os.getpid()}", f"lvrB{os.getpid()}"
-    try:
-        _ip("netns", "add", a)
-        _ip("netns", "add", b)
-        _ip("link", "add", "vA", "netns", a, "type", "veth", "peer", "name", "vB", "netns", b)
-        _ip("-n", a, "addr", "add", f"{SCANNER}/32", "dev", "vA")
-        for ns, dev in ((a, "vA"), (b, "vB")):
-            _ip("-n", ns, "link", "set", dev, "up")
-            _ip("-n", ns, "link", "set", "lo", "up")
-        _ip("-n", b, "route", "add", "local", "198.18.0.0/16", "dev", "lo")
-        _ip("-n", b, "route", "add", f"{SCANNER}/32", "dev", "vB", "table", "local")
-        _ip(
-            "-n", a, "route", "add", "198.18.0.0/16", "via", "198.18.255.254", "dev", "vA", "onlink"
-        )
-        mac_b = subprocess.run(
-            ["ip", "netns", "exec", b, "cat", "/sys/class/net/vB/address"],
-            check=True, capture_output=True, text=True,
-        ).stdout.strip()  # fmt: skip
-        _ip("-n", a, "neigh", "replace", "198.18.255.254", "lladdr", mac_b, "dev", "vA",
-            "nud", "permanent")  # fmt: skip
-        yield a, b
-    finally:
-        for ns in (a, b):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 def _in_namespace(ns: str, code: str) -> subprocess.CompletedProcess[str]:

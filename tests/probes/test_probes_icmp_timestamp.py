@@ -120,3 +120,49 @@ def test_an_echo_reply_is_not_taken_for_a_timestamp_reply(
     classifier = ReplyClassifier(ctx, probes)
     batch = classifier.classify(replies, np.full(len(replies), replies.shape[1]), np.zeros(200))
     assert batch.num_rows == 0 and classifier.counters["unknown_probe"] == len(targets)
+
+
+@pytest.mark.root
+def test_a_linux_kernel_answers_and_the_replies_validate(veth_pair: tuple[str, str]) -> None:
+    """Real packets: namespace B's kernel answers the timestamp requests sent through the ring
+    (and never answers an echo request with a timestamp reply)."""
+    a, _ = veth_pair
+    code = """
+        import ipaddress, json, subprocess, time
+        import numpy as np
+        from liveness.net.afpacket import RingReceiver, RingSender, interface_mac
+        from liveness.probes import ReplyClassifier, parse_probes
+        from liveness.probes.context import ScanContext
+        src = int(ipaddress.IPv4Address("198.18.255.1"))
+        neigh = json.loads(subprocess.run(["ip", "-j", "neigh"], capture_output=True,
+                                          text=True).stdout)[0]["lladdr"]
+        ctx = ScanContext.from_seed(9, src_ip=src, src_mac=interface_mac("vA"),
+                                    gw_mac=bytes.fromhex(neigh.replace(":", "")))
+        probes = parse_probes("icmp_echo,icmp_timestamp")
+        targets = (int(ipaddress.IPv4Address("198.18.0.1")) + np.arange(300)).astype(np.uint32)
+        rx, tx = RingReceiver("vA", src), RingSender("vA")
+        for probe in probes:
+            tx.send(probe.build(ctx, targets, 0))
+        classifier = ReplyClassifier(ctx, probes)
+        rows = []
+        deadline = time.time() + 5
+        while time.time() < deadline and len(rows) < 600:
+            batch = rx.poll(100)
+            if len(batch.lengths):
+                rows += classifier.classify(batch.frames, batch.lengths, batch.ts_ns).to_pylist()
+        pairs = sorted({(r["probe"], r["reply"]) for r in rows})
+        answered = {r["target"] for r in rows if r["reply"] == "timestamp_reply"}
+        print(json.dumps([pairs, len(answered) == 300, classifier.counters["validation_failed"]]))
+    """
+    import json
+    import sys
+    import textwrap
+
+    done = subprocess.run(
+        ["ip", "netns", "exec", a, sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    pairs, all_answered, failed = json.loads(done.stdout)
+    assert pairs == [["icmp_echo", "echo_reply"], ["icmp_timestamp", "timestamp_reply"]]
+    assert all_answered and failed == 0
