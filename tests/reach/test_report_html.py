@@ -60,7 +60,7 @@ def test_render_report_sections() -> None:
     obs = observations()
     found = detect(obs, DetectParams(round_s=0, min_duration=0, min_blocks=1))
     page = render_report(obs, found, dnsmon=loss_table(), title="test <report>")
-    assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
+    assert page.lower().startswith("<!doctype html>") and page.rstrip().endswith("</html>")
     assert "test &lt;report&gt;" in page  # escaped
     pngs = images(page)
     assert len(pngs) == 3  # two block timelines and the DNSmon bars

@@ -6,7 +6,6 @@ so the HTML file stays self-contained.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import matplotlib
@@ -20,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from liveness.analysis.addressmap import hilbert_grid
+from liveness.output.html import figure_png
 
 __all__ = [
     "LAYER_COLOURS",
@@ -37,10 +37,7 @@ _DARK, _LIGHT, _MID = "#08519c", "#9ecae1", "#4292c6"
 
 
 def _png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig, dpi=100)
 
 
 def _stacked_barh(

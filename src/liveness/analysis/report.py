@@ -6,11 +6,10 @@ itself is embedded as JSON (in a collapsed section) so the numbers travel with t
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,35 +17,16 @@ from liveness import __version__
 from liveness.analysis import figures
 from liveness.analysis.tables import percent
 from liveness.errors import RunError
+from liveness.output.html import html_table, page_start, png_figure
 
 __all__ = ["render_report", "write_report"]
 
-_STYLE = """
-body { font-family: sans-serif; max-width: 1100px; margin: 1em auto; color: #222; }
-h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 1.6em; }
-table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-th { background: #f0f4f8; } figure { margin: 0.8em 0; } img { max-width: 100%; }
-figcaption { color: #555; font-size: 0.9em; } .error { color: #b00; }
-"""
 
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+_table = html_table
 
 
 def _figure(draw: Callable[[dict[str, Any]], bytes], summary: dict[str, Any], caption: str) -> str:
-    data = base64.b64encode(draw(summary)).decode("ascii")
-    alt = html.escape(caption)
-    return (
-        f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{alt}</figcaption></figure>"
-    )
+    return png_figure(draw(summary), caption)
 
 
 _DEFINITIONS = """
@@ -230,8 +210,7 @@ def render_report(summary: dict[str, Any], metadata: dict[str, Any] | None = Non
     """The report as one HTML string."""
     title = "Liveness scan report"
     parts = [
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>",
-        f"<style>{_STYLE}</style></head><body><h1>{title}</h1>",
+        page_start(title),
         _headline_section(summary),
         "<h2>Network-layer coverage</h2>",
         _figure(

@@ -9,10 +9,8 @@ an RIR table when given. Figures are PNG embedded as base64, so the file stands 
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import html
-import io
 import math
 from typing import Any
 
@@ -24,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from liveness.output.html import figure_png, html_table, page_start, png_img
 from liveness.reach.detect import EVENT_KINDS, CodedObservations, Detection, coded_observations
 from liveness.reach.dnsmon import VIEWS
 
@@ -36,22 +35,11 @@ _VIEW_LABELS = {
     "no_islands_peninsulas": "without islands and peninsulas",
 }
 _ROW_LIMIT = 50
-_STYLE = """
-body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:90%}
-td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}
-th{background:#f0f0f0} h2{border-bottom:1px solid #ccc;margin-top:2em}
-.muted{color:#777}
-"""
 
 
 def _png(figure: Any) -> str:
     """A matplotlib figure as an <img> tag with embedded PNG."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(figure)
-    data = base64.b64encode(buffer.getvalue()).decode()
-    return f'<img alt="figure" src="data:image/png;base64,{data}">'
+    return png_img(figure_png(figure, dpi=90))
 
 
 def _when(seconds: int) -> str:
@@ -136,14 +124,10 @@ def _table(
             return "-" if math.isnan(value) else f"{value:.3f}"
         return str(value)
 
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell(r.get(c), c))}</td>" for c in columns) + "</tr>"
-        for r in rows[:limit]
-    )
+    table = html_table(columns, [[cell(r.get(c), c) for c in columns] for r in rows[:limit]])
     hidden = max(total, len(rows)) - min(limit, len(rows))
     more = f'<p class="muted">{hidden} more not shown</p>' if hidden > 0 else ""
-    return f"<table><tr>{head}</tr>{body}</table>{more}"
+    return table + more
 
 
 def render_report(
@@ -158,8 +142,7 @@ def render_report(
     """The report as one HTML string."""
     events = found.events
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
+        page_start(title),
     ]
     if obs.num_rows:
         t0 = int(np.min(obs.column("t0").to_numpy()))
