@@ -38,6 +38,13 @@ def _argv(tb: Testbed, tmp: Path, *extra: str, targets: list[str] | None = None)
     )
 
 
+def _rows_in_journal(path: Path) -> int:
+    from liveness.output.journal import read_journal
+
+    _, batches = read_journal(str(path))
+    return sum(batch.num_rows for batch in batches)
+
+
 def _rows(path: Path) -> int:
     return sum(batch.num_rows for batch in read_replies(str(path)))
 
@@ -47,7 +54,10 @@ def test_a_device_named_by_o_stays_a_device_and_nothing_lands_beside_it(
 ) -> None:
     node = tmp_path / "fakenull"
     os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # a scratch /dev/null
-    done = testbed.run("vp1", _argv(testbed, tmp_path, "-o", str(node)), capture_output=True)
+    # The private scratch directory goes to TMPDIR: here, so a leftover would show.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    argv = _argv(testbed, tmp_path, "-o", str(node))
+    done = testbed.run("vp1", argv, capture_output=True, env=env)
     assert done.returncode == 0, done.stderr
     assert stat.S_ISCHR(os.lstat(node).st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["allow.txt", "fakenull"]
@@ -56,12 +66,16 @@ def test_a_device_named_by_o_stays_a_device_and_nothing_lands_beside_it(
 def test_a_full_device_is_an_error_not_a_success(testbed: Testbed, tmp_path: Path) -> None:
     node = tmp_path / "fakefull"
     os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 7))  # a scratch /dev/full
-    done = testbed.run(
-        "vp1", _argv(testbed, tmp_path, "-o", str(node)), capture_output=True, text=True
-    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    argv = _argv(testbed, tmp_path, "-o", str(node))
+    done = testbed.run("vp1", argv, capture_output=True, text=True, env=env)
     assert done.returncode == 1
     assert "No space left on device" in done.stderr and "Traceback" not in done.stderr
     assert stat.S_ISCHR(os.lstat(node).st_mode)
+    # Nothing is lost: the rows stay in the journal the error names, and only there.
+    (kept,) = [p for p in tmp_path.iterdir() if p.name.startswith("liveness-scan-")]
+    assert str(kept / "output.journal") in done.stderr
+    assert _rows_in_journal(kept / "output.journal") > 0
 
 
 def test_a_symlink_is_followed_and_stays_a_symlink(testbed: Testbed, tmp_path: Path) -> None:

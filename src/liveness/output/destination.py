@@ -55,6 +55,20 @@ class Destination:
         if self.kind != "file":
             shutil.rmtree(self.scratch, ignore_errors=True)
 
+    def release(self) -> None:
+        """At the end of a run: remove the private scratch directory unless a working file
+        there still holds rows (a result that could not be written; the error names it)."""
+        if self.kind == "file" or not os.path.isdir(self.scratch):
+            return
+        kept = [
+            name
+            for name in os.listdir(self.scratch)
+            if name.endswith((".journal", ".partial"))
+            and os.path.getsize(os.path.join(self.scratch, name)) > 0
+        ]
+        if not kept:
+            self.remove_scratch()
+
 
 def _refuse(flag: str, path: str, why: str) -> InputError:
     return InputError(f"{flag}: {path}: {why}")

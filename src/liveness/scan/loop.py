@@ -129,7 +129,20 @@ class _Targets:
 
 
 def run_scan(settings: ScanSettings) -> dict[str, Any]:
-    """Run a live scan to completion; returns the metadata (also written to ``-m``)."""
+    """Run a live scan to completion; returns the metadata (also written to ``-m``).
+
+    A scan to stdout or a device keeps its checkpoint and journal in a private directory: it is
+    removed on every way out, unless it holds rows that could not be written (the error says
+    where they are).
+    """
+    destination = settings.destination or resolve_destination(settings.output)
+    try:
+        return _run_scan(settings, destination)
+    finally:
+        destination.release()
+
+
+def _run_scan(settings: ScanSettings, destination: Destination) -> dict[str, Any]:
     from liveness.net.afpacket import SendPolicy
     from liveness.net.transport import PacketTransport
     from liveness.scan.privileges import drop_capabilities
@@ -141,7 +154,6 @@ def run_scan(settings: ScanSettings) -> dict[str, Any]:
     n_probes = len(settings.probes)
     frames_per_target = n_probes * settings.copies
     names = [probe.name for probe in settings.probes]
-    destination = settings.destination or resolve_destination(settings.output)
     if settings.resume and not destination.resumable:
         raise RunError(f"--resume needs -o to name a regular file, not {settings.output!r}")
     checkpoint_path = settings.checkpoint_path or (
@@ -309,7 +321,6 @@ def run_scan(settings: ScanSettings) -> dict[str, Any]:
     finished = interrupted is None and done[0] >= total and all(d >= total for d in done[1:])
     checkpoint.close(finished=finished)
     if summary.get("output_closed"):
-        destination.remove_scratch()
         raise OutputClosed(str(summary["error"]))
     if summary.get("error"):
         raise RunError(f"receiver failed: {summary['error']}")
@@ -331,8 +342,6 @@ def run_scan(settings: ScanSettings) -> dict[str, Any]:
     if settings.metadata_path:
         text = json.dumps(metadata, indent=1, sort_keys=True, default=str)
         write_result_file(settings.metadata_path, text, "-m/--metadata-file")
-    if finished or interrupted is not None:
-        destination.remove_scratch()
     return metadata
 
 
