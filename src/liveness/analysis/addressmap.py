@@ -18,7 +18,14 @@ import numpy.typing as npt
 from liveness.analysis.sets import ReplySets, mask24
 from liveness.analysis.taxonomy import APP_PROBES, KIND_UDP_VALID, LAYERS
 
-__all__ = ["MAX_CELLS", "address_map", "hilbert_grid", "hilbert_xy"]
+__all__ = [
+    "MAX_CELLS",
+    "address_cells",
+    "address_map",
+    "address_map_of",
+    "hilbert_grid",
+    "hilbert_xy",
+]
 
 MAX_CELLS = 1 << 16
 
@@ -28,41 +35,55 @@ def _covering_prefix(low: int, high: int) -> int:
     return min(24, 32 - (low ^ high).bit_length())
 
 
-def address_map(sets: ReplySets) -> dict[str, Any]:
-    """Per-cell highest layer over the scanned range (see the module docstring)."""
+def address_cells(sets: ReplySets) -> tuple[dict[str, Any], npt.NDArray[np.uint8] | None]:
+    """The scanned range's geometry and the highest layer per cell of the addresses in ``sets``.
+
+    Of disjoint address slices (with the same scanned range) the cells combine by maximum.
+    """
     partial = sets.partial
     if partial.target_max < 0:
-        return {"prefix": None, "cell_prefix_len": 24, "layers": list(LAYERS), "cells": ""}
+        return {"prefix": None, "cell_prefix_len": 24, "layers": list(LAYERS)}, None
     prefix_len = _covering_prefix(partial.target_min, partial.target_max)
     base = partial.target_min >> (32 - prefix_len) << (32 - prefix_len)
     cell_bits = min(24 - prefix_len, 16)
     cell_prefix_len = prefix_len + cell_bits
     shift = np.uint32(32 - cell_prefix_len - 8)  # from a /24 block number to a cell number
-    layer_sets = [
-        sets.network_alive,
-        sets.transport_active | _udp_active(sets),
-        sets.transport_alive | _udp_active(sets),
-        sets.responders(APP_PROBES, [KIND_UDP_VALID]),
+    layer_blocks = [
+        sets.network_blocks,
+        mask24(sets.transport_active | sets.udp_active),
+        mask24(sets.transport_alive | sets.udp_active),
+        mask24(sets.responders(APP_PROBES, [KIND_UDP_VALID])),
     ]
     cells = np.zeros(1 << cell_bits, dtype=np.uint8)
     base_cell = base >> (32 - cell_prefix_len)
-    for level, members in enumerate(layer_sets, start=1):
-        blocks = np.frombuffer(mask24(members).to_array(), dtype=np.uint32)
+    for level, members in enumerate(layer_blocks, start=1):
+        blocks = np.frombuffer(members.to_array(), dtype=np.uint32)
         index = (blocks >> shift).astype(np.int64) - base_cell
         index = index[(index >= 0) & (index < cells.size)]
         cells[index] = level
-    counts = np.bincount(cells, minlength=len(LAYERS))
-    return {
+    geometry = {
         "prefix": f"{ipaddress.IPv4Address(base)}/{prefix_len}",
         "cell_prefix_len": cell_prefix_len,
         "layers": list(LAYERS),
+    }
+    return geometry, cells
+
+
+def address_map_of(geometry: dict[str, Any], cells: npt.NDArray[np.uint8] | None) -> dict[str, Any]:
+    """The summary's ``address_map`` from :func:`address_cells`' geometry and cells."""
+    if cells is None:
+        return {**geometry, "cells": ""}
+    counts = np.bincount(cells, minlength=len(LAYERS))
+    return {
+        **geometry,
         "cells_by_layer": {name: int(n) for name, n in zip(LAYERS, counts, strict=True)},
         "cells": "".join(map(str, cells.tolist())),
     }
 
 
-def _udp_active(sets: ReplySets) -> Any:
-    return sets.app_active(APP_PROBES[0]) | sets.app_active(APP_PROBES[1])
+def address_map(sets: ReplySets) -> dict[str, Any]:
+    """Per-cell highest layer over the scanned range (see the module docstring)."""
+    return address_map_of(*address_cells(sets))
 
 
 def hilbert_xy(order: int, d: npt.NDArray[np.int64]) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,12 @@
 Counts are numbers of distinct IPv4 addresses unless a key says ``replies`` (rows) or
 ``blocks`` (/24 blocks). Shares are fractions in [0, 1], ``None`` when the denominator is 0.
 
+Every count is a sum over addresses, so an analysis can run on disjoint address slices of the
+bitmaps (``ReplySets`` of :meth:`~.partial.ReplyPartial.restricted` partials, which bounds the
+memory of the sets it builds) and the results add up: the functions here return shares as
+:class:`Ratio` (part, whole) pairs, :func:`combine` adds two results and :func:`finish` turns
+the pairs into fractions.
+
 Definitions (DESIGN.md taxonomy):
 
 - *alive* (network layer): the address sourced a reply; a router-sourced ICMP error makes the
@@ -18,11 +24,11 @@ Definitions (DESIGN.md taxonomy):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from pyroaring import BitMap
 
-from liveness.analysis.sets import ReplySets, mask24, union
+from liveness.analysis.sets import ReplySets, mask24
 from liveness.analysis.taxonomy import (
     ALL_PROBES,
     APP_PROBES,
@@ -46,9 +52,13 @@ from liveness.analysis.taxonomy import (
 )
 
 __all__ = [
+    "NonZero",
+    "Ratio",
     "application",
+    "combine",
     "conditional",
     "coverage",
+    "finish",
     "headline",
     "icmp_errors",
     "per_probe",
@@ -71,6 +81,43 @@ _OTHER_ERRORS = ("time_exceeded", "redirect", "source_quench", "param_problem", 
 def share(part: int, whole: int) -> float | None:
     """``part / whole``, or None when ``whole`` is 0."""
     return part / whole if whole else None
+
+
+class Ratio(NamedTuple):
+    """A share not divided yet: parts and wholes of disjoint address slices add up."""
+
+    part: int
+    whole: int
+
+
+class NonZero(dict[str, int]):
+    """Counts of which :func:`finish` keeps the non-zero ones (the same keys in every slice)."""
+
+
+def combine(a: Any, b: Any) -> Any:
+    """The result of two disjoint address slices: counts and ratios added, the rest kept."""
+    if isinstance(a, Ratio):
+        return Ratio(a.part + b.part, a.whole + b.whole)
+    if isinstance(a, dict):
+        return type(a)((k, combine(v, b[k])) for k, v in a.items())
+    if isinstance(a, list):
+        return [combine(x, y) for x, y in zip(a, b, strict=True)]
+    if isinstance(a, int) and not isinstance(a, bool):
+        return a + b
+    return a  # names and notes, the same in every slice
+
+
+def finish(result: Any) -> Any:
+    """``result`` with every :class:`Ratio` turned into its share (None for a zero whole)."""
+    if isinstance(result, Ratio):
+        return share(result.part, result.whole)
+    if isinstance(result, NonZero):
+        return {k: n for k, n in result.items() if n}
+    if isinstance(result, dict):
+        return {k: finish(v) for k, v in result.items()}
+    if isinstance(result, list):
+        return [finish(v) for v in result]
+    return result
 
 
 def _port(probe: str) -> str:
@@ -99,31 +146,57 @@ def per_probe(sets: ReplySets) -> dict[str, Any]:
     return result
 
 
+def _venn(members: list[BitMap]) -> tuple[int, list[int]]:
+    """|union of ``members``| and, per member, how many of its addresses no other member has.
+
+    By inclusion-exclusion over the intersections of every subset (2**n - 1 of them, fine for
+    the three families), so no union and no "exactly one" set is ever built.
+    """
+    n = len(members)
+    size: dict[int, int] = {}  # subset (bit mask) -> |intersection of its members|
+    kept: dict[int, BitMap] = {}  # intersections that larger subsets are built from
+    for subset in range(1, 1 << n):
+        last = subset.bit_length() - 1
+        rest = subset & ~(1 << last)
+        if not rest:
+            kept[subset] = members[last]
+            size[subset] = len(members[last])
+        elif last < n - 1:  # extended later by members after ``last``
+            kept[subset] = kept[rest] & members[last]
+            size[subset] = len(kept[subset])
+        else:
+            size[subset] = kept[rest].intersection_cardinality(members[last])
+    sign = {t: 1 if t.bit_count() % 2 else -1 for t in size}
+    total = sum(sign[t] * size[t] for t in size)
+    only = [sum(sign[t] * size[t] for t in size if t >> i & 1) for i in range(n)]
+    return total, only
+
+
 def coverage(sets: ReplySets) -> dict[str, Any]:
     """Analysis 1: network-layer coverage per family, exclusive parts, union; also in /24s."""
     everyone = sets.network_alive
     alive = {f: sets.family_alive(f) for f in FAMILIES}
     blocks = {f: mask24(s) for f, s in alive.items()}
-    only_one = _exactly(list(alive.values()))[1]
-    only_one_block = _exactly(list(blocks.values()))[1]
+    union_size, only = _venn(list(alive.values()))
+    union_blocks, only_blocks = _venn(list(blocks.values()))
     families: dict[str, Any] = {
         f: {
             "alive": len(alive[f]),
-            "only_this_family": alive[f].intersection_cardinality(only_one),
+            "only_this_family": only[i],
             "blocks": len(blocks[f]),
-            "blocks_only_this_family": blocks[f].intersection_cardinality(only_one_block),
+            "blocks_only_this_family": only_blocks[i],
         }
-        for f in FAMILIES
+        for i, f in enumerate(FAMILIES)
     }
-    family_union = union(alive.values())
     return {
         "families": families,
-        "union": len(family_union),
-        "union_blocks": len(union(blocks.values())),
+        "union": union_size,
+        "union_blocks": union_blocks,
         "all": len(everyone),
-        "all_blocks": len(mask24(everyone)),
-        # found only by probes outside the three families (the random port, unknown probes)
-        "outside_families": everyone.difference_cardinality(family_union),
+        "all_blocks": len(sets.network_blocks),
+        # found only by probes outside the three families (the random port, unknown probes);
+        # every family's set is part of ``everyone``
+        "outside_families": len(everyone) - union_size,
     }
 
 
@@ -144,7 +217,7 @@ def reply_kinds(sets: ReplySets) -> dict[str, Any]:
     return {
         "families": families,
         "errors_only_all": len(only_errors),
-        "errors_only_share_of_all": share(len(only_errors), len(everyone)),
+        "errors_only_share_of_all": Ratio(len(only_errors), len(everyone)),
         "errors_only_revealed_by_family": {
             f: only_errors.intersection_cardinality(sets.responders(p, errors))
             for f, p in FAMILIES.items()
@@ -167,9 +240,9 @@ def icmp_errors(sets: ReplySets) -> dict[str, Any]:
     other_unreach = tuple(c for c in _UNREACH_CODES if c not in (_PORT_UNREACH, _HOST_UNREACH))
     families: dict[str, Any] = {}
     for f, probes in FAMILIES.items():
-        other_codes = {
-            str(c): n for c in other_unreach if (n := len(sets.error_targets(probes, (c,), None)))
-        }
+        other_codes = NonZero(
+            (str(c), len(sets.error_targets(probes, (c,), None))) for c in other_unreach
+        )
         other_total = len(sets.error_targets(probes, other_unreach, None))
         unreach_total = len(sets.error_targets(probes, _UNREACH_CODES, None))
         admin = len(sets.error_targets(probes, (_ADMIN_PROHIBITED,), None))
@@ -180,8 +253,8 @@ def icmp_errors(sets: ReplySets) -> dict[str, Any]:
             "other_unreachable": {
                 **_error_kind_counts(sets, probes, other_unreach),
                 "targets_by_code": other_codes,
-                "admin_prohibited_share_of_other": share(admin, other_total),
-                "admin_prohibited_share_of_unreachable": share(admin, unreach_total),
+                "admin_prohibited_share_of_other": Ratio(admin, other_total),
+                "admin_prohibited_share_of_unreachable": Ratio(admin, unreach_total),
             },
             "other_errors": {
                 name: _error_kind_counts(sets, probes, (_CODE[name],)) for name in _OTHER_ERRORS
@@ -239,7 +312,7 @@ def transport(sets: ReplySets) -> dict[str, Any]:
         }
     return {
         "active": len(active),
-        "active_share_of_all": share(len(active), len(sets.network_alive)),
+        "active_share_of_all": Ratio(len(active), len(sets.network_alive)),
         "alive": len(any_synack),
         "synack_only": len(synack_only),
         "rst_only": len(rst_only),
@@ -270,7 +343,7 @@ def tarpits(sets: ReplySets) -> dict[str, Any]:
         ports[_port(probe)] = {
             "alive_with_tarpits": len(alive),
             "alive_without_tarpits": without,
-            "inflation": share(len(alive) - without, without),
+            "inflation": Ratio(len(alive) - without, without),
         }
     return {
         "tarpits": len(pits),
@@ -293,10 +366,16 @@ def _active_for(sets: ReplySets, probe: str) -> BitMap:
 def conditional(sets: ReplySets) -> dict[str, Any]:
     """Analysis 6: P(active for B | active for A) for every pair of the eight probe types."""
     active = [_active_for(sets, p) for p in CONDITIONAL_PROBES]
-    matrix = [[share(a.intersection_cardinality(b), len(a)) for b in active] for a in active]
+    sizes = [len(a) for a in active]
+    both = [[0] * len(active) for _ in active]  # |A & B|, symmetric: each pair counted once
+    for i, a in enumerate(active):
+        both[i][i] = sizes[i]
+        for j in range(i + 1, len(active)):
+            both[i][j] = both[j][i] = a.intersection_cardinality(active[j])
+    matrix = [[Ratio(both[i][j], sizes[i]) for j in range(len(active))] for i in range(len(active))]
     return {
         "probes": list(CONDITIONAL_PROBES),
-        "active": [len(a) for a in active],
+        "active": sizes,
         "matrix": matrix,
         "note": "matrix[i][j] = P(active for probes[j] | active for probes[i])",
     }
@@ -311,7 +390,7 @@ def application(sets: ReplySets) -> dict[str, Any]:
             "active": len(active),
             "alive": len(alive),
             "active_not_alive": active.difference_cardinality(alive),
-            "alive_share_of_active": share(len(alive), len(active)),
+            "alive_share_of_active": Ratio(len(alive), len(active)),
             "port_unreachable_from_target": len(
                 sets.error_targets([probe], (_PORT_UNREACH,), True)
             ),
@@ -326,7 +405,7 @@ def retransmission(sets: ReplySets) -> dict[str, Any]:
         found = sets.responders([probe])
         first = sets.responders([probe], first_attempt_only=True)
         gain = found.difference_cardinality(first)
-        probes[probe] = {"found": len(found), "gain": gain, "share": share(gain, len(found))}
+        probes[probe] = {"found": len(found), "gain": gain, "share": Ratio(gain, len(found))}
     everyone = sets.network_alive
     gain_all = everyone.difference_cardinality(sets.responders(first_attempt_only=True))
     return {
@@ -334,7 +413,7 @@ def retransmission(sets: ReplySets) -> dict[str, Any]:
         "overall": {
             "found": len(everyone),
             "gain": gain_all,
-            "share": share(gain_all, len(everyone)),
+            "share": Ratio(gain_all, len(everyone)),
         },
     }
 
@@ -361,13 +440,13 @@ def headline(sets: ReplySets, transport_result: dict[str, Any]) -> dict[str, Any
         "icmp_alive": len(icmp),
         "echo_reply_alive": len(echo),
         "all_added_over_echo_reply": beyond_echo,
-        "all_gain_over_echo_reply": share(beyond_echo, len(echo)),
+        "all_gain_over_echo_reply": Ratio(beyond_echo, len(echo)),
         "tcp_udp_added_over_icmp": added,
-        "tcp_udp_gain_over_icmp": share(added, len(icmp)),
+        "tcp_udp_gain_over_icmp": Ratio(added, len(icmp)),
         "positive_alive": len(positive),
         "negative_only_added": negative_added,
-        "negative_gain_over_positive": share(negative_added, len(positive)),
+        "negative_gain_over_positive": Ratio(negative_added, len(positive)),
         "transport_active": active,
         "transport_active_all_five_ports": all_five,
-        "all_five_ports_share_of_transport_active": share(all_five, active),
+        "all_five_ports_share_of_transport_active": Ratio(all_five, active),
     }

