@@ -177,3 +177,27 @@ def test_resume_after_a_kill_sends_every_probe_exactly_once(tmp_path: Path) -> N
     replies = pa.Table.from_batches(list(read_replies(settings.output)))
     first = replies.filter(pa.compute.equal(replies["repeat"], False))
     assert first.num_rows == 1024
+
+
+def test_the_pcap_transport_rehearses_a_scan_from_and_to_files(tmp_path: Path) -> None:
+    """Frames go to a pcap, replies come from one: the scan of a capture, with no network."""
+    from liveness.net.pcap import PcapWriter, read_pcap
+    from liveness.net.transport import PcapTransport
+
+    settings = _settings(
+        tmp_path, "198.18.0.0/24", MemoryTransport(), retransmissions=0, cooldown=0.5
+    )
+    probe = settings.probes[0]
+    targets = settings.space.addresses(np.arange(settings.space.size))
+    replies = synthesize(probe.build(settings.context, targets, 0), "echo_reply")
+    with PcapWriter(tmp_path / "replies.pcap") as pcap:
+        pcap.write(replies)
+    settings.transport = PcapTransport(str(tmp_path / "sent.pcap"), str(tmp_path / "replies.pcap"))
+    meta = run_scan(settings)
+    sent, error = read_pcap(tmp_path / "sent.pcap")
+    assert error is None and len(sent) == 256 == meta["packets_sent"]
+    assert {bytes(row[30:34]) for row in sent.frames} == {
+        int(t).to_bytes(4, "big") for t in targets
+    }
+    found = pa.Table.from_batches(list(read_replies(settings.output)))
+    assert found.num_rows == 256 and set(found["target"].to_pylist()) == set(targets.tolist())
