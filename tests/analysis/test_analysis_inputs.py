@@ -151,3 +151,23 @@ def test_null_probe_is_an_input_error(tmp_path: Path) -> None:
     pq.write_table(table, path)
     with pytest.raises(InputError, match="null"):
         summarize([str(path)])
+
+
+def test_analyze_in_two_passes_gives_the_same_summary(
+    tmp_path: Path, write_replies: WriteReplies
+) -> None:
+    """``liveness analyze --passes 2`` (half the memory) writes the summary one pass gives."""
+    import json
+    import subprocess
+    import sys
+
+    good = write_replies(GOOD, "good.parquet")
+    outputs = {}
+    for passes in ("1", "2"):
+        out = tmp_path / f"summary-{passes}.json"
+        argv = [sys.executable, "-m", "liveness.cli.main", "analyze", good, "--passes", passes]
+        done = subprocess.run([*argv, "-o", str(out)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        outputs[passes] = json.loads(out.read_text())
+    for key in ANALYSES:
+        assert outputs["2"][key] == outputs["1"][key], key

@@ -69,12 +69,12 @@ def dask_options(func: F) -> F:
 
 
 def summarize_scans(
-    scans: tuple[str, ...], workers: int | None, dask_address: str | None
+    scans: tuple[str, ...], workers: int | None, dask_address: str | None, passes: int = 1
 ) -> Summary:
     """Summarize ``scans``, logging one line per unreadable file."""
     if workers is not None and dask_address is not None:
         raise InputError("--workers and --dask: give one or the other")
-    summary = summarize(scans, workers=workers, dask_address=dask_address)
+    summary = summarize(scans, workers=workers, dask_address=dask_address, passes=passes)
     for entry in summary["inputs"]["files"]:
         if entry["error"]:
             log(f"liveness: warning: skipped {entry['error']}")
@@ -101,11 +101,20 @@ def write_json(summary: Summary, path: str, flag: str = "-o") -> None:
 @click.command(name="analyze")
 @click.argument("scans", nargs=-1, required=True)
 @click.option("-o", "--output", metavar="FILE", help="Write the summary as JSON to FILE.")
+@click.option(
+    "--passes",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Read the scans this many times, one part of the address space each: memory / P "
+    "(2 keeps the study's 500M addresses under 5 GB).",
+)
 @dask_options
 @json_option
 def command(
     scans: tuple[str, ...],
     output: str | None,
+    passes: int,
     workers: int | None,
     dask_address: str | None,
     as_json: bool,
@@ -118,7 +127,7 @@ def command(
     """
     if output:
         check_output_file(output, "-o")
-    summary = summarize_scans(scans, workers, dask_address)
+    summary = summarize_scans(scans, workers, dask_address, passes)
     if output:
         write_json(summary, output)
     table = format_headline(summary)
