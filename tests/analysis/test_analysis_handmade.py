@@ -1,19 +1,5 @@
-"""Every analysis on a small hand-made scan whose answers are worked out by hand below.
-
-Hosts (198.18.0.x unless said):
-  A .1   echo reply; SYN-ACK on 80; RST on 22, 23, 443, 7547; own port-unreachable for DNS
-  B .2   tarpit: SYN-ACK on the five ports and the random port
-  C .3   RST-only host (port 22)
-  D .4   DNS payload that is not a valid reply (active, not alive); valid NTP reply
-  R .254 router: host unreachable for echo to 198.18.1.5 (the target is NOT alive)
-  F .6   own port unreachable for NTP
-  G .7   echo reply to a retransmission only (found only by retransmission)
-  H .8   echo reply to the retransmission arrives first, then to attempt 0 (no gain)
-  I .9   own admin-prohibited (code 13) for port 22
-  .253   router: admin-prohibited for 443 to 198.18.2.9
-  .252   router: time exceeded for DNS to 198.18.3.10
-  K .11  SYN-ACK on 80 and its own parameter problem for 23
-"""
+"""Every analysis on the small hand-made scan of ``handmade_rows.py`` (its hosts are listed
+there), with every answer worked out by hand below."""
 
 from __future__ import annotations
 

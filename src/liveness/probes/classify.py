@@ -110,6 +110,15 @@ class ReplyClassifier:
         protocols = (PROTO_TCP, PROTO_UDP, PROTO_ICMP)
         self._direct = {proto: _Group(self.probes, proto, quoted=False) for proto in protocols}
         self._quoted = {proto: _Group(self.probes, proto, quoted=True) for proto in protocols}
+        # The parsed fields each group's validators read, decided once (not per batch: a scan
+        # of every port has 65,535 probes).
+        self._reply_fields = {
+            proto: {
+                name for p in self.probes if p.reply_protocol == proto for name in p.reply_fields
+            }
+            for proto in protocols
+        }
+        self._quote_fields = {name for p in self.probes for name in p.quote_fields}
         self._probe_dict = pa.array([p.name for p in self.probes], pa.string())
         self._category_dict = pa.array(REPLY_CATEGORIES, pa.string())
         self._vp_dict = pa.array([ctx.vp], pa.string())
@@ -273,10 +282,7 @@ class ReplyClassifier:
         rows = self._need(rows, lengths, needed)
         if rows.size == 0:
             return
-        fields = {selector_field, "src"}
-        for probe in self.probes:
-            if probe.reply_protocol == protocol:
-                fields.update(probe.reply_fields)
+        fields = {selector_field, "src"} | self._reply_fields[protocol]
         f = read_fields(hdr, rows, tuple(sorted(fields)))
         target = f["src"]
         index = self._owners(self._direct[protocol], f[selector_field], target)
@@ -307,9 +313,7 @@ class ReplyClassifier:
         if rows.size == 0:
             return
         names = {"src", "icmp_type", "icmp_code", "q_ver_ihl", "q_proto", "q_src", "q_dst"}
-        names |= {"q_dport", "q_icmp_type"}
-        for probe in self.probes:
-            names.update(probe.quote_fields)
+        names |= {"q_dport", "q_icmp_type"} | self._quote_fields
         f = read_fields(hdr, rows, tuple(sorted(names)))
         q_ver_ihl = f["q_ver_ihl"]
         sane = ((q_ver_ihl >> 4) == 4) & ((q_ver_ihl & 0x0F) >= 5)
