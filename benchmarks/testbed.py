@@ -152,6 +152,8 @@ def outer(args: argparse.Namespace) -> dict[str, object]:
             & (rows["reply"].to_numpy(zero_copy_only=False) == "echo_reply")
             & (rows["loss"].to_numpy() == 0)
         )
+        if "af" in rows.column_names:  # the IPv4 hosts (the prober speaks IPv4)
+            mask &= rows["af"].to_numpy() == 4
         targets = rows["target"].to_numpy()[mask]
         request = {
             "targets": targets.tolist(),

@@ -78,6 +78,9 @@ def _replies() -> pa.Table:
             "repeat": False,
             "app_valid": False,
             "vp": "vp0",
+            "af": 4,
+            "target6": None,
+            "responder6": None,
         }
         for name in REPLY_SCHEMA.names:
             columns[name].append(values[name])
@@ -118,6 +121,7 @@ def _write_goods(folder: Path) -> dict[str, Path]:
     goods["metadata.json"].write_text(json.dumps({"seed": 1, "probes": ["icmp_echo"]}) + "\n")
     goods["addresses.txt"].write_text("# addresses\n198.18.0.1\n198.18.0.0/30\n198.18.1.7\n")
     goods["allow.txt"].write_text("198.18.0.0/30\n")
+    goods["allow6.txt"].write_text("198.18.0.0/30\n2001:2::/48\n")
     goods["census.txt"].write_text(
         "".join(f"198.18.{b}.{h}\n" for b in range(3) for h in range(1, 40))
     )
@@ -149,6 +153,7 @@ GOOD_NAMES = (
     "metadata.json",
     "addresses.txt",
     "allow.txt",
+    "allow6.txt",
     "census.txt",
     "set.set",
     "capture.pcap",
@@ -446,6 +451,26 @@ NUMBER_CASES: dict[str, tuple[str, ...]] = {
     "scan-bandwidth-nan": ("scan", "-d", "-w", "{good:allow.txt}", "-B", "nan", "198.18.0.0/30"),
     "scan-cooldown-negative": ("scan", "-d", "-w", "{good:allow.txt}", "-c", "-1",
                                "198.18.0.0/30"),
+    "scan-source6-garbage": ("scan", "-d", "-w", "{good:allow6.txt}", "--source-ip6", "2001:zz::1",
+                             "2001:2::/120"),
+    "scan-source6-is-ipv4": ("scan", "-d", "-w", "{good:allow6.txt}", "--source-ip6",
+                             "198.18.0.1", "2001:2::/120"),
+    "scan-two-ipv6-sources": ("scan", "-d", "-w", "{good:allow6.txt}", "-S", "2001:2::1",
+                              "--source-ip6", "2001:2::2", "2001:2::/120"),
+    "scan-ipv6-too-many": ("scan", "-d", "-w", "{good:allow6.txt}", "2001:2::/48"),
+    "scan-ipv6-blocked": ("scan", "-d", "2001:2::/120"),
+    "scan-iid-garbage": ("scan", "-d", "-w", "{good:allow6.txt}", "--iid", "fixed:xyz",
+                         "2001:2::/56-64"),
+    "scan-iid-unknown": ("scan", "-d", "-w", "{good:allow6.txt}", "--iid", "middle",
+                         "2001:2::/56-64"),
+    "scan-iid-too-wide": ("scan", "-d", "-w", "{good:allow6.txt}", "--iid",
+                          "fixed:1ffffffffffffffff", "2001:2::/56-64"),
+    "scan-walk-backwards": ("scan", "-d", "-w", "{good:allow6.txt}", "2001:2::/64-56"),
+    "scan-timestamp-ipv6": ("scan", "-d", "-w", "{good:allow6.txt}", "--probes", "icmp_timestamp",
+                            "2001:2::/120"),
+    "decode-source-garbage": ("decode", "{good:capture.pcap}", "-S", "2001:2::zz", "-e", "1"),
+    "decode-two-ipv6-sources": ("decode", "{good:capture.pcap}", "-S", "2001:2::1", "-S",
+                                "2001:2::2", "-e", "1"),
 }  # fmt: skip
 NUMBER_OUT = {"monitor": "monitor-out", "ipset": "out.set"}
 

@@ -40,4 +40,7 @@ def reply_table(rows: Sequence[Row]) -> pa.Table:
         columns["repeat"].append(False)
         columns["app_valid"].append(app_valid)
         columns["vp"].append("vp0")
+        columns["af"].append(4)
+        columns["target6"].append(None)
+        columns["responder6"].append(None)
     return pa.Table.from_pydict(columns, schema=REPLY_SCHEMA)

@@ -53,6 +53,9 @@ def write_scan(path: Path, rows: list[tuple[str, str, str, str, int]]) -> None:
         "repeat": [False] * n,
         "app_valid": [False] * n,
         "vp": ["test"] * n,
+        "af": [4] * n,
+        "target6": pa.nulls(n, pa.binary(16)),
+        "responder6": pa.nulls(n, pa.binary(16)),
     }
     table = pa.table({f.name: pa.array(columns[f.name]).cast(f.type) for f in REPLY_SCHEMA})
     pq.write_table(table.cast(REPLY_SCHEMA), path)

@@ -56,3 +56,19 @@ def test_macs_and_payloads() -> None:
     assert query[:12] == bytes.fromhex("000001000001000000000000")
     assert query[-4:] == bytes.fromhex("00100001")
     assert len(ntp_request()) == 48 and ntp_request()[0] == 0x23
+
+
+def test_address_sum16_is_the_ones_complement_sum_of_the_big_endian_words() -> None:
+    """Summed in native order and byte-swapped, the share equals the straight big-endian sum
+    (mod 0xFFFF, where 0 and 0xFFFF are one value), edge values included."""
+    from liveness.packet.checksum import address_sum16
+
+    rng = np.random.default_rng(5)
+    rows = rng.integers(0, 256, (5000, 16), dtype=np.uint8)
+    rows[0] = 0xFF
+    rows[1] = 0
+    rows[2, ::2] = 0xFF
+    expected = rows.view(">u2").sum(axis=1, dtype=np.uint64) % 0xFFFF
+    got = address_sum16(rows)
+    assert got.max() < 2**17
+    assert np.array_equal(got.astype(np.uint64) % 0xFFFF, expected)

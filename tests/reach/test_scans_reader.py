@@ -46,6 +46,9 @@ def _write_scan(path: Path, vp: str, replies: list[tuple[float, str, str, str]])
         "repeat": [False] * count,
         "app_valid": [False] * count,
         "vp": [vp] * count,
+        "af": [4] * count,
+        "target6": [None] * count,
+        "responder6": [None] * count,
     }
     plain = pa.schema(
         [

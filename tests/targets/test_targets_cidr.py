@@ -35,7 +35,10 @@ def test_read_cidr_file_skips_comments_and_blank_lines(tmp_path: Path) -> None:
         ("example.com", "not an IPv4 address or CIDR block"),
         ("1.2.3.4/24", "did you mean 1.2.3.0/24"),
         ("1.2.3.0/24 5.6.7.0/24", "one address or CIDR block per line"),
-        ("2001:db8::/32", "not an IPv4 address or CIDR block"),
+        ("2001:db8::/129", "not an IPv6 address or CIDR block"),
+        ("2001:db8::1/32", "has host bits set; did you mean 2001:db8::/32?"),
+        ("2001:db8::/32-64", "a prefix walk (P/L-b) is a target for the command line"),
+        ("198.18.0.0/16-24", "prefix walking (P/L-b) is for IPv6 targets only"),
     ],
 )
 def test_read_cidr_file_names_file_and_line(tmp_path: Path, line: str, needle: str) -> None:

@@ -65,7 +65,7 @@ def test_rejects_bad_arguments() -> None:
     with pytest.raises(InputError):
         Permutation(0, seed=1)
     with pytest.raises(InputError):
-        Permutation((1 << 32) + 1, seed=1)
+        Permutation((1 << 64) + 1, seed=1)
     perm = Permutation(10, seed=1)
     with pytest.raises(IndexError):
         perm(np.array([10], dtype=np.uint64))

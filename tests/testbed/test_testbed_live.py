@@ -5,13 +5,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from probing import probe_from_vp
 
 from liveness.testbed import Testbed, load_spec
 from liveness.testbed.behaviours import PROBES
@@ -19,30 +19,12 @@ from liveness.testbed.state import existing_namespaces, process_alive, state_dir
 
 pytestmark = pytest.mark.root
 
-PROBER = Path(__file__).with_name("scapy_probe.py")
-
 
 def _ip(value: int) -> str:
     return str(ipaddress.IPv4Address(int(value)))
 
 
-def _probe(tb: Testbed, vp: str, probes: list[list[str]], **extra: object) -> list[list[object]]:
-    """Send scapy probes from inside a VP; the replies it saw."""
-    point = tb.vps[vp]
-    request = {
-        "iface": point.ifname,
-        "src": point.src_ip,
-        "gateway_mac": point.gateway_mac,
-        "dns_name": tb.spec.dns_name,
-        "probes": probes,
-        **extra,
-    }
-    done = tb.run(
-        vp, [sys.executable, str(PROBER)], input=json.dumps(request), capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    seen: list[list[object]] = json.loads(done.stdout)
-    return seen
+_probe = probe_from_vp
 
 
 @pytest.fixture(scope="module")
@@ -218,8 +200,16 @@ def test_schedule_switches_peninsula_and_island_on_time(tmp_path: Path) -> None:
                 "vps_down": "vpb",
                 "start": 2.0,
                 "end": 4.0,
+                "af": 4,
             },
-            {"kind": "island", "scope": "vpa", "vps_down": "vpb", "start": 2.0, "end": 4.0},
+            {
+                "kind": "island",
+                "scope": "vpa",
+                "vps_down": "vpb",
+                "start": 2.0,
+                "end": 4.0,
+                "af": 4,
+            },
         ]
         before = reachable(tb)
         time.sleep(max(0.0, tb.started_at + 2.6 - time.time()))

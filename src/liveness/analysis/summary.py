@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from liveness.analysis import analyses
 from liveness.analysis.addressmap import address_cells, address_map_of
@@ -293,6 +294,10 @@ def summarize_table(table: pa.Table, name: str = "<table>") -> Summary:
     missing = [c for c in NEEDED_COLUMNS if c not in table.column_names]
     if missing:
         raise InputError(f"{name}: not a reply table (missing column(s): {', '.join(missing)})")
+    if "af" in table.column_names:
+        # The IPv4 analyses only, as from files (liveness.analysis.source): IPv6 rows have no
+        # IPv4 target.
+        table = table.filter(pc.equal(table["af"], pa.scalar(4, pa.uint8())))
     reducer = Reducer(name)
     for batch in table.select(list(NEEDED_COLUMNS)).to_batches(max_chunksize=BATCH_ROWS):
         reducer.add(batch)

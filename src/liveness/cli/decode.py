@@ -1,8 +1,9 @@
 """``liveness decode``: reply records from a pcap of captured replies, offline.
 
 The validation key comes from the scan's seed (``--seed``, as ``scan -e``) or is given as hex
-(``--key``, from the scan's metadata); the source address, probe list and port range must be
-those of the scan. A truncated pcap is decoded up to the cut and reported as a warning.
+(``--key``, from the scan's metadata); the source addresses (``-S``, once per family the
+scan used), probe list and port range must be those of the scan. A truncated pcap is decoded
+up to the cut and reported as a warning.
 """
 
 from __future__ import annotations
@@ -26,15 +27,33 @@ __all__ = ["command"]
 PLACEHOLDER_MAC = bytes(6)
 
 
+def _sources(texts: tuple[str, ...]) -> tuple[int, bytes | None]:
+    """``-S`` addresses: at most one IPv4 and one IPv6."""
+    src4: int | None = None
+    src6: bytes | None = None
+    for text in texts:
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            raise InputError(f"-S/--source-ip: {excerpt(text)} is not an IP address") from None
+        if address.version == 4:
+            if src4 is not None:
+                raise InputError("-S/--source-ip: give one IPv4 source (the scan's)")
+            src4 = int(address)
+        else:
+            if src6 is not None:
+                raise InputError("-S/--source-ip: give one IPv6 source (the scan's)")
+            src6 = address.packed
+    return (src4 or 0), src6
+
+
 def _context(
-    seed: int | None, key: str | None, source_ip: str, vp: str, max_attempts: int
+    seed: int | None, key: str | None, sources: tuple[str, ...], vp: str, max_attempts: int
 ) -> ScanContext:
-    try:
-        src = int(ipaddress.IPv4Address(source_ip))
-    except ValueError:
-        raise InputError(f"--source-ip: {excerpt(source_ip)} is not an IPv4 address") from None
+    src, src6 = _sources(sources)
     fields: dict[str, Any] = {
         "src_ip": src,
+        "src_ip6": src6,
         "src_mac": PLACEHOLDER_MAC,
         "gw_mac": PLACEHOLDER_MAC,
         "vp": vp,
@@ -58,7 +77,13 @@ def _context(
 @click.argument("pcap", type=click.Path(dir_okay=False))
 @click.option("-e", "--seed", type=click.IntRange(0, 2**64 - 1), help="The scan's seed (scan -e).")
 @click.option("--key", help="The scan's validation key in hex (from its metadata).")
-@click.option("-S", "--source-ip", required=True, help="The scan's source address.")
+@click.option(
+    "-S",
+    "--source-ip",
+    required=True,
+    multiple=True,
+    help="The scan's source address (repeat for the other family's).",
+)
 @click.option("--probes", default=DEFAULT_PROBES, show_default=True, help="The scan's probes.")
 @click.option("-p", "--target-ports", help="The scan's -p ports.")
 @click.option(
@@ -75,7 +100,7 @@ def command(
     pcap: str,
     seed: int | None,
     key: str | None,
-    source_ip: str,
+    source_ip: tuple[str, ...],
     probes: str,
     target_ports: str | None,
     max_attempts: int,
@@ -104,7 +129,11 @@ def command(
         if to_file:
             assert output_file is not None
             target = stack.enter_context(replacing_output(output_file, "-o/--output-file"))
-        writer = open_writer(target, scanner_addr=ctx.src_ip) if target else None
+        writer = (
+            open_writer(target, scanner_addr=ctx.src_ip, scanner_addr6=ctx.src_ip6)
+            if target
+            else None
+        )
         decoded = decode_capture(pcap, ctx, probe_list, writer)
         if writer is not None:
             writer.close()

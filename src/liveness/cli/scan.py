@@ -21,7 +21,6 @@ from typing import Any, TextIO
 
 import click
 import numpy as np
-from numpy.typing import NDArray
 
 from liveness.cli._common import emit_json, json_option, log
 from liveness.errors import InputError, RunError
@@ -34,6 +33,7 @@ from liveness.scan.dryrun import dry_run
 __all__ = ["RunOptions", "ScanOptions", "command", "parse_max_targets", "parse_options"]
 
 DRY_RUN_SOURCE = "192.0.2.1"  # TEST-NET-1: a placeholder source for frames never sent
+DRY_RUN_SOURCE6 = "2001:db8::1"  # the IPv6 documentation prefix, likewise
 DEFAULT_SOURCE_MAC = "02:00:00:00:00:01"
 DEFAULT_GATEWAY_MAC = "02:00:00:00:00:02"
 DEFAULT_BATCH = 65536
@@ -61,13 +61,16 @@ class ScanOptions:
         """0, then 1.. for each retransmission when retransmission is on."""
         return list(range(1 + self.retransmissions)) if self.retransmit_delay > 0 else [0]
 
-    def target_batches(self) -> Iterator[tuple[int, NDArray[np.uint32]]]:
-        """The shard's targets in permuted order, ``batch_size`` at a time."""
-        from liveness.targets import Permutation, Shard, iter_target_batches
+    def target_batches(self) -> Iterator[tuple[int, Any]]:
+        """The shard's targets in permuted order, ``batch_size`` at a time: uint32 arrays, or
+        :class:`~liveness.targets.TargetBatch` es when the space holds IPv6."""
+        from liveness.targets import Permutation, Shard, iter_target_batches, iter_target_lookups
 
         perm = Permutation(self.space.size, self.seed)
         shard = Shard(self.space.size, self.shards, self.shard)
-        return iter_target_batches(self.space, perm, shard, self.batch_size)
+        if not self.space.has_ipv6:
+            return iter_target_batches(self.space, perm, shard, self.batch_size)
+        return iter_target_lookups(self.space, perm, shard, self.batch_size)
 
 
 @dataclass
@@ -121,6 +124,22 @@ def _ipv4(text: str, flag: str) -> int:
         raise InputError(f"{flag}: {text!r} is not an IPv4 address") from None
 
 
+def _ipv6(text: str, flag: str) -> bytes:
+    try:
+        return ipaddress.IPv6Address(text).packed
+    except ValueError:
+        raise InputError(f"{flag}: {text!r} is not an IPv6 address") from None
+
+
+def _sources(source_ip: str | None, source_ip6: str | None) -> tuple[str | None, str | None]:
+    """``-S`` may name the source of either family; ``--source-ip6`` names the IPv6 one."""
+    if source_ip is not None and ":" in source_ip:
+        if source_ip6 is not None:
+            raise InputError("-S/--source-ip and --source-ip6 both name an IPv6 source")
+        return None, source_ip
+    return source_ip, source_ip6
+
+
 def parse_options(
     targets: tuple[str, ...],
     *,
@@ -142,13 +161,15 @@ def parse_options(
     dryrun: bool,
     retransmissions: int = 1,
     interface: str | None = None,
+    source_ip6: str | None = None,
+    iid: str = "low",
 ) -> ScanOptions:
     """Check every flag and build the scan's options (InputError names the flag).
 
     For a live scan, whatever of ``-i``, ``-S`` and ``-G`` is missing is taken from the kernel's
-    route to the first target and its neighbour table.
+    route to the first target of each family and its neighbour (ARP or NDP) table.
     """
-    from liveness.targets import Shard, TargetSpace
+    from liveness.targets import Shard, TargetSpace, parse_iid
 
     if not math.isfinite(retransmit_delay) or retransmit_delay < 0:
         raise InputError(f"--retransmit-delay: {retransmit_delay} must be a number >= 0 (0 = off)")
@@ -157,11 +178,40 @@ def parse_options(
     if batch_size < 1:
         raise InputError(f"--batch-size: {batch_size} must be at least 1")
     probe_list = parse_probes(probes, target_ports)
-    space = TargetSpace.from_files(targets, allowlist_file, blocklist_file, list_of_ips_file)
+    source_ip, source_ip6 = _sources(source_ip, source_ip6)
+    if seed is None:
+        import secrets
+
+        seed = secrets.randbits(63)
+    space = TargetSpace.from_files(
+        targets,
+        allowlist_file,
+        blocklist_file,
+        list_of_ips_file,
+        iid=parse_iid(iid),
+        seed=seed,
+    )
     Shard(space.size, shards, shard)  # checks --shards/--shard
-    if not dryrun and (source_ip is None or gateway_mac is None or interface is None):
+    if space.has_ipv6:
+        no_ipv6 = [p.name for p in probe_list if not p.ipv6]
+        if no_ipv6:
+            raise InputError(
+                f"--probes: {', '.join(no_ipv6)} has no IPv6 form, and the targets include "
+                "IPv6 addresses; scan those without it"
+            )
+    has_ipv4 = space.size4 > 0
+    gateway_mac6: str | None = None
+    if not dryrun and has_ipv4 and (source_ip is None or gateway_mac is None or interface is None):
         interface, source_ip, gateway_mac = _route_defaults(
             space, interface, source_ip, gateway_mac
+        )
+    if (
+        not dryrun
+        and space.has_ipv6
+        and (source_ip6 is None or interface is None or gateway_mac is None)
+    ):
+        interface, source_ip6, gateway_mac6 = _route_defaults6(
+            space, interface, source_ip6, gateway_mac
         )
     if not dryrun and source_mac is None:
         from liveness.net.afpacket import interface_mac
@@ -169,19 +219,20 @@ def parse_options(
         assert interface is not None
         source_mac = interface_mac(interface).hex(":")
     if source_ip is None:
-        source_ip = DRY_RUN_SOURCE
+        source_ip = DRY_RUN_SOURCE if dryrun or has_ipv4 else "0.0.0.0"
+    if source_ip6 is None and space.has_ipv6:
+        source_ip6 = DRY_RUN_SOURCE6
+    gw_text = gateway_mac or gateway_mac6 or DEFAULT_GATEWAY_MAC
     ctx_fields: dict[str, Any] = {
         "src_ip": _ipv4(source_ip, "-S/--source-ip"),
         "src_mac": parse_mac(source_mac or DEFAULT_SOURCE_MAC, "--source-mac"),
-        "gw_mac": parse_mac(gateway_mac or DEFAULT_GATEWAY_MAC, "-G/--gateway-mac"),
+        "gw_mac": parse_mac(gw_text, "-G/--gateway-mac"),
         "vp": vp,
         "max_attempts": 1 + retransmissions if retransmit_delay > 0 else 1,
+        "src_ip6": _ipv6(source_ip6, "--source-ip6") if source_ip6 is not None else None,
+        "gw_mac6": parse_mac(gateway_mac6, "-G/--gateway-mac") if gateway_mac6 else None,
     }
-    context = (
-        ScanContext.random(**ctx_fields)
-        if seed is None
-        else ScanContext.from_seed(seed, **ctx_fields)
-    )
+    context = ScanContext.from_seed(seed, **ctx_fields)
     assert context.seed is not None
     options = ScanOptions(
         space=space,
@@ -207,6 +258,19 @@ def _route_defaults(
 
     first = str(ipaddress.IPv4Address(int(space.addresses(np.zeros(1, np.uint64))[0])))
     return sending_defaults(first, interface, source_ip, gateway_mac)
+
+
+def _route_defaults6(
+    space: Any, interface: str | None, source_ip6: str | None, gateway_mac: str | None
+) -> tuple[str, str, str | None]:
+    """Fill in -i, the IPv6 source and the IPv6 next hop's MAC from ``ip -6 route get`` to the
+    first IPv6 target and the NDP table. The MAC is None when ``-G`` names it already."""
+    from liveness.net.route import sending_defaults
+
+    batch = space.lookup(np.array([space.size4], dtype=np.uint64))
+    first = str(ipaddress.IPv6Address(batch.v6[0].tobytes()))
+    ifname, source, mac = sending_defaults(first, interface, source_ip6, gateway_mac)
+    return ifname, source, None if gateway_mac is not None else mac
 
 
 def _parse_rate(rate: str | None, bandwidth: str | None, probes: list[Probe]) -> float | None:
@@ -393,6 +457,7 @@ def run_dry(
         "seed": options.seed,
         "key": ctx.key_hex(),
         "source_ip": ctx.src_ip_text,
+        "source_ip6": ctx.src_ip6_text or None,
         "pcap": pcap_out,
     }
 
@@ -414,7 +479,15 @@ def run_dry(
 @click.option("--shards", type=int, default=1, show_default=True, help="Number of shards.")
 @click.option("--shard", type=int, default=0, show_default=True, help="This shard (0-based).")
 @click.option("-n", "--max-targets", help="Stop after this many targets (or N%).")
-@click.option("-S", "--source-ip", help="Source address of the probes.")
+@click.option(
+    "--iid",
+    default="low",
+    show_default=True,
+    help="Interface identifier of prefix-walk targets (2001:db8::/32-64): low (::1), random, "
+    "fixed:HEX.",
+)
+@click.option("-S", "--source-ip", help="Source address of the probes (IPv4, or IPv6).")
+@click.option("--source-ip6", help="IPv6 source address (default: the route's).")
 @click.option("--source-mac", help="Source MAC address.")
 @click.option("-G", "--gateway-mac", help="Gateway MAC address (Ethernet destination).")
 @click.option("-d", "--dryrun", is_flag=True, help="Build the frames, send nothing.")
@@ -489,7 +562,9 @@ def command(
     shards: int,
     shard: int,
     max_targets: str | None,
+    iid: str,
     source_ip: str | None,
+    source_ip6: str | None,
     source_mac: str | None,
     gateway_mac: str | None,
     dryrun: bool,
@@ -514,7 +589,8 @@ def command(
     batch_size: int,
     as_json: bool,
 ) -> None:
-    """Probe TARGETS (CIDRs) with several probe types at once and record every reply."""
+    """Probe TARGETS (CIDRs of either family, or prefix walks such as 2001:db8::/32-64) with
+    several probe types at once and record every reply."""
     if pcap_out and not dryrun:
         raise InputError("--pcap-out only applies to a dry run (-d/--dryrun)")
     if resume and seed is None and not dryrun:
@@ -539,6 +615,8 @@ def command(
         dryrun=dryrun,
         retransmissions=retransmissions,
         interface=interface,
+        source_ip6=source_ip6,
+        iid=iid,
     )
     live = RunOptions(
         output=output_file or "replies.parquet",
@@ -557,7 +635,19 @@ def command(
     )
     check_live_options(live, options.probes)
     if dryrun and source_ip is None:  # only once every flag has been checked
-        log(f"liveness: dry run from placeholder source {DRY_RUN_SOURCE} (set -S to change)")
+        if options.space.has_ipv6 and source_ip6 is None and options.space.size4:
+            log(
+                f"liveness: dry run from placeholder sources {DRY_RUN_SOURCE} and "
+                f"{DRY_RUN_SOURCE6} (set -S and --source-ip6 to change)"
+            )
+        elif options.space.has_ipv6:
+            if source_ip6 is None:
+                log(
+                    f"liveness: dry run from placeholder source {DRY_RUN_SOURCE6} "
+                    "(set --source-ip6 to change)"
+                )
+        else:
+            log(f"liveness: dry run from placeholder source {DRY_RUN_SOURCE} (set -S to change)")
     if not dryrun:
         metadata = run_live(options, live)
         if as_json:

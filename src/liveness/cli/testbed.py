@@ -43,7 +43,7 @@ def command() -> None:
 )
 @json_option
 def up(spec: str, testbed_id: str | None, as_json: bool) -> None:
-    """Bring up SPEC (a shipped name: paper, connectivity, small; or a TOML file)."""
+    """Bring up SPEC (a shipped name: paper, connectivity, small, dualstack; or a TOML file)."""
     from liveness.testbed import Testbed, load_spec
 
     started = time.monotonic()
@@ -55,11 +55,14 @@ def up(spec: str, testbed_id: str | None, as_json: bool) -> None:
     log(f"testbed {testbed.id} ({testbed.spec.name}) up in {elapsed:.2f} s")
     echo(f"id {testbed.id}")
     for vp in testbed.vps.values():
+        ipv6 = "" if vp.src_ip6 is None else f" source6 {vp.src_ip6} gateway6 {vp.gateway_ip6}"
         echo(
             f"vp {vp.name} netns {vp.netns} interface {vp.ifname} source {vp.src_ip} "
-            f"gateway {vp.gateway_ip} gateway-mac {vp.gateway_mac}"
+            f"gateway {vp.gateway_ip} gateway-mac {vp.gateway_mac}{ipv6}"
         )
     echo(f"targets {','.join(testbed.targets)}")
+    if testbed.targets6:
+        echo(f"targets6 {','.join(testbed.targets6)} (hosts at ::1 of each /64)")
 
 
 @command.command(name="exec", context_settings={"ignore_unknown_options": True})
@@ -128,22 +131,35 @@ def status(as_json: bool) -> None:
     "--output",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Parquet file for the truth (per address and probe).",
+    help="File for the truth (per address and probe, both families).",
 )
 @click.option(
     "--schedule",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Parquet file for the schedule (default: OUTPUT with .schedule.parquet).",
+    help="File for the schedule (default: OUTPUT with .schedule.parquet or .schedule.csv).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv"]),
+    help="Output format (default: csv for a .csv OUTPUT, else parquet). CSV has the addresses "
+    "as text (IPv6 as RFC 5952) in target and responder, with af.",
 )
 @json_option
-def truth(testbed_id: str | None, output: Path, schedule: Path | None, as_json: bool) -> None:
-    """Write the ground truth and the connectivity schedule as Parquet."""
+def truth(
+    testbed_id: str | None, output: Path, schedule: Path | None, fmt: str | None, as_json: bool
+) -> None:
+    """Write the ground truth and the connectivity schedule, as Parquet or CSV."""
+    import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
     from liveness.testbed import Testbed
+    from liveness.testbed.truth_schema import truth_text
 
+    fmt = fmt or ("csv" if output.suffix.lower() == ".csv" else "parquet")
+    suffix = f".{fmt}"
     schedule = schedule or output.with_name(
-        output.name.removesuffix(".parquet") + ".schedule.parquet"
+        output.name.removesuffix(suffix).removesuffix(".parquet") + f".schedule{suffix}"
     )
     check_output_file(str(output), "-o")
     check_output_file(str(schedule), "--schedule")
@@ -153,12 +169,20 @@ def truth(testbed_id: str | None, output: Path, schedule: Path | None, as_json: 
         output_file(str(output), "-o") as truth_tmp,
         output_file(str(schedule), "--schedule") as schedule_tmp,
     ):
-        pq.write_table(table, truth_tmp)
-        pq.write_table(events, schedule_tmp)
+        if fmt == "csv":
+            pcsv.write_csv(truth_text(table), truth_tmp)
+            pcsv.write_csv(events, schedule_tmp)
+        else:
+            pq.write_table(table, truth_tmp)
+            pq.write_table(events, schedule_tmp)
+    af = table["af"].to_numpy()
     result = {
         "id": testbed.id,
         "truth": str(output),
+        "format": fmt,
         "rows": table.num_rows,
+        "rows_ipv4": int((af == 4).sum()),
+        "rows_ipv6": int((af == 6).sum()),
         "schedule": str(schedule),
         "events": events.num_rows,
         "started_at": testbed.started_at,

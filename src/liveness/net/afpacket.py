@@ -45,6 +45,7 @@ PACKET_IGNORE_OUTGOING = 23
 TPACKET_V2 = 1
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86DD
 SO_ATTACH_FILTER = 26
 SO_SNDBUFFORCE = 32
 SEND_BUFFER_BYTES = 64 << 20
@@ -328,21 +329,45 @@ class RxBatch:
     ts_ns: NDArray[np.int64]
 
 
-def _bpf_only_ipv4_to(address: int, snaplen: int) -> bytes:
-    """Classic BPF: accept IPv4 frames whose destination is ``address``, drop the rest."""
+def _bpf_only_ipv4_to(address: int, snaplen: int, address6: bytes | None = None) -> bytes:
+    """Classic BPF: accept IPv4 frames whose destination is ``address`` (and, with
+    ``address6``, IPv6 frames whose destination is that 16-byte address), drop the rest."""
+    if address6 is None:
+        code = [
+            (0x28, 0, 0, 12),  # ldh [12]            ethertype
+            (0x15, 0, 3, ETH_P_IP),  # jeq #0x800   else drop
+            (0x20, 0, 0, 30),  # ld [30]             IPv4 destination
+            (0x15, 0, 1, address),  # jeq #addr     else drop
+            (0x06, 0, 0, snaplen),  # ret #snaplen
+            (0x06, 0, 0, 0),  # ret #0
+        ]
+        return b"".join(struct.pack("HBBI", *insn) for insn in code)
+    words = struct.unpack("!IIII", address6)
+    # 0 ldh ethertype; 1 IPv4? -> 2, else 4; 2 ld dst; 3 match -> accept(13) else drop(14);
+    # 4 IPv6? else drop; 5..12 the four words of the IPv6 destination (offset 38).
     code = [
-        (0x28, 0, 0, 12),  # ldh [12]            ethertype
-        (0x15, 0, 3, ETH_P_IP),  # jeq #0x800   else drop
-        (0x20, 0, 0, 30),  # ld [30]             IPv4 destination
-        (0x15, 0, 1, address),  # jeq #addr     else drop
-        (0x06, 0, 0, snaplen),  # ret #snaplen
-        (0x06, 0, 0, 0),  # ret #0
+        (0x28, 0, 0, 12),
+        (0x15, 0, 2, ETH_P_IP),
+        (0x20, 0, 0, 30),
+        (0x15, 9, 10, address),
+        (0x15, 0, 9, ETH_P_IPV6),
+        (0x20, 0, 0, 38),
+        (0x15, 0, 7, words[0]),
+        (0x20, 0, 0, 42),
+        (0x15, 0, 5, words[1]),
+        (0x20, 0, 0, 46),
+        (0x15, 0, 3, words[2]),
+        (0x20, 0, 0, 50),
+        (0x15, 0, 1, words[3]),
+        (0x06, 0, 0, snaplen),
+        (0x06, 0, 0, 0),
     ]
     return b"".join(struct.pack("HBBI", *insn) for insn in code)
 
 
 class RingReceiver:
-    """Receive frames addressed to one IPv4 address through a memory-mapped PACKET_RX_RING."""
+    """Receive frames addressed to one IPv4 address (and optionally one IPv6 address) through
+    a memory-mapped PACKET_RX_RING."""
 
     def __init__(
         self,
@@ -351,13 +376,14 @@ class RingReceiver:
         *,
         snaplen: int = 192,
         slots: int = 1 << 18,
+        dst_addr6: bytes | None = None,
     ) -> None:
         self.ifname = ifname
         self.sock = _open_packet_socket(ifname, ETH_P_ALL)
         # Without it, the BPF filter below still drops our probes (not addressed to us).
         with contextlib.suppress(OSError):
             self.sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-        program = _bpf_only_ipv4_to(dst_addr, snaplen)
+        program = _bpf_only_ipv4_to(dst_addr, snaplen, dst_addr6)
         self._filter = ctypes.create_string_buffer(program)
         fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(self._filter))
         self.sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)

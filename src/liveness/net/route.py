@@ -1,5 +1,5 @@
 """Where to send from: the interface, source address and gateway MAC for a target, as the kernel
-would choose them (``ip route get`` and the neighbour table)."""
+would choose them (``ip route get`` and the neighbour table: ARP for IPv4, NDP for IPv6)."""
 
 from __future__ import annotations
 
@@ -47,8 +47,8 @@ def _ip_json(args: list[str]) -> list[dict[str, object]]:
 
 def lookup_route(target: str, ifname: str | None = None) -> Route:
     """Ask the kernel how it would reach ``target`` (optionally forced out of ``ifname``)."""
-    ipaddress.IPv4Address(target)
-    args = ["route", "get", target] + (["oif", ifname] if ifname else [])
+    family = ["-6"] if ipaddress.ip_address(target).version == 6 else []
+    args = [*family, "route", "get", target] + (["oif", ifname] if ifname else [])
     routes = _ip_json(args)
     if not routes:
         raise RunError(f"no route to {target}")
@@ -58,7 +58,7 @@ def lookup_route(target: str, ifname: str | None = None) -> Route:
     gateway = route.get("gateway")
     neighbour = str(gateway) if gateway else target
     mac: bytes | None = None
-    for entry in _ip_json(["neigh", "show", neighbour, "dev", dev]):
+    for entry in _ip_json([*family, "neigh", "show", neighbour, "dev", dev]):
         lladdr = entry.get("lladdr")
         if isinstance(lladdr, str):
             mac = parse_mac(lladdr)

@@ -77,17 +77,19 @@ class Transport(Protocol):
 
 @dataclass(frozen=True)
 class PacketTransport:
-    """The wire: AF_PACKET rings on ``ifname``, replies addressed to ``src_ip``."""
+    """The wire: AF_PACKET rings on ``ifname``, replies addressed to ``src_ip`` (or to
+    ``src_ip6``, the 16-byte IPv6 source, when the scan has one)."""
 
     ifname: str
     src_ip: int
     ring_slots: int = 1 << 18
+    src_ip6: bytes | None = None
 
     def open_sender(self, policy: SendPolicy) -> Sender:
         return RingSender(self.ifname, policy=policy)
 
     def open_receiver(self) -> Receiver:
-        return RingReceiver(self.ifname, self.src_ip, slots=self.ring_slots)
+        return RingReceiver(self.ifname, self.src_ip, slots=self.ring_slots, dst_addr6=self.src_ip6)
 
 
 Responder = Callable[[NDArray[np.uint8], NDArray[np.uint32]], tuple[Any, Any] | None]

@@ -1,12 +1,18 @@
-"""Vectorised IPv4 text conversion: uint32 arrays to dotted strings and back.
+"""Vectorised address text conversion: IPv4 uint32 and IPv6 16-byte binaries to text and back.
 
-Text outputs (CSV, JSON lines, address lists) show addresses dotted; Parquet and the in-memory
-reply record keep them as uint32 in host order. Both directions run in Arrow/numpy kernels, one
-batch at a time, with no per-address Python objects.
+Text outputs (CSV, JSON lines, address lists) show IPv4 addresses dotted and IPv6 addresses in
+RFC 5952 form (lowercase, no leading zeros, the first longest run of two or more zero groups
+compressed to ``::``; IPv4-mapped ``::ffff:a.b.c.d`` in mixed notation, RFC 5952 section 5, as
+Python 3.13's :mod:`ipaddress` and glibc's ``inet_ntop`` print them). Parquet and the reply
+record keep IPv4 as uint32 in host order and IPv6 as ``binary(16)`` in network order.
+Formatting runs in numpy/Arrow kernels, one batch at a time, with no per-address Python
+objects; parsing IPv6 text makes one ``inet_pton`` call per distinct address.
 """
 
 from __future__ import annotations
 
+import functools
+import socket
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -16,8 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from liveness.errors import InputError
+from liveness.output.schema import ADDR6
 
-__all__ = ["format_dotted", "join_strings", "parse_dotted"]
+__all__ = ["format_dotted", "format_ipv6", "join_strings", "parse_dotted", "parse_ipv6"]
 
 _SHIFTS = (24, 16, 8, 0)
 
@@ -76,3 +83,123 @@ def parse_dotted(texts: pa.Array[Any], where: str, first_row: int = 0) -> pa.UIn
 def _raise_bad(strings: pa.Array[Any], index: int, where: str, first_row: int) -> None:
     value = strings[index].as_py()
     raise InputError(f"{where}: row {first_row + index + 1}: not an IPv4 address: {value!r}")
+
+
+# Token codes of the IPv6 formatter: each of the 8 groups of an address becomes one token, a
+# string of the table below; the row's text is its 8 tokens back to back.
+_COLON = 1 << 16  # ":" + group (every group but the first and the one after "::")
+_MAPPED_HIGH = 2 << 16  # ":" + a.b, the high group of an IPv4-mapped address's IPv4 part
+_MAPPED_LOW = 3 << 16  # "." + c.d, its low group
+_DOUBLE = 4 << 16  # "::", the first group of the compressed run
+_EMPTY = _DOUBLE + 1  # "", the other groups of the run
+
+
+@functools.cache
+def _tokens() -> pa.StringArray:
+    """Every token the formatter emits, indexed by the codes above (built once, 262,146)."""
+    groups = [format(value, "x") for value in range(1 << 16)]
+    halves = [f"{value >> 8}.{value & 255}" for value in range(1 << 16)]
+    table = pa.array(
+        [
+            *groups,
+            *(":" + g for g in groups),
+            *(":" + h for h in halves),
+            *("." + h for h in halves),
+            "::",
+            "",
+        ],
+        pa.string(),
+    )
+    assert isinstance(table, pa.StringArray)
+    return table
+
+
+def format_ipv6(addresses: pa.Array[Any]) -> pa.StringArray:
+    """RFC 5952 text of ``binary(16)`` addresses in network byte order (nulls stay null).
+
+    Vectorised: the 8 groups of every address are turned into token codes with numpy (the
+    longest zero run found by a running count over the groups), the tokens gathered from one
+    table in a single ``take``, and the row strings read off the gathered tokens' buffer.
+    """
+    array = addresses.cast(ADDR6)
+    count = len(array)
+    if array.null_count:
+        valid = array.is_valid().to_numpy(zero_copy_only=False)
+        compact = format_ipv6(array.filter(pa.array(valid)))
+        positions = np.cumsum(valid) - 1
+        index = pa.array(positions, type=pa.int64(), mask=~valid)
+        result = compact.take(index)
+        assert isinstance(result, pa.StringArray)
+        return result
+    data = array.buffers()[1]
+    assert data is not None
+    groups = np.frombuffer(memoryview(data), dtype=">u2", count=8 * count, offset=array.offset * 16)
+    groups = groups.reshape(count, 8)
+    codes = groups.astype(np.int32)
+    codes[:, 1:] += _COLON
+    zero = (groups == 0).view(np.int8)
+    run = np.empty((count, 8), dtype=np.int8)  # length of the zero run ending at each group
+    run[:, 0] = zero[:, 0]
+    for i in range(1, 8):
+        np.add(run[:, i - 1], 1, out=run[:, i])
+        run[:, i] *= zero[:, i]
+    end = run.argmax(axis=1)  # the first longest run's last group
+    rows = np.arange(count)
+    length = run[rows, end]
+    rows, end, length = rows[length >= 2], end[length >= 2], length[length >= 2]
+    start = end - length + 1
+    after = end + 1
+    follows = after < 8
+    codes[rows[follows], after[follows]] -= _COLON  # no ":" after "::"
+    codes[rows, start] = _DOUBLE
+    for k in range(1, 8):
+        inside = length > k
+        codes[rows[inside], start[inside] + k] = _EMPTY
+    mapped = np.flatnonzero((groups[:, :5] == 0).all(axis=1) & (groups[:, 5] == 0xFFFF))
+    if mapped.size:  # "::ffff" then the IPv4 part dotted
+        codes[mapped, 6] = _MAPPED_HIGH + groups[mapped, 6].astype(np.int32)
+        codes[mapped, 7] = _MAPPED_LOW + groups[mapped, 7].astype(np.int32)
+    tokens = _tokens().take(pa.array(codes.reshape(-1), type=pa.int32()))
+    token_offsets = tokens.buffers()[1]
+    assert token_offsets is not None
+    bounds = np.frombuffer(memoryview(token_offsets), dtype=np.int32, count=8 * count + 1)
+    offsets = pa.array(np.ascontiguousarray(bounds[::8]), type=pa.int32()).buffers()[1]
+    text = pa.Array.from_buffers(pa.string(), count, [None, offsets, tokens.buffers()[2]])
+    assert isinstance(text, pa.StringArray)
+    return text
+
+
+def parse_ipv6(texts: pa.Array[Any], where: str, first_row: int = 0) -> pa.FixedSizeBinaryArray:
+    """``binary(16)`` addresses (network order) from IPv6 text; nulls stay null.
+
+    Any form ``inet_pton`` accepts (compressed or not, upper or lower case, embedded IPv4);
+    zone indexes (``%eth0``) are refused. Each distinct text is parsed once. ``where`` and
+    ``first_row`` place the error raised on a malformed address, as for :func:`parse_dotted`.
+    """
+    encoded = pc.dictionary_encode(texts.cast(pa.string()))
+    assert isinstance(encoded, pa.DictionaryArray)
+    distinct = encoded.dictionary.to_pylist()
+    try:
+        packed = b"".join(map(_pton6, distinct))
+    except (OSError, TypeError, ValueError):
+        bad = next(i for i, value in enumerate(distinct) if not is_ipv6(value))
+        row = pc.index(encoded.indices, pa.scalar(bad, encoded.indices.type)).as_py()
+        raise InputError(
+            f"{where}: row {first_row + row + 1}: not an IPv6 address: {distinct[bad]!r}"
+        ) from None
+    table = pa.FixedSizeBinaryArray.from_buffers(ADDR6, len(distinct), [None, pa.py_buffer(packed)])
+    result = table.take(encoded.indices)
+    assert isinstance(result, pa.FixedSizeBinaryArray)
+    return result
+
+
+_pton6 = functools.partial(socket.inet_pton, socket.AF_INET6)
+
+
+def is_ipv6(text: object) -> bool:
+    """Whether ``text`` is an IPv6 address that :func:`parse_ipv6` accepts."""
+    try:
+        _pton6(text)  # type: ignore[arg-type]
+    except (OSError, TypeError, ValueError):
+        return False
+    return True

@@ -10,23 +10,31 @@ Grammar (as ZMap's ``--output-filter``; ``and``/``or`` are accepted for ``&&``/`
 
 Fields are any name of :data:`~liveness.output.fields.ALL_FIELDS`. As in ZMap, a bare word on
 the right is a string (``classification = synack``, ``probe = tcp_syn:443``). Address fields
-take a dotted address or an integer; boolean fields compare as 0/1 (``repeat = 0``).
-Rows where a comparison meets a null (``icmp_responder`` of a SYN-ACK) do not match.
+(``saddr``, ``daddr``, ``icmp_responder``, ``target``, ``responder``) take an IPv4 address
+(dotted, or an integer) or an IPv6 address (``saddr = 2001:2::1``); ``target6`` and
+``responder6`` take an IPv6 address. An IPv4 literal compares with the IPv4 rows only and an
+IPv6 literal with the IPv6 rows only, whatever the operator: ``saddr != 2001:2::1`` matches no
+IPv4 row (select a family with ``af = 4`` or ``af = 6``). IPv6 addresses order numerically.
+Boolean fields compare as 0/1 (``repeat = 0``). Rows where a comparison meets a null
+(``icmp_responder`` of a SYN-ACK) do not match.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from liveness.errors import InputError
-from liveness.output.fields import ALL_FIELDS, FIELD_KINDS, FieldContext, derive
+from liveness.output.fields import ALL_FIELDS, FIELD_KINDS, FieldContext, address6, derive
+from liveness.output.schema import ADDR6
 
 __all__ = ["ReplyFilter", "compile_filter"]
 
@@ -56,20 +64,47 @@ _COMPARE: dict[str, Callable[[pc.Expression, pa.Scalar[Any]], pc.Expression]] = 
 }
 
 
+_ROW = "\0row"
+_IPV6 = "/6"  # suffix of the column holding an address field's IPv6 part
+
+
 @dataclass(frozen=True)
 class ReplyFilter:
-    """A compiled filter: the expression and the fields it reads (to derive before filtering)."""
+    """A compiled filter: the expression and the fields it reads (to derive before filtering).
+
+    ``fields`` are every field the filter reads (derived as stored: IPv4 addresses as uint32,
+    null on IPv6 rows); ``fields6`` are the address fields compared with an IPv6 literal,
+    whose IPv6 part (:func:`~liveness.output.fields.address6`) the expression reads as
+    ``FIELD/6``.
+    """
 
     text: str
     expression: pc.Expression
     fields: tuple[str, ...]
+    fields6: tuple[str, ...] = ()
+
+    def rows(self, batch: pa.RecordBatch, ctx: FieldContext | None = None) -> pa.Array[Any]:
+        """The indices of the rows of a reply batch that match."""
+        context = ctx or FieldContext()
+        wide = derive(batch, self.fields, context)
+        for name in self.fields6:
+            wide = wide.append_column(name + _IPV6, address6(batch, name, context))
+        wide = wide.append_column(_ROW, pa.array(np.arange(batch.num_rows, dtype=np.int64)))
+        return wide.filter(self.expression).column(_ROW)
 
     def apply(
-        self, batch: pa.RecordBatch, keep: Sequence[str], ctx: FieldContext | None = None
+        self,
+        batch: pa.RecordBatch,
+        keep: Sequence[str],
+        ctx: FieldContext | None = None,
+        *,
+        text: bool = False,
     ) -> pa.RecordBatch:
         """The rows of a reply batch that match, as the fields ``keep`` (see ``derive``)."""
-        wide = derive(batch, (*keep, *self.fields), ctx or FieldContext())
-        return wide.filter(self.expression).select(list(keep))
+        context = ctx or FieldContext()
+        rows = self.rows(batch, context)
+        selected = batch if len(rows) == batch.num_rows else batch.take(rows)
+        return derive(selected, keep, context, text=text)
 
 
 @dataclass(frozen=True)
@@ -83,7 +118,12 @@ def compile_filter(text: str, *, flag: str = "--output-filter") -> ReplyFilter:
     """Compile ``text``; a syntax error raises :class:`InputError` naming ``flag`` and where."""
     parser = _Parser(text, flag)
     expression = parser.parse()
-    return ReplyFilter(text=text, expression=expression, fields=tuple(parser.fields))
+    return ReplyFilter(
+        text=text,
+        expression=expression,
+        fields=tuple(parser.fields),
+        fields6=tuple(parser.fields6),
+    )
 
 
 def _tokenize(text: str, flag: str) -> list[_Token]:
@@ -113,6 +153,7 @@ class _Parser:
         self.tokens = _tokenize(text, flag)
         self.index = 0
         self.fields: list[str] = []
+        self.fields6: list[str] = []
 
     def parse(self) -> pc.Expression:
         if self.tokens[0].kind == "end":
@@ -174,8 +215,6 @@ class _Parser:
         if self._peek().kind not in ("word", "quoted"):
             self._fail("expected a value")
         value_token = self._take()
-        if token.text not in self.fields:
-            self.fields.append(token.text)
         field, value = self._typed(token.text, value_token)
         return _COMPARE[op](field, value)
 
@@ -184,7 +223,20 @@ class _Parser:
         kind = FIELD_KINDS[name]
         raw = token.text[1:-1] if token.kind == "quoted" else token.text
         is_integer = token.kind == "word" and _INTEGER.fullmatch(raw) is not None
+        if name not in self.fields:
+            self.fields.append(name)
         field = pc.field(name)
+        if kind in ("addr", "addr6") and ":" in raw:
+            packed = _ipv6_literal(raw)
+            if packed is None:
+                return self._bad_value(name, token, "an IPv6 address")
+            if kind == "addr6":
+                return field, pa.scalar(packed, ADDR6)
+            if name not in self.fields6:
+                self.fields6.append(name)
+            return pc.field(name + _IPV6), pa.scalar(packed, ADDR6)
+        if kind == "addr6":
+            return self._bad_value(name, token, "an IPv6 address")
         if kind == "str":
             return field, pa.scalar(raw, pa.string())
         if kind == "bool":
@@ -200,7 +252,7 @@ class _Parser:
             try:
                 return field, pa.scalar(int(ipaddress.IPv4Address(raw)), pa.int64())
             except ValueError:
-                return self._bad_value(name, token, "an IPv4 address")
+                return self._bad_value(name, token, "an IPv4 or IPv6 address")
         return self._bad_value(name, token, "an integer")
 
     def _bad_value(
@@ -210,3 +262,11 @@ class _Parser:
             f"{self.flag}: field {name!r} needs {wanted}, found {token.text!r} "
             f"at position {token.pos + 1}: {self.text!r}"
         )
+
+
+def _ipv6_literal(text: str) -> bytes | None:
+    """The 16 bytes of an IPv6 address literal (None if it is not one; no zone index)."""
+    try:
+        return socket.inet_pton(socket.AF_INET6, text)
+    except (OSError, ValueError):
+        return None

@@ -4,8 +4,16 @@
   always holds every row the final file would), up to its last complete message; otherwise the
   final file.
 - CSV and JSON lines: ``FILE.partial`` if one exists (a running or interrupted scan), otherwise
-  the file; the reply columns by name (any order, other columns ignored), addresses dotted or
-  as integers; a torn last line (no newline) is dropped.
+  the file; the reply columns by name (any order, other columns ignored), IPv4 addresses
+  dotted or as integers, IPv6 addresses as text; a torn last line (no newline) is dropped.
+
+Files of schema ``reply/1`` (before IPv6: no ``af``, ``target6``, ``responder6``) read back
+as :data:`REPLY_SCHEMA` all the same: a missing or empty ``af`` is 6 where the row has an IPv6
+address and 4 elsewhere, missing IPv6 columns are null. An IPv6 row's ``target`` and
+``responder`` are 0 (the writers store them null in Parquet and as the IPv6 text in CSV and
+JSON; an IPv6 ``target`` text gives ``target6`` when that column is missing, and a null
+``target`` or ``responder`` in Parquet marks an IPv6 row even without ``af``). An IPv6 text in
+``target`` is not checked against ``target6`` when the file has both.
 
 Missing columns, malformed values and damaged files raise :class:`InputError` naming the file.
 """
@@ -27,10 +35,10 @@ import pyarrow.json as pjson
 import pyarrow.parquet as pq
 
 from liveness.errors import InputError
-from liveness.output.addresses import parse_dotted
+from liveness.output.addresses import parse_dotted, parse_ipv6
 from liveness.output.fields import FIELD_KINDS
 from liveness.output.journal import read_journal
-from liveness.output.schema import REPLY_COLUMNS, REPLY_SCHEMA
+from liveness.output.schema import ADDR6, REPLY_COLUMNS, REPLY_SCHEMA
 from liveness.output.text import complete_lines_end
 from liveness.output.writers import format_for_path, journal_path, partial_path
 from liveness.targets.inputs import check_input_file
@@ -39,6 +47,9 @@ __all__ = ["check_reply_path", "read_replies"]
 
 _TEXT_BLOCK = 8 << 20
 _ARROW_ERRORS = (OSError, pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
+_OPTIONAL = ("af", "target6", "responder6")
+"""Columns added by ``reply/2``: a file may lack them (it is then read as all IPv4)."""
+_FAMILY_OF = {"target": "target6", "responder": "responder6"}
 
 
 def read_replies(
@@ -97,8 +108,9 @@ def _subset(columns: Sequence[str] | None) -> pa.Schema:
 
 def _require_columns(names: Iterable[str], where: str, schema: pa.Schema) -> None:
     present = set(names)
-    missing = [name for name in schema.names if name not in present]
-    if len(missing) == len(schema.names) > 1:
+    required = [name for name in schema.names if name not in _OPTIONAL]
+    missing = [name for name in required if name not in present]
+    if len(missing) == len(required) > 1:
         raise InputError(
             f"{where}: not a reply table: missing column(s), all {len(missing)} reply columns"
         )
@@ -106,22 +118,60 @@ def _require_columns(names: Iterable[str], where: str, schema: pa.Schema) -> Non
         raise InputError(f"{where}: not a reply table: missing column(s) {', '.join(missing)}")
 
 
+def _read_names(schema: pa.Schema, present: Iterable[str]) -> list[str]:
+    """The file's columns to read for ``schema``: those asked for, and what the address
+    columns are completed from (``af``, the other family's column of the same address)."""
+    wanted = set(schema.names)
+    if wanted & {"af", "target", "target6"}:
+        wanted |= {"af", "target", "target6"}
+    if wanted & {"responder", "responder6"}:
+        wanted |= {"af", "responder", "responder6"}
+    available = set(present)
+    return [name for name in REPLY_COLUMNS if name in wanted and name in available]
+
+
 def _to_reply(
     batch: pa.RecordBatch, where: str, first_row: int, schema: pa.Schema
 ) -> pa.RecordBatch:
-    """Convert a batch holding the reply columns (any compatible types) to ``schema``."""
+    """Convert a batch holding the reply columns (any compatible types) to ``schema``.
+
+    ``batch`` may lack the :data:`_OPTIONAL` columns and hold helper columns (see
+    :func:`_read_names`); the IPv6 columns and ``af`` are completed as the module says.
+    """
+    names = set(batch.schema.names)
+    ipv4: dict[str, pa.Array[Any]] = {}
+    ipv6: dict[str, pa.Array[Any] | None] = {}
+    marks: list[pa.Array[Any]] = []  # rows known to be IPv6 without their IPv6 column
+    for name, name6 in _FAMILY_OF.items():
+        text6 = None
+        if name in names:
+            column = batch.column(name)
+            where_column = f"{where}: column {name!r}"
+            ipv4[name], is6, text6 = _addresses(column, where_column, first_row, name6 in names)
+            if is6 is not None:
+                marks.append(is6)
+        column6 = _ipv6_column(batch, name6, where, first_row) if name6 in names else None
+        ipv6[name6] = text6 if column6 is None else column6
+    marks += [column.is_valid() for column in ipv6.values() if column is not None]
+    family = _family(batch, marks, where, first_row)
     arrays = []
     for field in schema:
-        column = batch.column(field.name)
+        if field.name == "af":
+            arrays.append(family)
+            continue
+        if field.name in ipv6:
+            found = ipv6[field.name]
+            arrays.append(pa.nulls(batch.num_rows, ADDR6) if found is None else found)
+            continue
+        column = ipv4[field.name] if field.name in ipv4 else batch.column(field.name)
+        if field.name in ipv4 and column.null_count:  # IPv6 rows: null or text in the file
+            is6 = pc.equal(family, pa.scalar(6, pa.uint8()))
+            column = _array(pc.if_else(is6, pa.scalar(0, pa.uint32()), column))
         if column.null_count:
             row = first_row + int(
                 np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0]
             )
             raise InputError(f"{where}: row {row + 1}: column {field.name!r} is empty")
-        if FIELD_KINDS[field.name] == "addr" and (
-            pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-        ):
-            column = _parse_addresses(column, f"{where}: column {field.name!r}", first_row)
         if column.type != field.type:
             try:
                 column = column.cast(field.type)
@@ -131,9 +181,80 @@ def _to_reply(
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _parse_addresses(column: pa.Array[Any], where: str, first_row: int) -> pa.Array[Any]:
-    """Addresses written as text: dotted quads, or decimal integers (as some exports hold)."""
-    if pc.all(pc.match_substring_regex(column, r"^[0-9]{1,10}$")).as_py():
+def _array(value: Any) -> pa.Array[Any]:
+    """Narrow a compute kernel's result (typed loosely by the stubs) to an array."""
+    assert isinstance(value, pa.Array)
+    return value
+
+
+def _ipv6_column(batch: pa.RecordBatch, name: str, where: str, first_row: int) -> pa.Array[Any]:
+    column = batch.column(name)
+    if _is_text(column):
+        return parse_ipv6(column, f"{where}: column {name!r}", first_row)
+    try:
+        return column.cast(ADDR6)
+    except _ARROW_ERRORS as exc:
+        raise InputError(f"{where}: column {name!r}: {exc}") from exc
+
+
+def _is_text(column: pa.Array[Any]) -> bool:
+    return pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+
+
+def _family(
+    batch: pa.RecordBatch, marks: list[pa.Array[Any]], where: str, first_row: int
+) -> pa.Array[Any]:
+    """``af``: the file's, where it has one; else 6 for the rows ``marks`` show to be IPv6
+    (an IPv6 address, or a null IPv4 address in Parquet), else 4."""
+    has6: pa.Array[Any] | None = None
+    for mark in marks:
+        has6 = mark if has6 is None else _array(pc.or_(has6, mark))
+    guessed: pa.Array[Any] = (
+        pa.array(np.full(batch.num_rows, 4, dtype=np.uint8))
+        if has6 is None
+        else _array(pc.if_else(has6, pa.scalar(6, pa.uint8()), pa.scalar(4, pa.uint8())))
+    )
+    if "af" not in batch.schema.names:
+        return guessed
+    try:
+        family = batch.column("af").cast(pa.uint8())
+    except _ARROW_ERRORS as exc:
+        raise InputError(f"{where}: column 'af': {exc}") from exc
+    family = _array(pc.coalesce(family, guessed))
+    bad = np.flatnonzero(~np.isin(family.to_numpy(), (4, 6)))
+    if bad.size:
+        raise InputError(
+            f"{where}: row {first_row + int(bad[0]) + 1}: column 'af' is "
+            f"{family[int(bad[0])].as_py()}, not 4 or 6"
+        )
+    return family
+
+
+def _addresses(
+    column: pa.Array[Any], where: str, first_row: int, has6: bool
+) -> tuple[pa.Array[Any], pa.Array[Any] | None, pa.Array[Any] | None]:
+    """An address column as its IPv4 addresses (uint32, null elsewhere), the rows it shows to
+    be IPv6 (or None) and, unless the file ``has6`` (its IPv6 column), their IPv6 addresses.
+
+    Text may mix families: dotted quads or decimal integers (as some exports hold) for IPv4,
+    IPv6 text (the CSV and JSON writers print an IPv6 row's ``target`` so). In a typed
+    column (Parquet) a null is an IPv6 row (the Parquet writer stores them so).
+    """
+    if not _is_text(column):
+        return column, (column.is_null() if column.null_count else None), None
+    is6 = _array(pc.fill_null(pc.match_substring(column, ":"), pa.scalar(False)))
+    if not pc.any(is6).as_py():
+        return _parse_ipv4(column, where, first_row), None, None
+    none = pa.scalar(None, column.type)
+    ipv4 = _parse_ipv4(_array(pc.if_else(is6, none, column)), where, first_row)
+    if has6:
+        return ipv4, is6, None
+    return ipv4, is6, parse_ipv6(_array(pc.if_else(is6, column, none)), where, first_row)
+
+
+def _parse_ipv4(column: pa.Array[Any], where: str, first_row: int) -> pa.Array[Any]:
+    """Dotted quads, or decimal integers (as some exports hold); nulls stay null."""
+    if pc.all(pc.match_substring_regex(column, r"^[0-9]{1,10}$")).as_py() is not False:
         try:
             return column.cast(pa.int64()).cast(pa.uint32())
         except pa.ArrowInvalid as exc:
@@ -175,8 +296,9 @@ def _parquet_batches(
     source: pq.ParquetFile, path: str, batch_size: int, schema: pa.Schema
 ) -> Iterator[pa.RecordBatch]:
     row = 0
+    names = _read_names(schema, source.schema_arrow.names)
     try:
-        for batch in source.iter_batches(batch_size=batch_size, columns=schema.names):
+        for batch in source.iter_batches(batch_size=batch_size, columns=names):
             yield _to_reply(batch, path, row, schema)
             row += batch.num_rows
     except _ARROW_ERRORS as exc:
@@ -220,13 +342,17 @@ class _Prefix(io.RawIOBase):
         return count
 
 
-def _text_types(schema: pa.Schema) -> dict[str, pa.DataType]:
+def _text_types(names: Iterable[str]) -> dict[str, pa.DataType]:
     """How each column is parsed from text: addresses and strings as text, then converted."""
     types: dict[str, pa.DataType] = {}
-    for field in schema:
-        kind = FIELD_KINDS[field.name]
-        types[field.name] = (
-            pa.string() if kind in ("addr", "str") else pa.bool_() if kind == "bool" else field.type
+    for name in names:
+        kind = FIELD_KINDS[name]
+        types[name] = (
+            pa.string()
+            if kind in ("addr", "addr6", "str")
+            else pa.bool_()
+            if kind == "bool"
+            else REPLY_SCHEMA.field(name).type
         )
     return types
 
@@ -243,9 +369,10 @@ def _read_csv(path: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
             raise InputError(f"{path}: line 1: not a CSV header ({exc})") from None
         _require_columns(names, path, schema)
         source = _Prefix(handle, complete_lines_end(handle))
+        read = _read_names(schema, names)
         options = pcsv.ConvertOptions(
-            column_types=_text_types(schema),
-            include_columns=schema.names,
+            column_types=_text_types(read),
+            include_columns=read,
             true_values=["1", "true"],
             false_values=["0", "false"],
             strings_can_be_null=True,
@@ -285,6 +412,7 @@ def _csv_batches(
 def _read_jsonl(path: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     with open(path, "rb") as handle:
         first = handle.readline()
+    names = schema.names  # no complete line: no rows, whatever the names
     if first.endswith(b"\n") and first.strip():  # a line without newline is torn: skipped
         try:
             keys = json.loads(first)
@@ -295,11 +423,12 @@ def _read_jsonl(path: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         if not isinstance(keys, dict):
             raise InputError(f"{path}: line 1: not a JSON object")
         _require_columns(keys, path, schema)
-    return _jsonl_batches(path, schema)
+        names = _read_names(schema, keys)
+    return _jsonl_batches(path, schema, names)
 
 
-def _jsonl_batches(path: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-    text_schema = pa.schema(list(_text_types(schema).items()))
+def _jsonl_batches(path: str, schema: pa.Schema, names: list[str]) -> Iterator[pa.RecordBatch]:
+    text_schema = pa.schema(list(_text_types(names).items()))
     options = pjson.ParseOptions(explicit_schema=text_schema, unexpected_field_behavior="ignore")
     row = 0
     carry = b""
@@ -317,6 +446,6 @@ def _jsonl_batches(path: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
                 table = pjson.read_json(io.BytesIO(block[:end]), parse_options=options)
             except _ARROW_ERRORS as exc:
                 raise InputError(f"{path}: after row {row}: {exc}") from exc
-            for batch in table.select(schema.names).to_batches():
+            for batch in table.select(names).to_batches():
                 yield _to_reply(batch, path, row, schema)
                 row += batch.num_rows

@@ -21,8 +21,16 @@ Columns, in order (see DESIGN.md):
 - ``app_valid`` bool: a valid application reply (DNS response to our id, NTP server reply
   echoing our timestamp).
 - ``vp`` string (dictionary): the vantage point that scanned.
+- ``af`` uint8: the address family of the reply, 4 or 6.
+- ``target6``, ``responder6`` fixed-size binary(16): the IPv6 addresses of an ``af = 6`` row
+  (network byte order), null on IPv4 rows.
 
-Addresses are uint32 in host order (``int(ipaddress.IPv4Address(...))``).
+IPv4 addresses are uint32 in host order (``int(ipaddress.IPv4Address(...))``) in ``target`` and
+``responder``; on IPv6 rows the addresses are in ``target6`` and ``responder6``, and ``target``
+and ``responder`` are 0 in record batches (the classifier's and what ``read_replies`` returns)
+but *null* in the Parquet files the writers make, so a query over a file never mistakes an IPv6
+row for 0.0.0.0 (docs/ARCHITECTURE.md says why the families keep separate columns). Files of
+schema ``reply/1`` (before IPv6) read back with ``af = 4`` and null IPv6 columns.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 __all__ = [
+    "ADDR6",
     "REPLY_CATEGORIES",
     "REPLY_COLUMNS",
     "REPLY_SCHEMA",
@@ -54,6 +63,8 @@ REPLY_CATEGORIES: tuple[str, ...] = (
 STRING_DICT = pa.dictionary(pa.int32(), pa.string())
 """The Arrow type of every dictionary-encoded string column (probe, reply, vp, kind, ...)."""
 _DICT = STRING_DICT
+ADDR6 = pa.binary(16)
+"""The Arrow type of an IPv6 address column: 16 bytes in network byte order."""
 
 REPLY_SCHEMA = pa.schema(
     [
@@ -73,8 +84,11 @@ REPLY_SCHEMA = pa.schema(
         pa.field("repeat", pa.bool_(), nullable=False),
         pa.field("app_valid", pa.bool_(), nullable=False),
         pa.field("vp", _DICT, nullable=False),
+        pa.field("af", pa.uint8(), nullable=False),
+        pa.field("target6", ADDR6, nullable=True),
+        pa.field("responder6", ADDR6, nullable=True),
     ],
-    metadata={"liveness.schema": "reply/1"},
+    metadata={"liveness.schema": "reply/2"},
 )
 
 REPLY_COLUMNS: tuple[str, ...] = tuple(REPLY_SCHEMA.names)

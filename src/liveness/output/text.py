@@ -1,9 +1,11 @@
 """CSV and JSON-lines rendering of field batches, vectorised with Arrow string kernels.
 
-Rendering follows the field kinds of :mod:`liveness.output.fields`: addresses dotted, booleans
-``0``/``1`` in CSV (as ZMap) and ``true``/``false`` in JSON, nulls empty in CSV and ``null`` in
-JSON. Strings are JSON-escaped by encoding each distinct value once (``json.dumps`` over the
-dictionary) and gathering by index, so no Python object is made per row.
+Rendering follows the field kinds of :mod:`liveness.output.fields`: addresses as text (IPv4
+dotted, IPv6 RFC 5952; writers derive them as text, ``derive(..., text=True)``, and uint32 or
+``binary(16)`` columns are converted here), booleans ``0``/``1`` in CSV (as ZMap) and
+``true``/``false`` in JSON, nulls empty in CSV and ``null`` in JSON. Strings are JSON-escaped
+by encoding each distinct value once (``json.dumps`` over the dictionary) and gathering by
+index, so no Python object is made per row.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from liveness.output.addresses import format_dotted, join_strings
+from liveness.output.addresses import format_dotted, format_ipv6, join_strings
 from liveness.output.fields import FIELD_KINDS
 
-__all__ = ["complete_lines_end", "csv_header", "render_csv", "render_jsonl"]
+__all__ = ["address_text", "complete_lines_end", "csv_header", "render_csv", "render_jsonl"]
 
 
 def csv_header(names: tuple[str, ...]) -> bytes:
@@ -28,13 +30,22 @@ def csv_header(names: tuple[str, ...]) -> bytes:
     return (",".join(names) + "\n").encode()
 
 
+def address_text(column: pa.Array[Any]) -> pa.Array[Any]:
+    """An address column as text: strings as they are, uint32 dotted, ``binary(16)`` IPv6."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return column
+    if pa.types.is_fixed_size_binary(column.type):
+        return format_ipv6(column)
+    return format_dotted(column)
+
+
 def render_csv(batch: pa.RecordBatch) -> bytes:
     """CSV lines (no header) for a batch of derived fields."""
     arrays: list[pa.Array[Any]] = []
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
         kind = FIELD_KINDS[name]
-        if kind == "addr":
-            arrays.append(format_dotted(column))
+        if kind in ("addr", "addr6"):
+            arrays.append(address_text(column))
         elif kind == "bool":
             arrays.append(column.cast(pa.uint8()))
         elif isinstance(column, pa.DictionaryArray):
@@ -64,8 +75,8 @@ def _json_strings(column: pa.Array[Any]) -> pa.Array[Any]:
 def _json_values(name: str, column: pa.Array[Any]) -> pa.Array[Any]:
     kind = FIELD_KINDS[name]
     values: pa.Array[Any]
-    if kind == "addr":
-        values = join_strings(['"', format_dotted(column), '"'], "")
+    if kind in ("addr", "addr6"):
+        values = join_strings(['"', address_text(column), '"'], "")
     elif kind == "bool":
         values = pc.if_else(column, "true", "false")
     elif kind == "str":

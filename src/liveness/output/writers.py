@@ -13,7 +13,9 @@ finished file into place. Devices, FIFOs and stdout are written as streams, in p
 working files in a private directory (see :mod:`liveness.output.destination`).
 
 Formats by extension: ``.csv``, ``.jsonl`` (or ``.ndjson``), ``-`` (CSV on stdout), anything
-else Parquet. Addresses are uint32 in Parquet and dotted in text.
+else Parquet. Addresses are text in CSV and JSON (IPv4 dotted, IPv6 RFC 5952); in Parquet IPv4
+addresses are uint32 (null on IPv6 rows) and IPv6 addresses ``binary(16)`` (see
+:mod:`liveness.output.fields`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from liveness.output.destination import Destination, resolve_destination
 from liveness.output.fields import FIELD_KINDS, FieldContext, derive, resolve_fields
 from liveness.output.filter import ReplyFilter, compile_filter
 from liveness.output.journal import JournalWriter, read_journal
-from liveness.output.schema import REPLY_SCHEMA
+from liveness.output.schema import ADDR6, REPLY_SCHEMA
 from liveness.output.text import complete_lines_end, csv_header, render_csv, render_jsonl
 
 __all__ = [
@@ -77,7 +79,12 @@ def output_schema(names: Sequence[str], *, dictionary: bool) -> pa.Schema:
     """The Parquet schema of the named fields (strings dictionary-encoded if ``dictionary``)."""
     reply_types = {field.name: field.type for field in REPLY_SCHEMA}
     string_type = pa.dictionary(pa.int32(), pa.string()) if dictionary else pa.string()
-    by_kind: dict[str, pa.DataType] = {"addr": pa.uint32(), "bool": pa.bool_(), "str": string_type}
+    by_kind: dict[str, pa.DataType] = {
+        "addr": pa.uint32(),
+        "addr6": ADDR6,
+        "bool": pa.bool_(),
+        "str": string_type,
+    }
     fields: list[pa.Field[Any]] = []
     for name in names:
         kind = FIELD_KINDS[name]
@@ -90,6 +97,9 @@ def output_schema(names: Sequence[str], *, dictionary: bool) -> pa.Schema:
 
 class ReplyWriter(ABC):
     """Common behaviour: field derivation, output filter, row count, context manager."""
+
+    text_addresses = False
+    """Derive address fields as text (the text formats) rather than uint32 / binary(16)."""
 
     def __init__(
         self,
@@ -109,10 +119,11 @@ class ReplyWriter(ABC):
         """Write reply records (:data:`REPLY_SCHEMA` rows); filtered rows are dropped."""
         batches = batch.to_batches() if isinstance(batch, pa.Table) else [batch]
         for one in batches:
+            text = self.text_addresses
             if self._filter is None:
-                selected = derive(one, self.fields, self._context)
+                selected = derive(one, self.fields, self._context, text=text)
             else:
-                selected = self._filter.apply(one, self.fields, self._context)
+                selected = self._filter.apply(one, self.fields, self._context, text=text)
             if selected.num_rows:
                 self._write_selected(selected)
                 self.rows_written += selected.num_rows
@@ -153,6 +164,7 @@ class _TextWriter(ReplyWriter):
     """
 
     header: bytes | None = None
+    text_addresses = True
 
     def __init__(
         self,
@@ -411,18 +423,20 @@ def open_writer(
     fields: Sequence[str] | None = None,
     output_filter: str | None = None,
     scanner_addr: int = 0,
+    scanner_addr6: bytes | None = None,
     resume: bool = False,
 ) -> ReplyWriter:
     """A writer for ``path`` (format by extension; ``-`` = CSV on stdout), resolved with
     :func:`~liveness.output.destination.resolve_destination` unless already a destination.
 
     ``fields`` picks columns by reply or ZMap name (default: the reply record's columns);
-    ``output_filter`` is ZMap's filter syntax; ``scanner_addr`` fills ``daddr``; ``resume``
-    appends to what an interrupted run left. Bad fields or filters raise :class:`InputError`.
+    ``output_filter`` is ZMap's filter syntax; ``scanner_addr`` (IPv4, uint32) and
+    ``scanner_addr6`` (IPv6, 16 bytes) fill ``daddr``; ``resume`` appends to what an
+    interrupted run left. Bad fields or filters raise :class:`InputError`.
     """
     names = resolve_fields(fields)
     row_filter = compile_filter(output_filter) if output_filter else None
-    context = FieldContext(scanner_addr=scanner_addr)
+    context = FieldContext(scanner_addr=scanner_addr, scanner_addr6=scanner_addr6)
     destination = resolve_destination(path) if isinstance(path, str) else path
     kind = format_for_path(destination.given)
     if kind == "csv":

@@ -10,7 +10,14 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["checksum_bytes", "checksum_rows", "finish", "partial_sum", "word_sum32"]
+__all__ = [
+    "address_sum16",
+    "checksum_bytes",
+    "checksum_rows",
+    "finish",
+    "partial_sum",
+    "word_sum32",
+]
 
 
 def partial_sum(data: bytes) -> int:
@@ -31,6 +38,24 @@ def checksum_bytes(data: bytes) -> int:
 def word_sum32(values: NDArray[np.uint32]) -> NDArray[np.uint32]:
     """The sum of the two 16-bit halves of each uint32 (its share of a checksum)."""
     return (values >> np.uint32(16)) + (values & np.uint32(0xFFFF))
+
+
+def address_sum16(addresses: NDArray[np.uint8]) -> NDArray[np.uint32]:
+    """Each 16-byte address's share of a checksum, folded below 2**17 (``(n, 16)`` uint8 rows).
+
+    The one's-complement sum does not depend on byte order (RFC 1071), so the words are summed
+    as native little-endian 32-bit columns, folded to 16 bits and byte-swapped once: four
+    column additions instead of a reduction over eight byte-swapped words per row.
+    """
+    words = np.ascontiguousarray(addresses, dtype=np.uint8).view("<u4")
+    total = words[:, 0].astype(np.uint64) + words[:, 1] + words[:, 2] + words[:, 3]
+    folded = (total & np.uint64(0xFFFFFFFF)) + (total >> np.uint64(32))
+    folded = (folded & np.uint64(0xFFFF)) + (folded >> np.uint64(16))
+    folded = (folded & np.uint64(0xFFFF)) + (folded >> np.uint64(16))
+    folded = (folded & np.uint64(0xFFFF)) + (folded >> np.uint64(16))
+    swapped = ((folded & np.uint64(0xFF)) << np.uint64(8)) | (folded >> np.uint64(8))
+    result: NDArray[np.uint32] = swapped.astype(np.uint32)
+    return result
 
 
 def finish(total: NDArray[np.uint32], *, udp: bool = False) -> NDArray[np.uint16]:

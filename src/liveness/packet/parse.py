@@ -28,6 +28,7 @@ __all__ = [
     "VIEW",
     "WINDOW",
     "Screened",
+    "narrow_view",
     "read_fields",
     "screen",
 ]
@@ -143,10 +144,11 @@ def screen(frames: NDArray[np.uint8], lengths: NDArray[np.int64], our_addr: int)
 
 
 @functools.cache
-def _narrow_view(names: tuple[str, ...]) -> np.dtype[np.void]:
-    """The part of :data:`VIEW` holding ``names``, cut after the last of them."""
-    fields = {name: (VIEW.fields[name][0].str, VIEW.fields[name][1]) for name in names}  # type: ignore[index]
-    end = max(VIEW.fields[name][1] + VIEW[name].itemsize for name in names)  # type: ignore[index]
+def narrow_view(view: np.dtype[np.void], names: tuple[str, ...]) -> np.dtype[np.void]:
+    """The part of the record dtype ``view`` holding ``names``, cut after the last of them
+    (a narrow gather reads only those bytes)."""
+    fields = {name: (view.fields[name][0].str, view.fields[name][1]) for name in names}  # type: ignore[index]
+    end = max(view.fields[name][1] + view[name].itemsize for name in names)  # type: ignore[index]
     return struct_dtype(fields, end)
 
 
@@ -154,7 +156,7 @@ def read_fields(
     hdr: NDArray[np.uint8], rows: NDArray[np.int64], names: tuple[str, ...]
 ) -> dict[str, NDArray[np.integer[Any]]]:
     """Fields of the records ``rows`` as native-endian arrays (one narrow gather, then casts)."""
-    view = _narrow_view(names)
+    view = narrow_view(VIEW, names)
     sub = field_view(hdr[rows, : view.itemsize], view)
     return {name: sub[name].astype(view[name].newbyteorder("=")) for name in names}
 

@@ -9,6 +9,14 @@ template (all constant bytes and the checksums of the constant part) into an ``(
 array and patches only the per-target fields through a structured view: destination address,
 the validation bits of the token, the attempt, and the checksums by incremental update.
 
+*Both families.* The same probe builds IPv4 frames (:meth:`Probe.build`, uint32 targets) and
+IPv6 frames (:meth:`Probe.build6`, 16-byte targets): the fields a probe declares at IPv4
+offsets are moved 20 bytes on for IPv6 (:func:`~liveness.packet.layout.shift_fields`), the
+transport checksum gets the IPv6 pseudo-header (ICMPv6 has one; ICMPv4 has none), and ICMP
+probes name their ICMPv6 types (:meth:`Probe.icmp6_type`). A probe with no IPv6 meaning sets
+``ipv6 = False``. Replies of both families reach the same validators, through fields of the
+same names.
+
 *Replies.* The classifier (``classify.py``) parses frames and hands each probe the rows that are
 its own, found by a *selector*: the source port of a TCP or UDP answer, the ICMP type of an
 ICMP answer; the quoted destination port or quoted ICMP type of an error. A probe whose selector
@@ -31,14 +39,20 @@ import numpy as np
 from numpy.typing import NDArray
 
 from liveness.output.schema import REPLY_CATEGORIES
-from liveness.packet.checksum import finish, partial_sum, word_sum32
+from liveness.packet.checksum import address_sum16, finish, partial_sum, word_sum32
 from liveness.packet.layout import (
+    ETHERTYPE_IPV6,
+    IPV6_SHIFT,
     L4_OFF,
+    PROTO_ICMP,
+    PROTO_ICMPV6,
     PROTO_TCP,
     PROTO_UDP,
     ethernet_header,
     field_view,
     ipv4_header,
+    ipv6_header,
+    shift_fields,
     struct_dtype,
 )
 from liveness.probes.context import ScanContext
@@ -48,6 +62,7 @@ __all__ = [
     "Fields",
     "Probe",
     "Template",
+    "Template6",
     "UdpProbe",
     "Verdict",
     "attempt_port",
@@ -64,6 +79,7 @@ PROBE_CLASSES: dict[str, type[Probe]] = {}
 
 # Fields common to every frame we build (byte offsets in the frame).
 IP_FIELDS: dict[str, tuple[str, int]] = {"ip_sum": (">u2", 24), "ip_dst": (">u4", 30)}
+IP6_DST_OFF = 38  # Ethernet 14 + 24 bytes of the IPv6 header before the destination
 
 
 class Template:
@@ -92,6 +108,21 @@ class Template:
         out = np.empty((n, len(self.frame)), dtype=np.uint8)
         out[...] = self.frame
         return out
+
+
+class Template6(Template):
+    """The IPv6 frame of one probe for one scan; ``l4_sum0`` includes the pseudo-header's
+    source, length and next header (the destination is added per target)."""
+
+    def __init__(self, ctx: ScanContext, next_header: int, l4: bytes) -> None:
+        if ctx.src_ip6 is None:
+            raise ValueError("an IPv6 probe needs an IPv6 source address")
+        ip = ipv6_header(ctx.src_ip6, bytes(16), next_header, len(l4), ctx.ttl)
+        eth = ethernet_header(ctx.src_mac, ctx.next_hop_mac6, ETHERTYPE_IPV6)
+        self.frame = np.frombuffer(eth + ip + l4, dtype=np.uint8).copy()
+        self.ip_sum0 = np.uint32(0)
+        pseudo = ctx.src_ip6 + len(l4).to_bytes(4, "big") + bytes([0, 0, 0, next_header])
+        self.l4_sum0 = np.uint32(partial_sum(pseudo + l4))
 
 
 def attempt_port(ctx: ScanContext, word: NDArray[np.uint32], attempt: int) -> NDArray[np.uint32]:
@@ -148,6 +179,7 @@ class Probe(ABC):
     fields: ClassVar[dict[str, tuple[str, int]]] = {}
     reply_fields: ClassVar[tuple[str, ...]] = ()
     quote_fields: ClassVar[tuple[str, ...]] = ()
+    ipv6: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -168,7 +200,9 @@ class Probe(ABC):
 
     def __init__(self) -> None:
         self._templates: dict[ScanContext, Template] = {}
+        self._templates6: dict[ScanContext, Template] = {}
         self._dtype = struct_dtype({**IP_FIELDS, **self.fields}, self.frame_len)
+        self._dtype6 = struct_dtype(shift_fields(self.fields), self.frame_len + IPV6_SHIFT)
 
     # -- which replies are ours -------------------------------------------------------------
 
@@ -190,6 +224,35 @@ class Probe(ABC):
     def selector_from_tokens(self, tokens: NDArray[np.uint32]) -> NDArray[np.uint32]:
         """Per-target selectors, for a probe whose :meth:`reply_selector` is None."""
         raise NotImplementedError(f"{self.name} has a fixed selector")
+
+    @property
+    def protocol6(self) -> int:
+        """The IPv6 next header of the probe (ICMPv6 for an ICMP probe)."""
+        return PROTO_ICMPV6 if self.protocol == PROTO_ICMP else self.protocol
+
+    @property
+    def reply_protocol6(self) -> int:
+        """The IPv6 next header of direct replies."""
+        return PROTO_ICMPV6 if self.reply_protocol == PROTO_ICMP else self.reply_protocol
+
+    def icmp6_type(self, icmp_type: int) -> int:
+        """The ICMPv6 type standing for this probe's ICMPv4 ``icmp_type`` (ICMP probes
+        override; TCP and UDP selectors are ports, the same in both families)."""
+        return icmp_type
+
+    def reply_selector6(self) -> int | None:
+        """:meth:`reply_selector` for IPv6 replies."""
+        selector = self.reply_selector()
+        if selector is None or self.reply_protocol != PROTO_ICMP:
+            return selector
+        return self.icmp6_type(selector)
+
+    def quote_selector6(self) -> int | None:
+        """:meth:`quote_selector` for ICMPv6 errors quoting this probe."""
+        selector = self.quote_selector()
+        if selector is None or self.protocol != PROTO_ICMP:
+            return selector
+        return self.icmp6_type(selector)
 
     @property
     def dynamic(self) -> bool:
@@ -235,6 +298,13 @@ class Probe(ABC):
     def l4_template(self) -> bytes:
         """The transport header and payload with every per-target field 0."""
 
+    def l4_template6(self) -> bytes:
+        """:meth:`l4_template` for IPv6 (ICMP probes put their ICMPv6 type first)."""
+        l4 = self.l4_template()
+        if self.protocol != PROTO_ICMP:
+            return l4
+        return bytes([self.icmp6_type(l4[0])]) + l4[1:]
+
     @abstractmethod
     def _patch(
         self,
@@ -245,7 +315,11 @@ class Probe(ABC):
         l4_sum0: np.uint32,
         attempt: int,
     ) -> None:
-        """Write the per-target transport fields and the transport checksum."""
+        """Write the per-target transport fields and the transport checksum.
+
+        ``dst_sum`` is the destination's share of the pseudo-header sum: 0 for ICMPv4, which
+        has no pseudo-header, so every probe adds it to its checksum whatever the family.
+        """
 
     def template(self, ctx: ScanContext) -> Template:
         """The per-scan template (cached per context)."""
@@ -273,7 +347,41 @@ class Probe(ABC):
         view["ip_dst"] = targets
         dst_sum = word_sum32(targets)
         view["ip_sum"] = finish(tpl.ip_sum0 + dst_sum)
-        self._patch(ctx, view, self.tokens(ctx, targets), dst_sum, tpl.l4_sum0, attempt)
+        pseudo_sum = dst_sum if self.protocol != PROTO_ICMP else np.uint32(0)
+        self._patch(ctx, view, self.tokens(ctx, targets), pseudo_sum, tpl.l4_sum0, attempt)  # type: ignore[arg-type]
+        return frames
+
+    def template6(self, ctx: ScanContext) -> Template:
+        """The per-scan IPv6 template (cached per context)."""
+        tpl = self._templates6.get(ctx)
+        if tpl is None:
+            tpl = Template6(ctx, self.protocol6, self.l4_template6())
+            self._templates6[ctx] = tpl
+        return tpl
+
+    def tokens6(self, ctx: ScanContext, targets: NDArray[np.uint8]) -> NDArray[np.uint32]:
+        """The validation tokens of this probe for IPv6 ``targets`` (``(n, 16)`` uint8)."""
+        assert ctx.src_ip6 is not None
+        return ctx.validator.tokens6(ctx.src_ip6, targets, self.probe_id)
+
+    def build6(
+        self, ctx: ScanContext, targets: NDArray[np.uint8], attempt: int = 0
+    ) -> NDArray[np.uint8]:
+        """IPv6 frames for ``targets`` (``(n, 16)`` uint8, network byte order):
+        ``(n, frame_len + 20)`` uint8, ready to send."""
+        if not self.ipv6:
+            raise ValueError(f"{self.name} has no IPv6 form")
+        if not 0 <= attempt < ctx.max_attempts:
+            raise ValueError(f"attempt {attempt} outside 0..{ctx.max_attempts - 1}")
+        targets = np.ascontiguousarray(targets, dtype=np.uint8).reshape(-1, 16)
+        tpl = self.template6(ctx)
+        frames = tpl.copies(len(targets))
+        if len(targets) == 0:
+            return frames
+        frames[:, IP6_DST_OFF : IP6_DST_OFF + 16] = targets
+        dst_sum = address_sum16(targets)
+        view = field_view(frames, self._dtype6)
+        self._patch(ctx, view, self.tokens6(ctx, targets), dst_sum, tpl.l4_sum0, attempt)
         return frames
 
     def __repr__(self) -> str:

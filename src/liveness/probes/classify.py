@@ -7,6 +7,11 @@ table per group for probes with fixed selectors, a token computation for probes 
 is keyed per target. Each probe class validates its rows in one call (one AES call per class
 and group) and returns a :class:`~liveness.probes.base.Verdict`.
 
+IPv6 frames (when the scan has an IPv6 source) take the same way through
+:func:`liveness.packet.parse6.screen6`: the same four groups (ICMPv6 in place of ICMP), the
+same selectors translated to ICMPv6 types, the same validators, reading fields of the same
+names; their tokens are the IPv6 ones (:meth:`liveness.validate.Validator.tokens6`).
+
 Every frame ends in exactly one outcome: a reply, or one counter naming why it was dropped, so
 ``counters["frames"]`` equals ``counters["valid"]`` plus the drop reasons.
 
@@ -22,10 +27,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from liveness.output.schema import REPLY_CATEGORIES, REPLY_SCHEMA
-from liveness.packet.layout import PROTO_ICMP, PROTO_TCP, PROTO_UDP
+from liveness.output.schema import ADDR6, REPLY_CATEGORIES, REPLY_SCHEMA
+from liveness.packet.layout import ETHERTYPE_IPV6, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP
 from liveness.packet.parse import (
     ICMP_INFORMATIONAL,
     OUTER_L4,
@@ -35,6 +41,15 @@ from liveness.packet.parse import (
     WINDOW,
     read_fields,
     screen,
+)
+from liveness.packet.parse6 import (
+    ICMP6_INFORMATIONAL,
+    OUTER_L4_6,
+    QUOTE_L4_6,
+    UDP_PAYLOAD6,
+    WINDOW6,
+    read_fields6,
+    screen6,
 )
 from liveness.probes.base import Probe, Verdict
 from liveness.probes.context import ScanContext
@@ -60,12 +75,23 @@ _ICMP_ERROR_CATEGORY[11] = CATEGORY["icmp_time_exceeded"]
 _ICMP_ERROR_CATEGORY[12] = CATEGORY["icmp_param_problem"]
 _ICMP_QUERY = np.zeros(256, dtype=bool)
 _ICMP_QUERY[[8, 13]] = True  # echo and timestamp requests: someone probing us, not a reply
+# ICMPv6 errors (RFC 4443): destination unreachable, packet too big, time exceeded, parameter
+# problem; the unassigned rest of 0-127 is "other".
+_ICMP6_ERROR_CATEGORY = np.full(256, CATEGORY["icmp_other"], dtype=np.int64)
+_ICMP6_ERROR_CATEGORY[1] = CATEGORY["icmp_unreach"]
+_ICMP6_ERROR_CATEGORY[3] = CATEGORY["icmp_time_exceeded"]
+_ICMP6_ERROR_CATEGORY[4] = CATEGORY["icmp_param_problem"]
+# ICMPv6 messages that are not answers to a probe: echo request, MLD, neighbour discovery.
+_ICMP6_QUERY = np.zeros(256, dtype=bool)
+_ICMP6_QUERY[[128, 130, 131, 132, 133, 134, 135, 136, 137, 143]] = True
 
 Positions = NDArray[np.int64] | None  # rows of a group handed to a probe (None: all)
-Replies = dict[str, NDArray[np.int64]]
+Replies = dict[str, NDArray[Any]]
 """Reply columns as int64 arrays: ``row`` (input frame), ``probe`` (index), ``target``,
 ``responder``, ``reply`` (category code), ``icmp_type``, ``icmp_code``, ``tcp_flags``, ``sport``,
-``dport``, ``attempt``, ``app_valid``, ``ttl``, ``ipid``, ``ts``."""
+``dport``, ``attempt``, ``app_valid``, ``ttl``, ``ipid``, ``ts``; when the batch holds IPv6
+replies also ``af`` (4 or 6) and ``target6``, ``responder6`` (``(n, 16)`` uint8, zero on IPv4
+rows; ``target`` and ``responder`` are 0 on IPv6 rows)."""
 
 _DEFAULTS = {
     "icmp_type": -1,
@@ -82,13 +108,22 @@ class _Group:
     """The probes that answer in one group, by selector: a 65536-entry table for the fixed
     ones, a list for those whose selector is keyed per target."""
 
-    def __init__(self, probes: Sequence[Probe], protocol: int, *, quoted: bool) -> None:
+    def __init__(
+        self, probes: Sequence[Probe], protocol: int, *, quoted: bool, ipv6: bool = False
+    ) -> None:
         self.table = np.full(65536, -1, dtype=np.int64)
         self.dynamic: list[int] = []
         for index, probe in enumerate(probes):
-            if (probe.protocol if quoted else probe.reply_protocol) != protocol:
+            if ipv6:
+                if not probe.ipv6:
+                    continue
+                own = probe.protocol6 if quoted else probe.reply_protocol6
+                selector = probe.quote_selector6() if quoted else probe.reply_selector6()
+            else:
+                own = probe.protocol if quoted else probe.reply_protocol
+                selector = probe.quote_selector() if quoted else probe.reply_selector()
+            if own != protocol:
                 continue
-            selector = probe.quote_selector() if quoted else probe.reply_selector()
             if selector is not None:
                 self.table[selector] = index
             elif probe.dynamic:
@@ -110,6 +145,13 @@ class ReplyClassifier:
         protocols = (PROTO_TCP, PROTO_UDP, PROTO_ICMP)
         self._direct = {proto: _Group(self.probes, proto, quoted=False) for proto in protocols}
         self._quoted = {proto: _Group(self.probes, proto, quoted=True) for proto in protocols}
+        protocols6 = (PROTO_TCP, PROTO_UDP, PROTO_ICMPV6)
+        self._direct6 = {
+            proto: _Group(self.probes, proto, quoted=False, ipv6=True) for proto in protocols6
+        }
+        self._quoted6 = {
+            proto: _Group(self.probes, proto, quoted=True, ipv6=True) for proto in protocols6
+        }
         # The parsed fields each group's validators read, decided once (not per batch: a scan
         # of every port has 65,535 probes).
         self._reply_fields = {
@@ -117,6 +159,15 @@ class ReplyClassifier:
                 name for p in self.probes if p.reply_protocol == proto for name in p.reply_fields
             }
             for proto in protocols
+        }
+        self._reply_fields6 = {
+            proto: {
+                name
+                for p in self.probes
+                if p.ipv6 and p.reply_protocol6 == proto
+                for name in p.reply_fields
+            }
+            for proto in protocols6
         }
         self._quote_fields = {name for p in self.probes for name in p.quote_fields}
         self._probe_dict = pa.array([p.name for p in self.probes], pa.string())
@@ -153,28 +204,82 @@ class ReplyClassifier:
             raise ValueError("lengths must have one entry per frame")
         ts_ns = np.asarray(ts_ns, dtype=np.int64)
         self.counters["frames"] += n
-        if frames.shape[1] < WINDOW or frames.strides[1] != 1:
-            padded = np.zeros((n, max(WINDOW, frames.shape[1])), dtype=np.uint8)
+        window = WINDOW6 if self.ctx.src_ip6 is not None else WINDOW
+        if frames.shape[1] < window or frames.strides[1] != 1:
+            padded = np.zeros((n, max(window, frames.shape[1])), dtype=np.uint8)
             padded[:, : frames.shape[1]] = frames
             frames = padded
+        if self.ctx.src_ip6 is not None:
+            ethertype = (frames[:, 12].astype(np.uint16) << 8) | frames[:, 13]
+            is6 = (lengths64 >= 14) & (ethertype == ETHERTYPE_IPV6)
+            if is6.any():
+                return self._both_families(frames, lengths64, ts_ns, is6)
+        return self._classify4(frames, lengths64, ts_ns)
+
+    def _both_families(
+        self,
+        frames: NDArray[np.uint8],
+        lengths: NDArray[np.int64],
+        ts_ns: NDArray[np.int64],
+        is6: NDArray[np.bool_],
+    ) -> Replies:
+        """A batch holding IPv6 frames: each family classified on its own, merged in order."""
+        if is6.all():
+            return self._classify6(frames, lengths, ts_ns)
+        rows6 = np.flatnonzero(is6)
+        rows4 = np.flatnonzero(~is6)
+        parts = [self._classify6(frames[rows6], lengths[rows6], ts_ns[rows6])]
+        if rows4.size:
+            parts.append(self._classify4(frames[rows4], lengths[rows4], ts_ns[rows4]))
+            parts[1]["row"] = rows4[parts[1]["row"]]
+        parts[0]["row"] = rows6[parts[0]["row"]]
+        merged = _merge(parts)
+        order = np.argsort(merged["row"], kind="stable")
+        return {name: values[order] for name, values in merged.items()}
+
+    def _classify6(
+        self, frames: NDArray[np.uint8], lengths64: NDArray[np.int64], ts_ns: NDArray[np.int64]
+    ) -> Replies:
+        """The valid replies among IPv6 ``frames`` (rows relative to them)."""
+        assert self.ctx.src_ip6 is not None
+        screened = screen6(frames, lengths64, self.ctx.src_ip6)
+        for reason, count in screened.drops.items():
+            self.counters[reason] += count
+        hdr, rec, for_us = screened.hdr, screened.rec, screened.for_us
+        tcp_rows, udp_rows, answers, errors = self._split(
+            rec, for_us, lengths64, PROTO_ICMPV6, OUTER_L4_6 + 8, _ICMP6_QUERY, ICMP6_INFORMATIONAL
+        )
+        sink = _Sink()
+        layout = _V6
+        self._direct_replies(
+            hdr, lengths64, tcp_rows, PROTO_TCP, "sport", OUTER_L4_6 + 20, sink, layout
+        )
+        self._direct_replies(
+            hdr, lengths64, udp_rows, PROTO_UDP, "sport", UDP_PAYLOAD6, sink, layout
+        )
+        self._direct_replies(
+            hdr, lengths64, answers, PROTO_ICMPV6, "icmp_type", OUTER_L4_6 + 8, sink, layout
+        )
+        self._errors6(hdr, lengths64, errors, sink)
+        replies = sink.replies()
+        rows = replies["row"]
+        replies["ttl"] = rec["ttl"][rows].astype(np.int64)
+        replies["ipid"] = np.zeros(rows.size, dtype=np.int64)
+        replies["ts"] = ts_ns[rows]
+        self.counters["valid"] += rows.size
+        return replies
+
+    def _classify4(
+        self, frames: NDArray[np.uint8], lengths64: NDArray[np.int64], ts_ns: NDArray[np.int64]
+    ) -> Replies:
+        """The valid replies among IPv4 ``frames`` (and the drop counts of the rest)."""
         screened = screen(frames, lengths64, self.ctx.src_ip)
         for reason, count in screened.drops.items():
             self.counters[reason] += count
         hdr, rec, lengths64, for_us = screened.hdr, screened.rec, screened.lengths, screened.for_us
-
-        proto = rec["proto"]
-        tcp_rows = np.flatnonzero(for_us & (proto == PROTO_TCP))
-        udp_rows = np.flatnonzero(for_us & (proto == PROTO_UDP))
-        icmp_rows = np.flatnonzero(for_us & (proto == PROTO_ICMP))
-        others = int(for_us.sum()) - tcp_rows.size - udp_rows.size - icmp_rows.size
-        self._count("other_protocol", others)
-        icmp_rows = self._need(icmp_rows, lengths64, OUTER_L4 + 8)
-        icmp_type = rec["icmp_type"][icmp_rows]
-        query = _ICMP_QUERY[icmp_type]
-        informational = ICMP_INFORMATIONAL[icmp_type]
-        self._count("not_a_reply", int(query.sum()))
-        answers = icmp_rows[informational & ~query]
-        errors = icmp_rows[~informational]
+        tcp_rows, udp_rows, answers, errors = self._split(
+            rec, for_us, lengths64, PROTO_ICMP, OUTER_L4 + 8, _ICMP_QUERY, ICMP_INFORMATIONAL
+        )
         sink = _Sink()
         self._direct_replies(hdr, lengths64, tcp_rows, PROTO_TCP, "sport", OUTER_L4 + 20, sink)
         self._direct_replies(hdr, lengths64, udp_rows, PROTO_UDP, "sport", UDP_PAYLOAD, sink)
@@ -192,6 +297,40 @@ class ReplyClassifier:
 
     def _count(self, reason: str, count: int) -> None:
         self.counters[reason] += int(count)
+
+    def _split(
+        self,
+        rec: NDArray[np.void],
+        for_us: NDArray[np.bool_],
+        lengths: NDArray[np.int64],
+        icmp: int,
+        icmp_header_end: int,
+        queries: NDArray[np.bool_],
+        informational: NDArray[np.bool_],
+    ) -> tuple[NDArray[np.int64], ...]:
+        """The four groups of either family's rows: TCP, UDP, ICMP answers and ICMP errors
+        (other protocols, truncated ICMP and queries counted)."""
+        proto = rec["proto"]
+        tcp_rows = np.flatnonzero(for_us & (proto == PROTO_TCP))
+        udp_rows = np.flatnonzero(for_us & (proto == PROTO_UDP))
+        icmp_rows = np.flatnonzero(for_us & (proto == icmp))
+        others = int(for_us.sum()) - tcp_rows.size - udp_rows.size - icmp_rows.size
+        self._count("other_protocol", others)
+        icmp_rows = self._need(icmp_rows, lengths, icmp_header_end)
+        icmp_type = rec["icmp_type"][icmp_rows]
+        query = queries[icmp_type]
+        info = informational[icmp_type]
+        self._count("not_a_reply", int(query.sum()))
+        return tcp_rows, udp_rows, icmp_rows[info & ~query], icmp_rows[~info]
+
+    def _tokens(
+        self, target: NDArray[Any], probe_id: int | NDArray[np.uint32]
+    ) -> NDArray[np.uint32]:
+        """The tokens of ``target`` (uint32 IPv4, or ``(n, 16)`` IPv6 rows)."""
+        if target.ndim == 2:
+            assert self.ctx.src_ip6 is not None
+            return self.ctx.validator.tokens6(self.ctx.src_ip6, target, probe_id)
+        return self.ctx.validator.tokens(self.ctx.src_ip, target, probe_id)
 
     def _need(
         self, rows: NDArray[np.int64], lengths: NDArray[np.int64], size: int
@@ -211,7 +350,7 @@ class ReplyClassifier:
             if maybe.size == 0:
                 break
             probe = self.probes[dynamic]
-            tokens = self.ctx.validator.tokens(self.ctx.src_ip, target[maybe], probe.probe_id)
+            tokens = self._tokens(target[maybe], probe.probe_id)
             hit = probe.selector_from_tokens(tokens) == selector[maybe]
             index[maybe[hit]] = dynamic
         return index
@@ -237,7 +376,7 @@ class ReplyClassifier:
         index_known = index if everyone else index[known]
         target_known = target if everyone else target[known]
         ids = self._probe_ids[index_known] if known.size else np.zeros(0, np.uint32)
-        tokens = self.ctx.validator.tokens(self.ctx.src_ip, target_known, ids)
+        tokens = self._tokens(target_known, ids)
         classes = families[index_known]
         present = np.flatnonzero(np.bincount(classes, minlength=1))
         kept_all: list[NDArray[np.int64]] = []
@@ -258,8 +397,12 @@ class ReplyClassifier:
                 self._count(reason, count)
             columns = {name: np.asarray(v)[keep] for name, v in verdict.columns.items()}
             columns["probe"] = index[at]
-            columns["target"] = target[at]
-            columns["responder"] = responder[at]
+            if target.ndim == 2:
+                columns["target6"] = target[at]
+                columns["responder6"] = responder[at]
+            else:
+                columns["target"] = target[at]
+                columns["responder"] = responder[at]
             columns["attempt"] = verdict.attempt[keep]
             reply = np.asarray(verdict.reply)
             columns["reply"] = reply[keep] if reply.ndim else np.full(kept_positions.size, reply)
@@ -277,19 +420,31 @@ class ReplyClassifier:
         selector_field: str,
         needed: int,
         sink: _Sink,
+        layout: _Layout | None = None,
     ) -> None:
         """Answers (TCP, UDP, ICMP echo/timestamp replies) from the probed address itself."""
         rows = self._need(rows, lengths, needed)
         if rows.size == 0:
             return
-        fields = {selector_field, "src"} | self._reply_fields[protocol]
-        f = read_fields(hdr, rows, tuple(sorted(fields)))
+        layout = layout or _V4
+        if layout.ipv6:
+            wanted = self._reply_fields6[protocol]
+            group = self._direct6[protocol]
+        else:
+            wanted = self._reply_fields[protocol]
+            group = self._direct[protocol]
+        fields = {selector_field, "src"} | wanted
+        f = layout.read(hdr, rows, tuple(sorted(fields)))
         target = f["src"]
-        index = self._owners(self._direct[protocol], f[selector_field], target)
+        index = self._owners(group, f[selector_field], target)
         # What follows the 8-byte UDP header: only UDP probes read a payload (an application
-        # answer); everything else reads named fields.
-        payload = hdr[rows, UDP_PAYLOAD:WINDOW] if protocol == PROTO_UDP else hdr[rows, :0]
-        payload_len = lengths[rows] - UDP_PAYLOAD
+        # answer); everything else reads named fields. The same number of bytes in both
+        # families, so the application validators see the same payload.
+        start = layout.udp_payload
+        payload = (
+            hdr[rows, start : start + PAYLOAD_BYTES] if protocol == PROTO_UDP else hdr[rows, :0]
+        )
+        payload_len = lengths[rows] - start
 
         def check(
             probe: Probe, at: NDArray[np.int64] | None, tokens: NDArray[np.uint32]
@@ -320,7 +475,41 @@ class ReplyClassifier:
         ours = sane & (f["q_src"] == self.ctx.src_ip)
         self._count("malformed", rows.size - int(sane.sum()))
         self._count("quote_not_ours", int(sane.sum()) - int(ours.sum()))
-        # Only the errors quoting our packets go on; their fields are cut to those rows.
+        self._link_errors(f, ours, rows, sink, self._quoted, PROTO_ICMP, _ICMP_ERROR_CATEGORY)
+
+    def _errors6(
+        self,
+        hdr: NDArray[np.uint8],
+        lengths: NDArray[np.int64],
+        rows: NDArray[np.int64],
+        sink: _Sink,
+    ) -> None:
+        """ICMPv6 errors, linked to the probe they quote through the quoted IPv6 header."""
+        rows = self._need(rows, lengths, QUOTE_L4_6 + 8)
+        if rows.size == 0:
+            return
+        names = {"src", "icmp_type", "icmp_code", "q_ver", "q_proto", "q_src", "q_dst"}
+        names |= {"q_dport", "q_icmp_type"} | self._quote_fields
+        f = read_fields6(hdr, rows, tuple(sorted(names)))
+        sane = (f["q_ver"] >> 4) == 6
+        assert self.ctx.src_ip6 is not None
+        ours = sane & (f["q_src"] == np.frombuffer(self.ctx.src_ip6, np.uint8)).all(axis=1)
+        self._count("malformed", rows.size - int(sane.sum()))
+        self._count("quote_not_ours", int(sane.sum()) - int(ours.sum()))
+        self._link_errors(f, ours, rows, sink, self._quoted6, PROTO_ICMPV6, _ICMP6_ERROR_CATEGORY)
+
+    def _link_errors(
+        self,
+        f: dict[str, NDArray[Any]],
+        ours: NDArray[np.bool_],
+        rows: NDArray[np.int64],
+        sink: _Sink,
+        groups: dict[int, _Group],
+        icmp: int,
+        categories: NDArray[np.int64],
+    ) -> None:
+        """Either family's errors quoting our packets (``ours``): each handed to the probe its
+        quoted header names, the error's own type, code and category recorded."""
         mine_rows = np.flatnonzero(ours)
         if mine_rows.size < rows.size:
             rows = rows[mine_rows]
@@ -330,10 +519,10 @@ class ReplyClassifier:
         for protocol, selector_field in (
             (PROTO_TCP, "q_dport"),
             (PROTO_UDP, "q_dport"),
-            (PROTO_ICMP, "q_icmp_type"),
+            (icmp, "q_icmp_type"),
         ):
             at = np.flatnonzero(f["q_proto"] == protocol)
-            index[at] = self._owners(self._quoted[protocol], f[selector_field][at], target[at])
+            index[at] = self._owners(groups[protocol], f[selector_field][at], target[at])
 
         def check(
             probe: Probe, at: NDArray[np.int64] | None, tokens: NDArray[np.uint32]
@@ -345,12 +534,42 @@ class ReplyClassifier:
             """The error's own type, code and category (the probe validated the quote)."""
             icmp_type = f["icmp_type"][at]
             return {
-                "reply": _ICMP_ERROR_CATEGORY[icmp_type],
+                "reply": categories[icmp_type],
                 "icmp_type": icmp_type,
                 "icmp_code": f["icmp_code"][at],
             }
 
         self._judge(index, target, check, sink, rows, f["src"], self._quote_family, outer)
+
+
+class _Layout:
+    """Where one family's fields are: the field reader and the UDP payload's offset."""
+
+    def __init__(self, ipv6: bool, read: Any, udp_payload: int) -> None:
+        self.ipv6 = ipv6
+        self.read = read
+        self.udp_payload = udp_payload
+
+
+_V4 = _Layout(False, read_fields, UDP_PAYLOAD)
+_V6 = _Layout(True, read_fields6, UDP_PAYLOAD6)
+PAYLOAD_BYTES = WINDOW - UDP_PAYLOAD  # application bytes the UDP validators may read
+
+
+def _merge(parts: list[Replies]) -> Replies:
+    """Concatenate reply columns of both families (IPv6 columns zero on IPv4 rows)."""
+    filled = []
+    for part in parts:
+        n = part["row"].size
+        if "af" not in part:
+            part = {
+                **part,
+                "af": np.full(n, 4, dtype=np.int64),
+                "target6": np.zeros((n, 16), dtype=np.uint8),
+                "responder6": np.zeros((n, 16), dtype=np.uint8),
+            }
+        filled.append(part)
+    return {name: np.concatenate([p[name] for p in filled]) for name in filled[0]}
 
 
 def _families(validators: list[type[Probe]]) -> NDArray[np.int64]:
@@ -365,6 +584,7 @@ class _Sink:
 
     def __init__(self) -> None:
         self.chunks: list[Replies] = []
+        self.ipv6 = False
 
     def add(self, rows: NDArray[np.int64], columns: dict[str, NDArray[Any]]) -> None:
         n = rows.size
@@ -375,17 +595,39 @@ class _Sink:
                 chunk[name] = np.full(n, _DEFAULTS.get(name, 0), dtype=np.int64)
             else:
                 chunk[name] = np.asarray(values, dtype=np.int64)
+        if "target6" in columns:
+            self.ipv6 = True
+            chunk["af"] = np.full(n, 6, dtype=np.int64)
+            chunk["target6"] = np.asarray(columns["target6"], dtype=np.uint8)
+            chunk["responder6"] = np.asarray(columns["responder6"], dtype=np.uint8)
         self.chunks.append(chunk)
 
     def replies(self) -> Replies:
+        names: tuple[str, ...] = _COLUMNS
+        if self.ipv6:
+            names = (*_COLUMNS, "af", "target6", "responder6")
         if not self.chunks:
             return {name: np.zeros(0, np.int64) for name in _COLUMNS}
         if len(self.chunks) == 1:
             merged = self.chunks[0]
         else:
-            merged = {name: np.concatenate([c[name] for c in self.chunks]) for name in _COLUMNS}
+            merged = {name: np.concatenate([c[name] for c in self.chunks]) for name in names}
         order = np.argsort(merged["row"], kind="stable")
         return {name: values[order] for name, values in merged.items()}
+
+
+def _family_columns(replies: Replies, n: int) -> list[pa.Array[Any]]:
+    """``af``, ``target6``, ``responder6``: nulls where the row is IPv4."""
+    if "af" not in replies:
+        return [pa.array(np.full(n, 4, dtype=np.uint8)), pa.nulls(n, ADDR6), pa.nulls(n, ADDR6)]
+    af = replies["af"].astype(np.uint8)
+    ipv4 = pa.array(af == 4)
+    columns: list[pa.Array[Any]] = [pa.array(af)]
+    for name in ("target6", "responder6"):
+        raw = np.ascontiguousarray(replies[name], dtype=np.uint8)
+        values = pa.FixedSizeBinaryArray.from_buffers(ADDR6, n, [None, pa.py_buffer(raw.tobytes())])
+        columns.append(pc.if_else(ipv4, pa.scalar(None, ADDR6), values))
+    return columns
 
 
 def reply_records(
@@ -418,5 +660,6 @@ def reply_records(
         pa.array(np.asarray(repeat, dtype=bool)),
         pa.array(replies["app_valid"].astype(bool)),
         dictionary(np.zeros(n, dtype=np.int64), vps),
+        *_family_columns(replies, n),
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=REPLY_SCHEMA)

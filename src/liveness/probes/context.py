@@ -23,7 +23,12 @@ __all__ = ["ScanContext"]
 
 @dataclass(frozen=True)
 class ScanContext:
-    """Key, addresses and port range of one scan (addresses are uint32 in host order)."""
+    """Key, addresses and port range of one scan.
+
+    ``src_ip`` is the IPv4 source (uint32 in host order; 0 when the scan sends no IPv4),
+    ``src_ip6`` the 16-byte IPv6 source (None when the scan sends no IPv6), ``gw_mac6`` the
+    IPv6 next hop's MAC when it differs from ``gw_mac``.
+    """
 
     key: bytes
     src_ip: int
@@ -35,13 +40,20 @@ class ScanContext:
     sport_count: int = 28232
     max_attempts: int = 2
     seed: int | None = field(default=None, compare=False)
+    src_ip6: bytes | None = None
+    gw_mac6: bytes | None = None
 
     def __post_init__(self) -> None:
         if len(self.key) != KEY_LEN:
             raise InputError(f"validation key must have {KEY_LEN} bytes, not {len(self.key)}")
         if not 0 <= self.src_ip < 2**32:
             raise InputError(f"source address {self.src_ip} is not an IPv4 address")
-        for name, mac in (("source MAC", self.src_mac), ("gateway MAC", self.gw_mac)):
+        if self.src_ip6 is not None and len(self.src_ip6) != 16:
+            raise InputError(f"IPv6 source address must have 16 bytes, not {len(self.src_ip6)}")
+        macs = [("source MAC", self.src_mac), ("gateway MAC", self.gw_mac)]
+        if self.gw_mac6 is not None:
+            macs.append(("IPv6 gateway MAC", self.gw_mac6))
+        for name, mac in macs:
             if len(mac) != 6:
                 raise InputError(f"{name} must have 6 bytes, not {len(mac)}")
         if not 1 <= self.ttl <= 255:
@@ -71,6 +83,16 @@ class ScanContext:
     def src_ip_text(self) -> str:
         """The source address in dotted form."""
         return str(ipaddress.IPv4Address(self.src_ip))
+
+    @property
+    def src_ip6_text(self) -> str:
+        """The IPv6 source address as text ("" when the scan has none)."""
+        return str(ipaddress.IPv6Address(self.src_ip6)) if self.src_ip6 is not None else ""
+
+    @property
+    def next_hop_mac6(self) -> bytes:
+        """The MAC IPv6 frames go to."""
+        return self.gw_mac6 if self.gw_mac6 is not None else self.gw_mac
 
     @cached_property
     def validator(self) -> Validator:

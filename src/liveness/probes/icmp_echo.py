@@ -3,7 +3,8 @@
 Token word 0 gives the identifier (low 16 bits) and the base of the sequence number (high 16
 bits); the attempt is added to the sequence number, so an echo reply tells which transmission it
 answers. No payload: an 8-byte ICMP header, as ZMap's ``icmp_echoscan`` minimum. Its replies
-are echo replies (type 0) and the ICMP errors quoting an echo request (type 8).
+are echo replies (type 0) and the ICMP errors quoting an echo request (type 8); over IPv6,
+ICMPv6 echo reply (129) and the ICMPv6 errors quoting an echo request (128).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ __all__ = ["IcmpEcho", "IcmpQuery", "echo_id_seq", "id_seq_attempt"]
 
 ECHO_REPLY = 0
 ECHO_REQUEST = 8
+ECHO_REQUEST6 = 128
+ECHO_REPLY6 = 129
+ICMP6_TYPES = {ECHO_REQUEST: ECHO_REQUEST6, ECHO_REPLY: ECHO_REPLY6}
 ICMP_LEN = 8
 PROBE_ID = 1
 
@@ -75,7 +79,8 @@ class IcmpQuery(Probe):
         ident, seq = echo_id_seq(tokens, attempt)
         view["icmp_id"] = ident
         view["icmp_seq"] = seq
-        view["icmp_sum"] = finish(l4_sum0 + ident + seq + self._extra_sum(view, tokens))
+        extra = self._extra_sum(view, tokens)
+        view["icmp_sum"] = finish(l4_sum0 + dst_sum + ident + seq + extra)
 
     def _extra_sum(self, view: NDArray[np.void], tokens: NDArray[np.uint32]) -> Any:
         """Write further per-target fields; their checksum contribution (none for echo)."""
@@ -88,7 +93,7 @@ class IcmpEcho(IcmpQuery):
     kind = "icmp_echo"
     name = "icmp_echo"
     probe_id = PROBE_ID
-    reply_fields: ClassVar[tuple[str, ...]] = ("icmp_id", "icmp_seq", "icmp_code")
+    reply_fields: ClassVar[tuple[str, ...]] = ("icmp_type", "icmp_id", "icmp_seq", "icmp_code")
     fields: ClassVar[dict[str, tuple[str, int]]] = {
         "icmp_sum": (">u2", L4_OFF + 2),
         "icmp_id": (">u2", L4_OFF + 4),
@@ -97,6 +102,9 @@ class IcmpEcho(IcmpQuery):
 
     def reply_selector(self) -> int:
         return ECHO_REPLY
+
+    def icmp6_type(self, icmp_type: int) -> int:
+        return ICMP6_TYPES[icmp_type]
 
     def quote_selector(self) -> int:
         return ECHO_REQUEST
@@ -110,7 +118,7 @@ class IcmpEcho(IcmpQuery):
         payload_len: NDArray[np.int64],
     ) -> Verdict:
         keep, attempt = id_seq_attempt(ctx, f["icmp_id"], f["icmp_seq"], tokens)
-        columns = {"icmp_type": np.zeros(keep.size, np.int64), "icmp_code": f["icmp_code"]}
+        columns = {"icmp_type": f["icmp_type"], "icmp_code": f["icmp_code"]}
         return Verdict(keep, attempt, category("echo_reply"), columns, failed(keep))
 
     @property

@@ -35,6 +35,7 @@ class IcmpTimestamp(IcmpQuery):
     kind = "icmp_timestamp"
     name = "icmp_timestamp"
     probe_id = PROBE_ID
+    ipv6: ClassVar[bool] = False  # ICMPv6 has no timestamp message
     fields: ClassVar[dict[str, tuple[str, int]]] = {
         "icmp_sum": (">u2", L4_OFF + 2),
         "icmp_id": (">u2", L4_OFF + 4),

@@ -5,6 +5,11 @@ from a capture), so both mark the same replies as repeats and count them the sam
 probe stays an integer (its index in the scan's probe list) from the classifier to the record
 batch: repeats are keyed ``probe << 32 | target`` in a 64-bit roaring bitmap, and the counters
 are ``bincount``s, with no per-row Python and no round trip through probe names.
+
+An IPv6 (probe, target) does not fit 64 bits, so IPv6 repeats are keyed by a 64-bit mix of the
+two in a bitmap of their own (two distinct pairs share a key with probability ~ n^2 / 2^65: one
+in 10^5 for ten million answers), and the distinct IPv6 targets per probe are counted as their
+first replies arrive.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from liveness.probes.base import Probe
 from liveness.probes.classify import ReplyClassifier
 from liveness.probes.context import ScanContext
 
-__all__ = ["RepeatTracker", "ReplyPipeline", "probe_indices"]
+__all__ = ["RepeatTracker", "ReplyPipeline", "addresses6", "probe_indices"]
 
 
 class RepeatTracker:
@@ -36,34 +41,106 @@ class RepeatTracker:
     def __init__(self) -> None:
         self.seen = BitMap64()
         self.any_probe = BitMap()
+        self.seen6 = BitMap64()
+        self.distinct6: dict[int, int] = {}
 
     def mark(
+        self,
+        probe_index: NDArray[np.int64],
+        target: NDArray[np.integer[Any]],
+        target6: NDArray[np.uint8] | None = None,
+        af: NDArray[np.integer[Any]] | None = None,
+    ) -> NDArray[np.bool_]:
+        """Repeat flags for a batch (in order), and remember the batch (``target6`` and ``af``
+        given when the batch holds IPv6 rows)."""
+        if af is None or target6 is None:
+            return self._mark4(probe_index, target)
+        six = np.asarray(af) == 6
+        repeat = np.zeros(probe_index.size, dtype=np.bool_)
+        rows4 = np.flatnonzero(~six)
+        rows6 = np.flatnonzero(six)
+        repeat[rows4] = self._mark4(probe_index[rows4], target[rows4])
+        keys = _keys6(probe_index[rows6], target6[rows6])
+        repeat6 = _mark(self.seen6, keys)
+        firsts = np.bincount(probe_index[rows6][~repeat6])
+        for index in np.flatnonzero(firsts):
+            self.distinct6[int(index)] = self.distinct6.get(int(index), 0) + int(firsts[index])
+        repeat[rows6] = repeat6
+        return repeat
+
+    def _mark4(
         self, probe_index: NDArray[np.int64], target: NDArray[np.integer[Any]]
     ) -> NDArray[np.bool_]:
-        """Repeat flags for a batch (in order), and remember the batch."""
         keys = (probe_index.astype(np.uint64) << np.uint64(32)) | target.astype(np.uint64)
-        if keys.size == 0:
-            return np.zeros(0, dtype=np.bool_)
-        batch = BitMap64(keys)
-        before = np.array(batch & self.seen, dtype=np.uint64)
-        repeat = np.isin(keys, before) if before.size else np.zeros(keys.size, dtype=np.bool_)
-        _, first = np.unique(keys, return_index=True)
-        later_in_batch = np.ones(keys.size, dtype=np.bool_)
-        later_in_batch[first] = False
-        self.seen |= batch
-        self.any_probe |= BitMap(target.astype(np.uint32))
-        return repeat | later_in_batch
+        repeat = _mark(self.seen, keys)
+        if keys.size:
+            self.any_probe |= BitMap(target.astype(np.uint32))
+        return repeat
 
-    def add(self, probe_index: NDArray[np.int64], target: NDArray[np.integer[Any]]) -> None:
+    def add(
+        self,
+        probe_index: NDArray[np.int64],
+        target: NDArray[np.integer[Any]],
+        target6: NDArray[np.uint8] | None = None,
+        af: NDArray[np.integer[Any]] | None = None,
+    ) -> None:
         """Remember answers from an earlier run (``--resume``)."""
-        keys = (probe_index.astype(np.uint64) << np.uint64(32)) | target.astype(np.uint64)
-        self.seen |= BitMap64(keys)
-        self.any_probe |= BitMap(target.astype(np.uint32))
+        self.mark(probe_index, target, target6, af)
 
     def distinct(self, probe_index: int) -> int:
-        """How many distinct targets answered probe ``probe_index``."""
+        """How many distinct targets (both families) answered probe ``probe_index``."""
         low = probe_index << 32
-        return int(self.seen.range_cardinality(low, low + (1 << 32)))
+        four = int(self.seen.range_cardinality(low, low + (1 << 32)))
+        return four + self.distinct6.get(probe_index, 0)
+
+
+def _mark(seen: BitMap64, keys: NDArray[np.uint64]) -> NDArray[np.bool_]:
+    """Which ``keys`` were seen before (or earlier in the batch); adds them to ``seen``."""
+    if keys.size == 0:
+        return np.zeros(0, dtype=np.bool_)
+    batch = BitMap64(keys)
+    before = np.array(batch & seen, dtype=np.uint64)
+    repeat = np.isin(keys, before) if before.size else np.zeros(keys.size, dtype=np.bool_)
+    _, first = np.unique(keys, return_index=True)
+    later_in_batch = np.ones(keys.size, dtype=np.bool_)
+    later_in_batch[first] = False
+    seen |= batch
+    return repeat | later_in_batch
+
+
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix64(z: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """splitmix64's finaliser: a bijection of 64-bit words that spreads every bit."""
+    z = z ^ (z >> np.uint64(30))
+    z = z * _MIX1
+    z = z ^ (z >> np.uint64(27))
+    z = z * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def _keys6(probe_index: NDArray[np.int64], target6: NDArray[np.uint8]) -> NDArray[np.uint64]:
+    """A 64-bit key per IPv6 (probe, target)."""
+    words = np.ascontiguousarray(target6, dtype=np.uint8).view(">u8").astype(np.uint64)
+    with np.errstate(over="ignore"):
+        inner = _mix64(
+            words[:, 1] ^ (probe_index.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+        )
+        return _mix64(words[:, 0] ^ inner)
+
+
+def addresses6(column: pa.Array[Any] | pa.ChunkedArray[Any]) -> NDArray[np.uint8]:
+    """A ``binary(16)`` address column as ``(n, 16)`` uint8 (zeros where null)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    filled = pc.fill_null(column, pa.scalar(bytes(16), column.type))
+    assert isinstance(filled, pa.FixedSizeBinaryArray)
+    data = filled.buffers()[1]
+    raw = np.frombuffer(memoryview(data), np.uint8) if data is not None else np.zeros(0, np.uint8)
+    start = filled.offset * 16
+    return raw[start : start + 16 * len(filled)].reshape(-1, 16)
 
 
 def probe_indices(batch: pa.RecordBatch, names: Sequence[str]) -> NDArray[np.int64]:
@@ -95,7 +172,14 @@ class ReplyPipeline:
 
     def remember(self, earlier: pa.RecordBatch) -> None:
         """Replies an interrupted run already wrote (``--resume``): later ones are repeats."""
-        self.repeats.add(probe_indices(earlier, self.names), earlier.column("target").to_numpy())
+        target = earlier.column("target").to_numpy()
+        names = earlier.schema.names
+        if "af" not in names or "target6" not in names:
+            self.repeats.add(probe_indices(earlier, self.names), target)
+            return
+        af = earlier.column("af").to_numpy()
+        target6 = addresses6(earlier.column("target6"))
+        self.repeats.add(probe_indices(earlier, self.names), target, target6, af)
 
     def run(
         self,
@@ -105,7 +189,9 @@ class ReplyPipeline:
     ) -> pa.RecordBatch:
         """Records of one batch of frames (``REPLY_SCHEMA``, input order)."""
         replies = self.classifier.classify_columns(frames, lengths, ts_ns)
-        repeat = self.repeats.mark(replies["probe"], replies["target"])
+        repeat = self.repeats.mark(
+            replies["probe"], replies["target"], replies.get("target6"), replies.get("af")
+        )
         pairs = replies["probe"] * len(REPLY_CATEGORIES) + replies["reply"]
         counts = np.bincount(pairs, minlength=self.replies_by_category.size)
         self.replies_by_category += counts.reshape(self.replies_by_category.shape)

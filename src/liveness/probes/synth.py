@@ -4,6 +4,8 @@
 send back: echo reply, timestamp reply, SYN-ACK, RST (bare or with ACK), a UDP answer (DNS
 response or NTP server reply echoing our timestamp) or an ICMP error quoting the probe (from
 the target or from a router). Checksums are recomputed, so the result is also a realistic capture.
+IPv6 probe frames get IPv6 replies: ICMPv6 echo reply, and ICMPv6 errors (``icmp_type`` 1-4)
+quoting the probe's IPv6 header and transport bytes.
 """
 
 from __future__ import annotations
@@ -76,6 +78,9 @@ def synthesize(
     if kind not in REPLY_KINDS:
         raise ValueError(f"unknown reply kind {kind!r}")
     probe = np.asarray(probe_frames, dtype=np.uint8)
+    if len(probe) and probe[0, 12] == 0x86 and probe[0, 13] == 0xDD:
+        responder6 = responder.to_bytes(16, "big") if responder is not None else None
+        return _synthesize6(probe, kind, icmp_type, icmp_code, responder6, ttl)
     if kind == "icmp_error":
         return _icmp_error(probe, icmp_type, icmp_code, responder, ttl)
     frames = probe.copy()
@@ -140,4 +145,89 @@ def _icmp_error(
     frames[:, L4_OFF + 8 :] = quote
     _fix_l4(frames, PROTO_ICMP, 2)
     _fix_ip(frames)
+    return frames
+
+
+_L4_6 = 54  # Ethernet + IPv6 header
+_SRC6 = slice(22, 38)
+_DST6 = slice(38, 54)
+
+
+def _fix_l4_6(frames: NDArray[np.uint8], next_header: int, sum_off: int) -> None:
+    """Recompute a TCP, UDP or ICMPv6 checksum (all with the IPv6 pseudo-header)."""
+    n, width = frames.shape
+    frames[:, _L4_6 + sum_off : _L4_6 + sum_off + 2] = 0
+    pseudo = np.zeros((n, 40), dtype=np.uint8)
+    pseudo[:, 0:32] = frames[:, 22:54]
+    length = width - _L4_6
+    pseudo[:, 34], pseudo[:, 35] = length >> 8, length & 0xFF
+    pseudo[:, 39] = next_header
+    value = checksum_rows(np.concatenate([pseudo, frames[:, _L4_6:]], axis=1))
+    if next_header == PROTO_UDP:
+        value[value == 0] = 0xFFFF
+    _put16(frames, _L4_6 + sum_off, value)
+
+
+def _synthesize6(
+    probe: NDArray[np.uint8],
+    kind: str,
+    icmp_type: int,
+    icmp_code: int,
+    responder: bytes | None,
+    ttl: int,
+) -> NDArray[np.uint8]:
+    """:func:`synthesize` for IPv6 probe frames."""
+    if kind == "icmp_error":
+        n = len(probe)
+        quote = probe[:, ETH_LEN:]
+        frames = np.zeros((n, _L4_6 + 8 + quote.shape[1]), dtype=np.uint8)
+        frames[:, _DST_MAC] = probe[:, _SRC_MAC]
+        frames[:, _SRC_MAC] = probe[:, _DST_MAC]
+        frames[:, 12:14] = probe[:, 12:14]
+        frames[:, 14] = 0x60
+        _put16(frames, 18, frames.shape[1] - _L4_6)
+        frames[:, 20] = 58
+        frames[:, 21] = ttl
+        if responder is None:
+            frames[:, _SRC6] = probe[:, _DST6]
+        else:
+            frames[:, _SRC6] = np.frombuffer(responder, dtype=np.uint8)
+        frames[:, _DST6] = probe[:, _SRC6]
+        frames[:, _L4_6] = icmp_type
+        frames[:, _L4_6 + 1] = icmp_code
+        frames[:, _L4_6 + 8 :] = quote
+        _fix_l4_6(frames, 58, 2)
+        return frames
+    frames = probe.copy()
+    _swap(frames, _DST_MAC, _SRC_MAC)
+    _swap(frames, _SRC6, _DST6)
+    frames[:, 21] = ttl
+    next_header = int(frames[0, 20])
+    if kind == "echo_reply":
+        frames[:, _L4_6] = 129
+        _fix_l4_6(frames, 58, 2)
+    elif next_header == PROTO_TCP:
+        _swap(frames, slice(54, 56), slice(56, 58))
+        seq = probe[:, 58:62].astype(np.uint32)
+        ack = ((seq[:, 0] << 24) | (seq[:, 1] << 16) | (seq[:, 2] << 8) | seq[:, 3]) + np.uint32(1)
+        frames[:, 58:62] = np.arange(4, dtype=np.uint8)
+        frames[:, 62:66] = ack.astype(">u4").view(np.uint8).reshape(-1, 4)
+        frames[:, 67] = {"synack": 0x12, "rst": 0x04, "rst_ack": 0x14}[kind]
+        if kind == "rst":
+            frames[:, 62:66] = 0
+        _fix_l4_6(frames, PROTO_TCP, 16)
+    elif next_header == PROTO_UDP:
+        _swap(frames, slice(54, 56), slice(56, 58))
+        payload = _L4_6 + 8
+        if int(probe[0, 56]) * 256 + int(probe[0, 57]) == 123:
+            frames[:, payload] = 0x24
+            frames[:, payload + 1] = 2
+            frames[:, payload + 24 : payload + 32] = probe[:, payload + 40 : payload + 48]
+            frames[:, payload + 40 : payload + 48] = 7
+        else:
+            frames[:, payload + 2] |= 0x80
+            frames[:, payload + 3] |= 0x80
+        _fix_l4_6(frames, PROTO_UDP, 6)
+    else:
+        raise ValueError(f"no {kind} reply to an IPv6 frame with next header {next_header}")
     return frames

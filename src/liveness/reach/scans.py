@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from liveness.errors import InputError
@@ -54,6 +55,9 @@ def read_scan_replies(path: PathLike) -> pa.Table:
     missing = [name for name in _COLUMNS[:3] if name not in table.column_names]
     if missing:
         raise InputError(f"{path}: reply file lacks column(s) {', '.join(missing)}")
+    if "af" in table.column_names:
+        # IPv4 observations only, until reach reads IPv6 addresses (their ``target`` is 0).
+        table = table.filter(pc.equal(table["af"], pa.scalar(4, pa.uint8())))
     return table
 
 

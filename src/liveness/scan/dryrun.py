@@ -11,8 +11,8 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TextIO
+from dataclasses import dataclass, field, replace
+from typing import Any, TextIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,7 +24,7 @@ from liveness.probes.context import ScanContext
 
 __all__ = ["DryRunReport", "dry_run", "frame_summaries"]
 
-TargetBatches = Iterable[tuple[int, NDArray[np.uint32]]]
+TargetBatches = Iterable[tuple[int, Any]]  # uint32 arrays, or TargetBatches of both families
 
 
 @dataclass
@@ -53,18 +53,37 @@ class DryRunReport:
 
 
 def frame_summaries(probe: Probe, frames: NDArray[np.uint8], attempt: int) -> list[str]:
-    """One line per frame: addresses, probe, attempt and the fields carrying validation bits."""
+    """One line per frame: addresses, probe, attempt and the fields carrying validation bits.
+
+    Frames of either family (an IPv6 frame's fields sit 20 bytes later)."""
+    if len(frames) == 0:
+        return []
+    six = (frames[:, 12] == 0x86) & (frames[:, 13] == 0xDD)
+    if six.any() and not six.all():
+        lines = [""] * len(frames)
+        for mask in (six, ~six):
+            rows = np.flatnonzero(mask)
+            for row, line in zip(rows, frame_summaries(probe, frames[rows], attempt), strict=True):
+                lines[row] = line
+        return lines
+    shift = 20 if six[0] else 0
 
     def be(off: int, size: int) -> NDArray[np.uint64]:
-        cols = frames[:, off : off + size].astype(np.uint64)
+        cols = frames[:, shift + off : shift + off + size].astype(np.uint64)
         value = np.zeros(len(frames), dtype=np.uint64)
         for i in range(size):
             value = (value << np.uint64(8)) | cols[:, i]
         return value
 
-    src = str(ipaddress.IPv4Address(int(be(26, 4)[0]))) if len(frames) else ""
-    dsts = [str(ipaddress.IPv4Address(int(v))) for v in be(30, 4)]
-    head = f"{probe.name} attempt={attempt} len={frames.shape[1]}"
+    if six[0]:
+        src = str(ipaddress.IPv6Address(frames[0, 22:38].tobytes()))
+        dsts = [str(ipaddress.IPv6Address(row.tobytes())) for row in frames[:, 38:54]]
+        length = probe.frame_len + 20
+    else:
+        src = str(ipaddress.IPv4Address(int(be(26, 4)[0])))
+        dsts = [str(ipaddress.IPv4Address(int(v))) for v in be(30, 4)]
+        length = probe.frame_len
+    head = f"{probe.name} attempt={attempt} len={length}"
     if probe.protocol == PROTO_ICMP:
         detail = [f"id={i} seq={s}" for i, s in zip(be(38, 2), be(40, 2), strict=True)]
     elif probe.protocol == PROTO_TCP:
@@ -77,6 +96,18 @@ def frame_summaries(probe: Probe, frames: NDArray[np.uint8], attempt: int) -> li
     else:
         detail = [""] * len(frames)
     return [f"{src} > {dst} {head} {d}" for dst, d in zip(dsts, detail, strict=True)]
+
+
+def _count(targets: Any) -> int:
+    """How many targets a batch holds (a uint32 array or a TargetBatch)."""
+    return len(targets) if isinstance(targets, np.ndarray) else len(targets.is6)
+
+
+def _head(targets: Any, count: int) -> Any:
+    """The first ``count`` targets of a batch."""
+    if isinstance(targets, np.ndarray):
+        return targets[:count]
+    return replace(targets, is6=targets.is6[:count], v4=targets.v4[:count], v6=targets.v6[:count])
 
 
 def dry_run(
@@ -108,10 +139,10 @@ def dry_run(
         seen = 0
         for _, targets in batches():
             if max_targets is not None:
-                targets = targets[: max(0, max_targets - seen)]
-                if len(targets) == 0:
+                targets = _head(targets, max(0, max_targets - seen))
+                if _count(targets) == 0:
                     break
-            seen += len(targets)
+            seen += _count(targets)
             frames, lengths = build_batch(probes, ctx, targets, attempt, copies)
             report.frames += len(frames)
             report.bytes += int(lengths.sum())
@@ -119,7 +150,7 @@ def dry_run(
                 pcap.write(frames, lengths, ts_ns)
             slots = len(probes) * copies
             for index, probe in enumerate(probes):
-                rows = frames[index * copies :: slots][:, : probe.frame_len]
+                rows = frames[index * copies :: slots]
                 report.frames_per_probe[probe.name] += len(rows) * copies
                 if lines is not None:
                     lines.write(

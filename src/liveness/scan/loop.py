@@ -91,24 +91,53 @@ class _Segment:
 def build_batch(
     probes: Sequence[Any],
     context: Any,
-    targets: NDArray[np.uint32],
+    targets: Any,
     attempt: int,
     copies: int = 1,
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint32]]:
     """Frames for every probe of every target, target-major (a target's probes leave together).
 
+    ``targets`` is a uint32 array of IPv4 addresses or a :class:`liveness.targets.TargetBatch`
+    of both families; the frames keep the targets' order whatever their family, so "the first
+    k targets were sent" stays true at every flush (the checkpoint relies on it).
     ``copies`` > 1 repeats each frame in place (ZMap's ``-P``).
     """
-    built = [probe.build(context, targets, attempt) for probe in probes]
-    width = max(frames.shape[1] for frames in built)
-    count = targets.shape[0]
+    if isinstance(targets, np.ndarray):
+        return _place(probes, copies, len(targets), [(None, probes, context, targets, attempt)])
+    rows6 = np.flatnonzero(targets.is6)
+    if rows6.size == 0:
+        return build_batch(probes, context, targets.v4, attempt, copies)
+    rows4 = np.flatnonzero(~targets.is6)
+    parts = [(rows6, probes, context, targets.v6[rows6], attempt)]
+    if rows4.size:
+        parts.append((rows4, probes, context, targets.v4[rows4], attempt))
+    return _place(probes, copies, len(targets.is6), parts)
+
+
+def _place(
+    probes: Sequence[Any], copies: int, count: int, parts: list[tuple[Any, ...]]
+) -> tuple[NDArray[np.uint8], NDArray[np.uint32]]:
+    """Lay out the frames of each part (its rows, or all rows for None) target-major."""
+    built = []
+    for rows, _probes, context, addresses, attempt in parts:
+        six = addresses.ndim == 2
+        frames = [
+            probe.build6(context, addresses, attempt)
+            if six
+            else probe.build(context, addresses, attempt)
+            for probe in probes
+        ]
+        built.append((rows, frames))
+    width = max(f.shape[1] for _, frames in built for f in frames)
     slots = len(probes) * copies
     out = np.zeros((count, slots, width), dtype=np.uint8)
     lengths = np.empty((count, slots), dtype=np.uint32)
-    for index, frames in enumerate(built):
-        for copy in range(copies):
-            out[:, index * copies + copy, : frames.shape[1]] = frames
-            lengths[:, index * copies + copy] = frames.shape[1]
+    for rows, frames in built:
+        at = slice(None) if rows is None else rows
+        for index, probe_frames in enumerate(frames):
+            for copy in range(copies):
+                out[at, index * copies + copy, : probe_frames.shape[1]] = probe_frames
+                lengths[at, index * copies + copy] = probe_frames.shape[1]
     return out.reshape(count * slots, width), lengths.reshape(-1)
 
 
@@ -122,8 +151,12 @@ class _Targets:
         self.permutation = Permutation(space.size, seed)
         self.shard = Shard(space.size, shards, shard)
 
-    def at(self, start: int, stop: int) -> NDArray[np.uint32]:
+    def at(self, start: int, stop: int) -> Any:
+        """The targets at offsets ``[start, stop)``: uint32 IPv4 addresses, or a
+        :class:`~liveness.targets.TargetBatch` when the space holds IPv6."""
         positions = self.shard.positions(start, stop)
+        if getattr(self.space, "has_ipv6", False):
+            return self.space.lookup(self.permutation(positions))
         addresses: NDArray[np.uint32] = self.space.addresses(self.permutation(positions))
         return addresses
 
@@ -163,7 +196,9 @@ def _run_scan(settings: ScanSettings, destination: Destination) -> dict[str, Any
     )
     checkpoint = Checkpoint(checkpoint_path, _resume_identity(settings, total), settings.resume)
 
-    transport = settings.transport or PacketTransport(settings.ifname, int(settings.context.src_ip))
+    transport = settings.transport or PacketTransport(
+        settings.ifname, int(settings.context.src_ip), src_ip6=settings.context.src_ip6
+    )
     sender = transport.open_sender(SendPolicy(max_failures=settings.max_sendto_failures))
     from liveness.probes.pipeline import ReplyPipeline
 
@@ -171,6 +206,7 @@ def _run_scan(settings: ScanSettings, destination: Destination) -> dict[str, Any
     receiver_settings = ReceiverSettings(
         transport=transport,
         src_ip=int(settings.context.src_ip),
+        src_ip6=settings.context.src_ip6,
         output=settings.output,
         destination=destination,
         fields=settings.fields,
@@ -381,6 +417,7 @@ def _resume_identity(settings: ScanSettings, total: int) -> dict[str, Any]:
         "targets_total": total,
         "space_size": int(settings.space.size),
         "source_ip": int(settings.context.src_ip),
+        "source_ip6": settings.context.src_ip6_text,
         "retransmissions": settings.retransmissions,
         "copies": settings.copies,
         "source_mac": settings.context.src_mac.hex(":"),
@@ -395,9 +432,13 @@ def _resume_identity(settings: ScanSettings, total: int) -> dict[str, Any]:
 
 def space_digest(space: Any) -> str:
     """A digest of the target space itself (its address intervals, after allow and block lists
-    and ``-I``): two scans with the same size but different targets differ here."""
+    and ``-I``, and its IPv6 part): two scans with the same size but different targets differ
+    here. An IPv4-only space digests as it did before IPv6, so older checkpoints still match."""
     intervals = np.ascontiguousarray(space.intervals, dtype="<u8")
-    return hashlib.sha256(intervals.tobytes()).hexdigest()
+    digest = hashlib.sha256(intervals.tobytes())
+    if getattr(space, "has_ipv6", False):
+        digest.update(space.fingerprint())
+    return digest.hexdigest()
 
 
 def _wait_ready(counters: Any, process: Any, result: Any) -> None:
@@ -458,6 +499,7 @@ def _metadata(
         "probes": names,
         "interface": settings.ifname,
         "source_ip": _dotted(int(context.src_ip)),
+        "source_ip6": context.src_ip6_text or None,
         "gateway_mac": context.gw_mac.hex(":"),
         "source_mac": context.src_mac.hex(":"),
         "vp": context.vp,

@@ -70,6 +70,7 @@ class ReceiverSettings:
     orphan_drain_s: float = 2.0
     """After the sender dies (SIGKILL), keep receiving this long: replies to its last probes
     are still on their way, and a resumed scan will not probe those targets again."""
+    src_ip6: bytes | None = None
     metadata_path: str | None = None
     """Where the sender writes ``-m``: if the sender dies, the receiver writes there instead
     what it knows (the replies, and that the scan was killed)."""
@@ -99,6 +100,7 @@ def receiver_main(
             fields=settings.fields,
             output_filter=settings.output_filter,
             scanner_addr=settings.src_ip,
+            scanner_addr6=settings.src_ip6,
             resume=settings.resume,
         )
     except Exception as exc:  # reported to the parent, which raises it
@@ -109,7 +111,9 @@ def receiver_main(
     drop_capabilities()
     names = pipeline.names
     if settings.resume and settings.destination.resumable:
-        for old in read_replies(settings.destination.path, columns=["probe", "target"]):
+        for old in read_replies(
+            settings.destination.path, columns=["probe", "target", "af", "target6"]
+        ):
             pipeline.remember(old)
     counters[Counters.READY] = 1
     last_flush = time.monotonic()

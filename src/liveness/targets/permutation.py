@@ -11,12 +11,18 @@ at most 65536 entries: a round costs one gather and one xor on uint32 arrays. Va
 keeps the map a bijection on ``[0, n)``; since ``2**bits < 2n`` that takes fewer than two passes
 on average, and only the stragglers are iterated.
 
+Beyond ``2**32`` (IPv6 spaces, up to ``n = 2**64``) the halves have up to 32 bits, too many for
+tables: the round function is then computed, splitmix64 of (input + round key) cut to the other
+half's width, on uint64 arrays. Spaces of at most ``2**32`` keep the tables, so their order is
+unchanged (checkpoints depend on it).
+
 Round keys come from (seed, n), so the order is deterministic for a seed and a space size.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -25,7 +31,8 @@ from liveness.errors import InputError
 
 __all__ = ["MAX_DOMAIN", "Permutation"]
 
-MAX_DOMAIN = 1 << 32
+MAX_DOMAIN = 1 << 64
+TABLE_DOMAIN = 1 << 32  # up to here the round functions are tables (the order of old scans)
 ROUNDS = 6
 SEED_FLAG = "-e/--seed"
 
@@ -43,15 +50,21 @@ def _splitmix64(value: int) -> int:
     return z ^ (z >> 31)
 
 
-def _round_table(key: int, in_bits: int, out_bits: int) -> NDArray[np.uint32]:
-    """A keyed round function as a table: splitmix64 of (input + key), cut to ``out_bits``."""
-    z = np.arange(1 << in_bits, dtype=np.uint64) + np.uint64((key + _GOLDEN) & _MASK64)
+def _round(values: NDArray[np.uint64], key: int, out_bits: int) -> NDArray[np.uint64]:
+    """The keyed round function: splitmix64 of (input + key), cut to ``out_bits``."""
+    z = values + np.uint64((key + _GOLDEN) & _MASK64)
     z ^= z >> np.uint64(30)
     z *= _MIX1
     z ^= z >> np.uint64(27)
     z *= _MIX2
     z ^= z >> np.uint64(31)
-    return (z & np.uint64((1 << out_bits) - 1)).astype(np.uint32)
+    result: NDArray[np.uint64] = z & np.uint64((1 << out_bits) - 1)
+    return result
+
+
+def _round_table(key: int, in_bits: int, out_bits: int) -> NDArray[np.uint32]:
+    """The round function for every input of ``in_bits`` bits, as a table."""
+    return _round(np.arange(1 << in_bits, dtype=np.uint64), key, out_bits).astype(np.uint32)
 
 
 class Permutation:
@@ -60,7 +73,7 @@ class Permutation:
     def __init__(self, n: int, seed: int | None = None) -> None:
         """Key the permutation of ``[0, n)`` by ``seed`` (64 random bits from the OS when None)."""
         if not 1 <= n <= MAX_DOMAIN:
-            raise InputError(f"cannot permute {n} targets: the space must hold 1 to 2**32")
+            raise InputError(f"cannot permute {n} targets: the space must hold 1 to 2**64")
         if seed is None:
             seed = int.from_bytes(os.urandom(8), "little")
         if not 0 <= seed <= _MASK64:
@@ -71,17 +84,25 @@ class Permutation:
         low_bits = bits // 2
         high_bits = bits - low_bits
         self._walks = (1 << bits) != n
-        self._shift = np.uint32(low_bits)
-        self._low_mask = np.uint32((1 << low_bits) - 1)
-        state = _splitmix64(seed ^ _splitmix64(n))
-        tables = []
-        for round_index in range(ROUNDS):
+        self._tabled = n <= TABLE_DOMAIN
+        word = np.uint32 if self._tabled else np.uint64
+        self._shift = word(low_bits)
+        self._low_mask = word((1 << low_bits) - 1)
+        self._bits = (high_bits, low_bits)  # output widths of even (H ^= F(L)), odd rounds
+        state = _splitmix64(seed ^ _splitmix64(n & _MASK64))
+        keys = []
+        for _ in range(ROUNDS):
             state = _splitmix64(state)
-            if round_index % 2 == 0:
-                tables.append(_round_table(state, low_bits, high_bits))  # H ^= F(L)
-            else:
-                tables.append(_round_table(state, high_bits, low_bits))  # L ^= F(H)
-        self._tables = tuple(tables)
+            keys.append(state)
+        self._keys = tuple(keys)
+        self._tables: tuple[NDArray[np.uint32], ...] = ()
+        if self._tabled:
+            self._tables = tuple(
+                _round_table(key, low_bits, high_bits)  # H ^= F(L)
+                if round_index % 2 == 0
+                else _round_table(key, high_bits, low_bits)  # L ^= F(H)
+                for round_index, key in enumerate(keys)
+            )
 
     def __call__(self, positions: ArrayLike) -> NDArray[np.uint64]:
         """The indices at ``positions`` (each in ``[0, n)``) of the permuted order."""
@@ -94,15 +115,19 @@ class Permutation:
     def __repr__(self) -> str:
         return f"Permutation(n={self.n}, seed={self.seed})"
 
-    def _checked(self, values: ArrayLike) -> NDArray[np.uint32]:
+    def _checked(self, values: ArrayLike) -> NDArray[np.uint32] | NDArray[np.uint64]:
         array = np.asarray(values)
         if array.dtype != np.uint64 and array.size and int(array.min()) < 0:
             raise IndexError("negative position")
         if array.size and int(array.max()) >= self.n:
             raise IndexError(f"position {int(array.max())} outside [0, {self.n})")
-        return array.astype(np.uint32)
+        if self._tabled:
+            return array.astype(np.uint32)
+        return array.astype(np.uint64)
 
-    def _walk(self, values: NDArray[np.uint32], order: range) -> NDArray[np.uint64]:
+    def _walk(
+        self, values: NDArray[np.uint32] | NDArray[np.uint64], order: range
+    ) -> NDArray[np.uint64]:
         """Apply the rounds in ``order``, re-applying them to values outside ``[0, n)``."""
         out = self._rounds(values, order)
         if self._walks:
@@ -112,15 +137,21 @@ class Permutation:
                 pending = pending[out[pending] >= self.n]
         return out.astype(np.uint64)
 
-    def _rounds(self, values: NDArray[np.uint32], order: range) -> NDArray[np.uint32]:
+    def _rounds(self, values: NDArray[Any], order: range) -> NDArray[Any]:
         high = values >> self._shift
         low = values & self._low_mask
         for round_index in order:
-            table = self._tables[round_index]
-            if round_index % 2 == 0:
-                high ^= table[low]
+            even = round_index % 2 == 0
+            if self._tabled:
+                table = self._tables[round_index]
+                if even:
+                    high ^= table[low]
+                else:
+                    low ^= table[high]
+            elif even:
+                high ^= _round(low, self._keys[round_index], self._bits[0])
             else:
-                low ^= table[high]
+                low ^= _round(high, self._keys[round_index], self._bits[1])
         high <<= self._shift
         high |= low
         return high

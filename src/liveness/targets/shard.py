@@ -4,6 +4,8 @@ Shard ``i`` of ``N`` owns the positions ``p`` of the permuted order with ``p % N
 (interleaved, as ZMap's shards interleave its cyclic walk). So shards are disjoint, together
 cover every position exactly once, differ in size by at most one, and if every shard stops
 halfway the union scanned is still a uniform sample: the first half of one permutation.
+Positions are uint64 and ``n`` may be up to ``2**64`` (IPv6 walks): ``p = offset * N + i``
+never exceeds ``n - 1``, so nothing overflows.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ class Shard:
         stop = min(stop, self.count)
         if stop <= start:
             return np.empty(0, dtype=np.uint64)
-        offsets = np.arange(start, stop, dtype=np.uint64)
+        # arange from 0, then shifted: numpy's arange cannot start beyond 2**63.
+        offsets = np.arange(stop - start, dtype=np.uint64) + np.uint64(start)
         if self.shards == 1:
             return offsets
         return offsets * np.uint64(self.shards) + np.uint64(self.shard)

@@ -6,6 +6,12 @@ reset`` for a closed port, ``reject with icmp type admin-prohibited`` for a host
 ``drop`` for a filter) or a router behaviour (the router namespace answers for the address with an
 ICMP error: admin-prohibited, host or network unreachable, or time exceeded).
 
+Every behaviour has a meaning in both address families, with the ICMPv6 counterparts on IPv6:
+admin-prohibited is code 1 (13 in IPv4), a closed UDP port answers port unreachable code 4 (3),
+host_unreach is address unreachable code 3 (1), net_unreach is no route code 0 (0), and
+ttl_exceeded is hop limit exceeded. Two router errors exist in ICMPv6 only (``policy_fail``,
+code 5, and ``reject_route``, code 6): a spec may give them to IPv6 addresses only.
+
 The same description yields the ground truth (:func:`answers`), so the truth cannot drift from
 the mechanism.
 """
@@ -21,7 +27,10 @@ from liveness.targets.inputs import excerpt
 
 __all__ = [
     "BUILTIN_BEHAVIOURS",
+    "FAMILIES",
+    "IPV6_ONLY_ERRORS",
     "PROBES",
+    "ROUTER_ERRORS",
     "TCP_PORTS",
     "Answer",
     "Behaviour",
@@ -31,6 +40,7 @@ __all__ = [
 ]
 
 TCP_PORTS = (22, 23, 80, 443, 7547)
+FAMILIES = (4, 6)
 PROBES = (
     "icmp_echo",
     *(f"tcp_syn:{port}" for port in TCP_PORTS),
@@ -41,16 +51,34 @@ PROBES = (
 ICMP_ACTIONS = ("reply", "drop", "prohibit")
 TCP_ACTIONS = ("open", "closed", "drop", "prohibit")
 UDP_ACTIONS = ("serve", "closed", "drop", "prohibit")
-ROUTER_ERRORS = ("prohibit", "host_unreach", "net_unreach", "ttl_exceeded")
+ROUTER_ERRORS = (
+    "prohibit",
+    "host_unreach",
+    "net_unreach",
+    "ttl_exceeded",
+    "policy_fail",
+    "reject_route",
+)
+IPV6_ONLY_ERRORS = ("policy_fail", "reject_route")
 
-# router error -> (reply category, ICMP code)
+# router error -> (reply category, ICMP code), per address family
 ROUTER_REPLY = {
     "prohibit": ("icmp_unreach", 13),
     "host_unreach": ("icmp_unreach", 1),
     "net_unreach": ("icmp_unreach", 0),
     "ttl_exceeded": ("icmp_time_exceeded", 0),
 }
-# the nft statement for each action of a host behaviour
+ROUTER_REPLY6 = {
+    "prohibit": ("icmp_unreach", 1),
+    "host_unreach": ("icmp_unreach", 3),
+    "net_unreach": ("icmp_unreach", 0),
+    "ttl_exceeded": ("icmp_time_exceeded", 0),
+    "policy_fail": ("icmp_unreach", 5),
+    "reject_route": ("icmp_unreach", 6),
+}
+# the ICMP code of a host's own errors: (admin-prohibited, port unreachable) per family
+_HOST_CODES = {4: (13, 3), 6: (1, 4)}
+# the nft statement for each action of a host behaviour, per family
 _NFT = {
     "reply": "accept",
     "open": "accept",
@@ -58,6 +86,8 @@ _NFT = {
     "drop": "drop",
     "prohibit": "reject with icmp type admin-prohibited",
 }
+_NFT6 = {**_NFT, "prohibit": "reject with icmpv6 type admin-prohibited"}
+_UDP_CLOSED = {4: "reject", 6: "reject with icmpv6 type port-unreachable"}
 
 
 @dataclass(frozen=True)
@@ -96,64 +126,75 @@ class Behaviour:
 
     @property
     def silent(self) -> bool:
-        """Answers nothing at all."""
-        return not any(answers(self).values())
+        """Answers nothing at all, in either family."""
+        return not any(a for af in FAMILIES for a in answers(self, af).values())
+
+    @property
+    def ipv6_only(self) -> bool:
+        """Has a meaning in IPv6 only (an ICMPv6-only router error)."""
+        return self.router in IPV6_ONLY_ERRORS
 
 
-def _udp_answer(action: str) -> Answer | None:
+def _udp_answer(action: str, af: int) -> Answer | None:
+    prohibited, port_unreach = _HOST_CODES[af]
     if action == "serve":
         return Answer("udp", -1, True, False)
     if action == "closed":
-        return Answer("icmp_unreach", 3, False, False)
+        return Answer("icmp_unreach", port_unreach, False, False)
     if action == "prohibit":
-        return Answer("icmp_unreach", 13, False, False)
+        return Answer("icmp_unreach", prohibited, False, False)
     return None
 
 
-def _tcp_answer(action: str) -> Answer | None:
+def _tcp_answer(action: str, af: int) -> Answer | None:
     return {
         "open": Answer("synack", -1, False, False),
         "closed": Answer("rst", -1, False, False),
-        "prohibit": Answer("icmp_unreach", 13, False, False),
+        "prohibit": Answer("icmp_unreach", _HOST_CODES[af][0], False, False),
     }.get(action)
 
 
-def answers(behaviour: Behaviour) -> dict[str, Answer | None]:
-    """Probe name -> the answer this behaviour gives (None: silence)."""
+def answers(behaviour: Behaviour, af: int = 4) -> dict[str, Answer | None]:
+    """Probe name -> the answer this behaviour gives over IPv4 or IPv6 (None: silence)."""
     if behaviour.router is not None:
-        reply, code = ROUTER_REPLY[behaviour.router]
+        table = ROUTER_REPLY6 if af == 6 else ROUTER_REPLY
+        if behaviour.router not in table:
+            return dict.fromkeys(PROBES)
+        reply, code = table[behaviour.router]
         return dict.fromkeys(PROBES, Answer(reply, code, False, True))
     result: dict[str, Answer | None] = {
         "icmp_echo": {
             "reply": Answer("echo_reply", -1, False, False),
-            "prohibit": Answer("icmp_unreach", 13, False, False),
+            "prohibit": Answer("icmp_unreach", _HOST_CODES[af][0], False, False),
         }.get(behaviour.icmp)
     }
     for port in TCP_PORTS:
-        result[f"tcp_syn:{port}"] = _tcp_answer(behaviour.tcp_action(port))
-    result["tcp_syn:random"] = _tcp_answer(behaviour.tcp_other)
-    result["udp_dns"] = _udp_answer(behaviour.dns)
-    result["udp_ntp"] = _udp_answer(behaviour.ntp)
+        result[f"tcp_syn:{port}"] = _tcp_answer(behaviour.tcp_action(port), af)
+    result["tcp_syn:random"] = _tcp_answer(behaviour.tcp_other, af)
+    result["udp_dns"] = _udp_answer(behaviour.dns, af)
+    result["udp_ntp"] = _udp_answer(behaviour.ntp, af)
     return result
 
 
-def host_chain(behaviour: Behaviour, chain: str) -> str:
-    """The nftables chain (in the Internet namespace) that gives a host behaviour."""
-    lines = [f"icmp type echo-request {_NFT[behaviour.icmp]}"]
+def host_chain(behaviour: Behaviour, chain: str, af: int = 4) -> str:
+    """The nftables chain (in the Internet namespace) that gives a host behaviour, for the
+    ``ip`` table (``af`` 4) or the ``ip6`` table (``af`` 6)."""
+    nft = _NFT6 if af == 6 else _NFT
+    udp_closed = _UDP_CLOSED[af]
+    echo = "icmpv6 type echo-request" if af == 6 else "icmp type echo-request"
+    lines = [f"{echo} {nft[behaviour.icmp]}"]
     by_action: dict[str, list[int]] = {}
     for port in TCP_PORTS:
         by_action.setdefault(behaviour.tcp_action(port), []).append(port)
     for action, ports in by_action.items():
-        stmt = "reject with tcp reset" if action == "closed" else _NFT[action]
+        stmt = "reject with tcp reset" if action == "closed" else nft[action]
         lines.append(f"tcp dport {{ {', '.join(map(str, ports))} }} {stmt}")
     other = behaviour.tcp_other
-    lines.append(
-        f"meta l4proto tcp {'reject with tcp reset' if other == 'closed' else _NFT[other]}"
-    )
+    lines.append(f"meta l4proto tcp {'reject with tcp reset' if other == 'closed' else nft[other]}")
     for port, action in ((53, behaviour.dns), (123, behaviour.ntp)):
-        lines.append(f"udp dport {port} {'reject' if action == 'closed' else _NFT[action]}")
+        lines.append(f"udp dport {port} {udp_closed if action == 'closed' else nft[action]}")
     udp = behaviour.udp_other
-    lines.append(f"meta l4proto udp {'reject' if udp == 'closed' else _NFT[udp]}")
+    lines.append(f"meta l4proto udp {udp_closed if udp == 'closed' else nft[udp]}")
     lines.append("drop")
     body = "".join(f"\t\t{line}\n" for line in lines)
     return f"\tchain {chain} {{\n{body}\t}}\n"

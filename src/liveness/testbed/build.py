@@ -1,20 +1,36 @@
 """Bring a plan up as namespaces, veths, routes, nftables rules and real daemons.
 
-Topology (every address inside 198.18.0.0/15)::
+Topology (every address inside 198.18.0.0/15, and with IPv6 inside 2001:2::/48)::
 
-    VP ns (eth0, a /32) --veth-- (r-VP) router ns (inet0) --veth-- (rtr0) Internet ns
+    VP ns (eth0, a /32 [+ a /128]) --veth-- (r-VP) router ns (inet0) --veth-- (rtr0) Internet ns
 
-- The Internet namespace owns the whole range (``route add local 198.18.0.0/15 dev lo``) so its
-  kernel answers for every address; the infrastructure block is carved out of table ``local``
-  (routed to the router) or replies to the VPs would be martians. One nftables map sends each
-  address to its behaviour's chain (one element per address, one chain per behaviour); tarpits
-  are a ``tproxy`` to one transparent listener. dnsmasq and chronyd answer DNS and NTP.
-- The router forwards, answers for router-error addresses (``reject with icmp type ...``, TTL
-  set to 1 for time exceeded), drops what the connectivity schedule cuts, and drops a random
-  share of the probes on lossy paths (``numgen random``; bursty loss switches between a good
-  and a bad rate on a Gilbert-Elliott clock run by the scheduler). tc netem is used only for
-  delay, as this kernel family may lack it.
-- Every neighbour is a permanent entry: no ARP, whatever the number of addresses.
+- The Internet namespace owns the whole range (``route add local 198.18.0.0/15 dev lo``, and
+  ``route add local 2001:2::/48 dev lo``) so its kernel answers for every address; the
+  infrastructure blocks are carved out of table ``local`` (routed to the router) or replies to
+  the VPs would be martians. One nftables map per family sends each address to its
+  behaviour's chain (one element per address, one chain per behaviour); tarpits are a
+  ``tproxy`` to one transparent listener per family. dnsmasq and chronyd answer DNS and NTP
+  on both families.
+- IPv6 AnyIP accepts any address, but the kernel sources an ICMPv6 error (port unreachable,
+  admin-prohibited) from the failing packet's destination only when that address is assigned
+  to an interface (and assigning thousands costs time quadratic in their number); so the
+  Internet's ``ip6`` table rewrites the source of every ICMPv6 error it sends to the quoted
+  packet's destination (nft fixes the checksum), and ``ip_nonlocal_bind`` lets dnsmasq and
+  chronyd answer from any address of the range.
+- The router forwards, answers for router-error addresses (``reject with icmp type ...`` and
+  ``reject with icmpv6 type ...``; TTL or hop limit set to 1 for time exceeded), drops what the
+  connectivity schedule cuts (per family), and drops a random share of the probes on lossy
+  paths (``numgen random``; bursty loss switches between a good and a bad rate on a
+  Gilbert-Elliott clock run by the scheduler). tc netem is used only for delay, as this kernel
+  family may lack it.
+- Every neighbour is a permanent entry: no ARP and no NDP, whatever the number of addresses;
+  a VP's gateway (the router, ``2001:2:0:ff00::fe`` by default) is in its ``ip -6 neigh`` with
+  the router's MAC, and its IPv6 route to 2001:2::/48 goes via that global address ``onlink``.
+- Nothing leaves by itself: an IPv4-only testbed disables IPv6 in its namespaces. An IPv6
+  testbed sets, before any link exists, ``accept_ra=0 autoconf=0 accept_dad=0
+  router_solicitations=0 addr_gen_mode=1`` (no link-local address at all) and adds every
+  address ``nodad``; the kernel still reports its multicast groups (MLD, from ``::``), which
+  the ``liveness_guard`` table of every namespace drops on the way out (``rules.guard_ruleset``).
 
 Everything is loaded in bulk: one ``ip -batch`` per namespace and one ``nft -f`` file per
 namespace (see ``rules.py``), so bringing up the full /15 takes about a second.
@@ -31,12 +47,14 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from liveness.errors import RunError
-from liveness.safety import BENCHMARK_NET
+from liveness.safety import BENCHMARK_NET, BENCHMARK_NET6
 from liveness.testbed.behaviours import TCP_PORTS
 from liveness.testbed.layout import Layout
 from liveness.testbed.plan import Plan
 from liveness.testbed.rules import (
+    FAMILY,
     TARPIT_PORT,
+    guard_ruleset,
     inet_ruleset,
     router_ruleset,
     schedule_cuts,
@@ -56,6 +74,23 @@ COMMON_SYSCTLS = {
     "net.ipv6.conf.all.disable_ipv6": "1",  # no router solicitations or MLD on the links
     "net.ipv6.conf.default.disable_ipv6": "1",
 }
+# An IPv6 testbed: IPv6 on, but nothing the kernel would send by itself (set before the links
+# exist, so every interface inherits ``default``).
+IPV6_SYSCTLS = {
+    f"net.ipv6.conf.{scope}.{key}": value
+    for scope in ("all", "default")
+    for key, value in (
+        ("disable_ipv6", "0"),
+        ("accept_ra", "0"),
+        ("autoconf", "0"),
+        ("accept_dad", "0"),
+        ("dad_transmits", "0"),
+        ("router_solicitations", "0"),
+        ("use_tempaddr", "0"),
+        ("accept_redirects", "0"),
+        ("addr_gen_mode", "1"),
+    )
+} | {"net.ipv6.icmp.ratelimit": "0"}
 
 
 def _run(argv: Sequence[str], what: str, stdin: str | None = None) -> None:
@@ -70,15 +105,21 @@ def _ip_batch(netns: str | None, lines: Iterable[str], what: str) -> None:
     _run(argv, what, "\n".join(lines) + "\n")
 
 
-def _sysctl_and_rps(netns: str, sysctls: dict[str, str]) -> None:
-    """Set namespace-local sysctls and spread veth receive work over every CPU (RPS)."""
-    mask = format((1 << (os.cpu_count() or 1)) - 1, "x")
+def _namespace_sysctls(netns: str, sysctls: dict[str, str], guard: Path | None) -> None:
+    """Set namespace-local sysctls (and load the IPv6 egress guard) before any link exists."""
     script = " ".join(f"{k}={v}" for k, v in sysctls.items())
+    shell = f"sysctl -q -w {script}" + (f" && nft -f {guard}" if guard is not None else "")
+    _run(["ip", "netns", "exec", netns, "sh", "-c", shell], f"sysctls in {netns}")
+
+
+def _rps(netns: str) -> None:
+    """Spread veth receive work over every CPU (RPS)."""
+    mask = format((1 << (os.cpu_count() or 1)) - 1, "x")
     shell = (
-        f"sysctl -q -w {script} && for f in /sys/class/net/*/queues/rx-*/rps_cpus; do "
+        "for f in /sys/class/net/*/queues/rx-*/rps_cpus; do "
         f'case "$f" in /sys/class/net/lo/*) ;; *) echo {mask} > "$f";; esac; done'
     )
-    _run(["ip", "netns", "exec", netns, "sh", "-c", shell], f"sysctls in {netns}")
+    _run(["ip", "netns", "exec", netns, "sh", "-c", shell], f"RPS in {netns}")
 
 
 def delay_commands(plan: Plan, layout: Layout) -> dict[str, str]:
@@ -95,18 +136,24 @@ def delay_commands(plan: Plan, layout: Layout) -> dict[str, str]:
     return out
 
 
-def _wait_listening(pid: int, tcp: Iterable[int], udp: Iterable[int], what: str) -> None:
-    """Wait until a process's namespace has sockets listening on these ports."""
+def _wait_listening(
+    pid: int, tcp: Iterable[int], udp: Iterable[int], what: str, ipv6: bool = False
+) -> None:
+    """Wait until a process's namespace has sockets listening on these ports (on IPv6 too)."""
     want_tcp = {f"{p:04X}" for p in tcp}
     want_udp = {f"{p:04X}" for p in udp}
+    suffixes = ("", "6") if ipv6 else ("",)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            tcp_now = _ports(Path(f"/proc/{pid}/net/tcp").read_text(), "0A")
-            udp_now = _ports(Path(f"/proc/{pid}/net/udp").read_text(), None)
+            ready = all(
+                want_tcp <= _ports(Path(f"/proc/{pid}/net/tcp{v}").read_text(), "0A")
+                and want_udp <= _ports(Path(f"/proc/{pid}/net/udp{v}").read_text(), None)
+                for v in suffixes
+            )
         except OSError:
             raise RunError(f"testbed: {what} exited at start (see its log)") from None
-        if want_tcp <= tcp_now and want_udp <= udp_now:
+        if ready:
             return
         time.sleep(0.02)
     raise RunError(f"testbed: {what} did not start listening within 10 s")
@@ -144,64 +191,47 @@ def bring_up(
     inet, rtr = layout.inet_ns, layout.router_ns
     _ip_batch(None, (f"netns add {ns}" for ns in layout.namespaces), "creating namespaces")
     mark_built()
-    bench = str(BENCHMARK_NET)
-    infra = str(plan.spec.infrastructure)
-    router_lines = [
-        "link set lo up",
-        f"addr add {plan.router_ip}/32 dev lo",
-        f"link add inet0 address {layout.router_inet_mac} type veth peer name rtr0 "
-        f"address {layout.inet_mac} netns {inet}",
-        "link set inet0 up",
-        f"neigh add {plan.inet_ip} lladdr {layout.inet_mac} dev inet0 nud permanent",
-        f"route add {bench} via {plan.inet_ip} dev inet0 onlink src {plan.router_ip}",
-    ]
+    v6 = plan.has_ipv6
+    common = {**COMMON_SYSCTLS, **IPV6_SYSCTLS} if v6 else COMMON_SYSCTLS
+    guards = {False: work / "guard.nft", True: work / "guard-router.nft"}
+    for router, path in guards.items():
+        path.write_text(guard_ruleset(router))
+    inet_sysctls = {
+        **ICMP_SYSCTLS,
+        **common,
+        "net.core.somaxconn": "65535",
+        "net.ipv4.tcp_max_syn_backlog": "65535",
+        "net.ipv4.tcp_syncookies": "1",
+    }
+    router_sysctls = {**ICMP_SYSCTLS, **common, "net.ipv4.ip_forward": "1"}
+    if v6:
+        router_sysctls["net.ipv6.conf.all.forwarding"] = "1"
+        inet_sysctls["net.ipv6.ip_nonlocal_bind"] = "1"  # servers answer from any address
+    for netns, sysctls, router in (
+        (inet, inet_sysctls, False),
+        (rtr, router_sysctls, True),
+        *((vp.netns, common, False) for vp in layout.vps),
+    ):
+        _namespace_sysctls(netns, sysctls, guards[router] if v6 else None)
+    _ip_batch(rtr, _router_lines(plan, layout), "building the router")
+    _ip_batch(inet, _inet_lines(plan, layout), "building the Internet")
     for vp in layout.vps:
-        router_lines += [
-            f"link add {vp.router_ifname} address {vp.router_mac} type veth peer name "
-            f"{vp.ifname} address {vp.mac} netns {vp.netns}",
-            f"link set {vp.router_ifname} up",
-            f"neigh add {vp.ip} lladdr {vp.mac} dev {vp.router_ifname} nud permanent",
-            f"route add {vp.ip}/32 dev {vp.router_ifname} src {plan.router_ip}",
-        ]
-    _ip_batch(rtr, router_lines, "building the router")
-    _ip_batch(
-        inet,
-        [
+        lines = [
             "link set lo up",
-            "link set rtr0 up",
-            f"addr add {plan.inet_ip}/32 dev rtr0",
-            f"neigh add {plan.router_ip} lladdr {layout.router_inet_mac} dev rtr0 nud permanent",
-            f"route add local {bench} dev lo",
-            f"route add {plan.router_ip}/32 dev rtr0 table local",
-            f"route add {infra} via {plan.router_ip} dev rtr0 onlink table local",
-        ],
-        "building the Internet",
-    )
-    for vp in layout.vps:
-        _ip_batch(
-            vp.netns,
-            [
-                "link set lo up",
-                f"link set {vp.ifname} up",
-                f"addr add {vp.ip}/32 dev {vp.ifname}",
-                f"neigh add {plan.router_ip} lladdr {vp.router_mac} dev {vp.ifname} nud permanent",
-                f"route add {bench} via {plan.router_ip} dev {vp.ifname} onlink",
-            ],
-            f"building VP {vp.name}",
-        )
-    _sysctl_and_rps(
-        inet,
-        {
-            **ICMP_SYSCTLS,
-            **COMMON_SYSCTLS,
-            "net.core.somaxconn": "65535",
-            "net.ipv4.tcp_max_syn_backlog": "65535",
-            "net.ipv4.tcp_syncookies": "1",
-        },
-    )
-    _sysctl_and_rps(rtr, {**ICMP_SYSCTLS, **COMMON_SYSCTLS, "net.ipv4.ip_forward": "1"})
-    for vp in layout.vps:
-        _sysctl_and_rps(vp.netns, COMMON_SYSCTLS)
+            f"link set {vp.ifname} up",
+            f"addr add {vp.ip}/32 dev {vp.ifname}",
+            f"neigh add {plan.router_ip} lladdr {vp.router_mac} dev {vp.ifname} nud permanent",
+            f"route add {BENCHMARK_NET} via {plan.router_ip} dev {vp.ifname} onlink",
+        ]
+        if v6:
+            lines += [
+                f"addr add {vp.ip6}/128 dev {vp.ifname} nodad",
+                f"neigh add {plan.router_ip6} lladdr {vp.router_mac} dev {vp.ifname} nud permanent",
+                f"route add {BENCHMARK_NET6} via {plan.router_ip6} dev {vp.ifname} onlink",
+            ]
+        _ip_batch(vp.netns, lines, f"building VP {vp.name}")
+    for netns in layout.namespaces:
+        _rps(netns)
     cuts = schedule_cuts(plan, layout)
     (work / "inet.nft").write_text(inet_ruleset(plan))
     (work / "router.nft").write_text(router_ruleset(plan, layout, cuts))
@@ -212,12 +242,14 @@ def bring_up(
     _start_servers(plan, layout, work, record)
     t0 = time.time()
     steps = schedule_steps(cuts)
+    families = (4, 6) if v6 else (4,)
     gemodel = [
         {
             "set": f"ge{k}",
             "good_ms": e.gemodel[0],
             "bad_ms": e.gemodel[1],
             "seed": plan.spec.seed + k,
+            "tables": [FAMILY[af].table for af in e.families if af in families],
         }
         for k, e in enumerate(plan.spec.losses)
         if e.gemodel is not None
@@ -230,9 +262,70 @@ def bring_up(
     return t0
 
 
+def _router_lines(plan: Plan, layout: Layout) -> list[str]:
+    """The router's ``ip -batch``: its own address on lo, the veths, permanent neighbours, one
+    route to the Internet namespace for the whole range and one /32 (/128) per VP."""
+    lines = [
+        "link set lo up",
+        f"addr add {plan.router_ip}/32 dev lo",
+        f"link add inet0 address {layout.router_inet_mac} type veth peer name rtr0 "
+        f"address {layout.inet_mac} netns {layout.inet_ns}",
+        "link set inet0 up",
+        f"neigh add {plan.inet_ip} lladdr {layout.inet_mac} dev inet0 nud permanent",
+        f"route add {BENCHMARK_NET} via {plan.inet_ip} dev inet0 onlink src {plan.router_ip}",
+    ]
+    if plan.has_ipv6:
+        lines += [
+            f"addr add {plan.router_ip6}/128 dev lo nodad",
+            f"neigh add {plan.inet_ip6} lladdr {layout.inet_mac} dev inet0 nud permanent",
+            f"route add {BENCHMARK_NET6} via {plan.inet_ip6} dev inet0 onlink "
+            f"src {plan.router_ip6}",
+        ]
+    for vp in layout.vps:
+        lines += [
+            f"link add {vp.router_ifname} address {vp.router_mac} type veth peer name "
+            f"{vp.ifname} address {vp.mac} netns {vp.netns}",
+            f"link set {vp.router_ifname} up",
+            f"neigh add {vp.ip} lladdr {vp.mac} dev {vp.router_ifname} nud permanent",
+            f"route add {vp.ip}/32 dev {vp.router_ifname} src {plan.router_ip}",
+        ]
+        if vp.ip6 is not None:
+            lines += [
+                f"neigh add {vp.ip6} lladdr {vp.mac} dev {vp.router_ifname} nud permanent",
+                f"route add {vp.ip6}/128 dev {vp.router_ifname} src {plan.router_ip6}",
+            ]
+    return lines
+
+
+def _inet_lines(plan: Plan, layout: Layout) -> list[str]:
+    """The Internet namespace's ``ip -batch``: the whole range local on lo, the infrastructure
+    carved out toward the router."""
+    infra = str(plan.spec.infrastructure)
+    lines = [
+        "link set lo up",
+        "link set rtr0 up",
+        f"addr add {plan.inet_ip}/32 dev rtr0",
+        f"neigh add {plan.router_ip} lladdr {layout.router_inet_mac} dev rtr0 nud permanent",
+        f"route add local {BENCHMARK_NET} dev lo",
+        f"route add {plan.router_ip}/32 dev rtr0 table local",
+        f"route add {infra} via {plan.router_ip} dev rtr0 onlink table local",
+    ]
+    if plan.has_ipv6:
+        lines += [
+            f"addr add {plan.inet_ip6}/128 dev rtr0 nodad",
+            f"neigh add {plan.router_ip6} lladdr {layout.router_inet_mac} dev rtr0 nud permanent",
+            f"route add local {BENCHMARK_NET6} dev lo",
+            f"route add {plan.router_ip6}/128 dev rtr0 table local",
+            f"route add {plan.spec.infrastructure6} via {plan.router_ip6} dev rtr0 onlink "
+            "table local",
+        ]
+    return lines
+
+
 def _start_servers(plan: Plan, layout: Layout, work: Path, record: Record) -> None:
     inet = layout.inet_ns
-    behaviours = [plan.spec.behaviours[name] for name in plan.assigned]
+    v6 = plan.has_ipv6
+    behaviours = [plan.spec.behaviours[name] for name in plan.behaviour_names]
     ready = work / "listener.ready"
     argv = [
         sys.executable,
@@ -244,6 +337,7 @@ def _start_servers(plan: Plan, layout: Layout, work: Path, record: Record) -> No
         str(TARPIT_PORT),
         "--ready",
         str(ready),
+        *(["--ipv6"] if v6 else []),
     ]
     pid = _spawn(inet, argv, work / "listener.log", "listener", record)
     waits: list[tuple[int, list[int], list[int], str]] = [
@@ -269,10 +363,11 @@ def _start_servers(plan: Plan, layout: Layout, work: Path, record: Record) -> No
         conf = work / "chrony.conf"
         conf.write_text(
             "local stratum 10\nallow all\nport 123\ncmdport 0\nbindaddress 0.0.0.0\n"
-            f"pidfile {work / 'chronyd.pid'}\n"
+            + ("bindaddress ::\n" if v6 else "")
+            + f"pidfile {work / 'chronyd.pid'}\n"
         )
         ntp_argv = ["chronyd", "-x", "-d", "-u", "root", "-f", str(conf)]
         pid = _spawn(inet, ntp_argv, work / "chronyd.log", "chronyd", record)
         waits.append((pid, [], [123], "chronyd"))
     for pid, tcp, udp, what in waits:
-        _wait_listening(pid, tcp, udp, what)
+        _wait_listening(pid, tcp, udp, what, v6)

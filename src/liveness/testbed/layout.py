@@ -3,7 +3,7 @@
 Namespace names carry the testbed id (``lv<id>-inet``, ``lv<id>-rtr``, ``lv<id>-<vp>``), so several
 testbeds coexist; interfaces are created inside their namespaces, so their names never clash.
 MACs are fixed and locally administered: each link has its own pair, and every neighbour entry
-is permanent.
+(ARP and NDP alike) is permanent.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ VP_IFNAME = "eth0"
 
 @dataclass(frozen=True)
 class VpLink:
-    """One VP's link: its namespace, the interface on each side and their MACs."""
+    """One VP's link: its namespace, the interface on each side and their MACs, and its
+    addresses (``ip6`` None when the testbed has no IPv6)."""
 
     name: str
     netns: str
@@ -29,6 +30,7 @@ class VpLink:
     mac: str
     router_ifname: str
     router_mac: str
+    ip6: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ def layout_for(plan: Plan, testbed_id: str) -> Layout:
             mac=f"02:4c:56:00:{k:02x}:01",
             router_ifname=f"r-{vp}",
             router_mac=f"02:4c:56:00:{k:02x}:02",
+            ip6=plan.vp_ips6.get(vp),
         )
         for k, (vp, ip) in enumerate(plan.vp_ips.items())
     )

@@ -3,8 +3,10 @@
 Run as ``python -m liveness.testbed.scheduler PLAN.json`` inside the router namespace. The plan
 holds ``t0`` (``time.time()`` of schedule second 0), ``steps`` (``[seconds, nft commands]``:
 adding elements to, or flushing, the sets the router's drop rules match) and ``gemodel``
-(``{set, good_ms, bad_ms, seed}``: a Gilbert-Elliott path whose bad state is on while its set
-holds 0.0.0.0/0, with exponential sojourn times). Each change is fed to ``nft -f -``.
+(``{set, good_ms, bad_ms, seed, tables}``: a Gilbert-Elliott path whose bad state is on while
+its set holds every address, 0.0.0.0/0 in table ``ip liveness`` and ::/0 in ``ip6 liveness``,
+with exponential sojourn times; ``tables`` lists the families it has a set in, default
+``["ip"]``). Each change is fed to ``nft -f -``.
 It runs until killed by ``down`` (or exits after the last step when there is no bursty loss).
 """
 
@@ -19,6 +21,8 @@ import time
 from pathlib import Path
 
 __all__ = ["main"]
+
+EVERYTHING = {"ip": "0.0.0.0/0", "ip6": "::/0"}
 
 
 def _nft(commands: str, label: str, t0: float) -> None:
@@ -55,8 +59,12 @@ def main(argv: list[str] | None = None) -> None:
         model = models[k]
         bad[k] = not bad[k]
         name = model["set"]
-        change = f"add element ip liveness {name} {{ 0.0.0.0/0 }}" if bad[k] else ""
-        _nft(f"flush set ip liveness {name}\n{change}\n", label, t0)
+        commands = []
+        for table in model.get("tables", ["ip"]):
+            commands.append(f"flush set {table} liveness {name}")
+            if bad[k]:
+                commands.append(f"add element {table} liveness {name} {{ {EVERYTHING[table]} }}")
+        _nft("\n".join(commands) + "\n", label, t0)
         mean_ms = model["bad_ms"] if bad[k] else model["good_ms"]
         heapq.heappush(queue, (when + rngs[k].expovariate(1000.0 / mean_ms), order, label, ""))
 

@@ -43,7 +43,9 @@ LIVENESS_CLI: tuple[str, ...] = (sys.executable, "-m", "liveness.cli.main")
 
 @dataclass(frozen=True)
 class VantagePoint:
-    """What a scanner needs to send from a VP: namespace, interface, /32 source, gateway."""
+    """What a scanner needs to send from a VP: namespace, interface, /32 source, gateway, and
+    on an IPv6 testbed its /128 source and IPv6 gateway (the same router interface, so the
+    same ``gateway_mac``; a permanent entry of the VP's ``ip -6 neigh``)."""
 
     name: str
     netns: str
@@ -51,11 +53,22 @@ class VantagePoint:
     src_ip: str
     gateway_mac: str
     gateway_ip: str
+    src_ip6: str | None = None
+    gateway_ip6: str | None = None
 
     def sender_options(self) -> list[str]:
         """``-i/-S/-G`` (and ``--vp``) of ``liveness scan`` and ``liveness monitor`` for
         sending from this VP."""
         return ["-i", self.ifname, "-S", self.src_ip, "-G", self.gateway_mac, "--vp", self.name]
+
+    def sender_options6(self) -> list[str]:
+        """The extra flags for sending IPv6 from this VP: ``--source-ip6 ADDR`` (none on an
+        IPv4-only testbed)."""
+        return [] if self.src_ip6 is None else ["--source-ip6", self.src_ip6]
+
+    def sender_options_dual(self) -> list[str]:
+        """:meth:`sender_options` and :meth:`sender_options6`: sending both families."""
+        return [*self.sender_options(), *self.sender_options6()]
 
     def scan_argv(self, targets: Sequence[str], allowlist: Path, *options: str) -> list[str]:
         """The ``liveness scan`` command line for scanning ``targets`` from this VP (run it
@@ -78,11 +91,19 @@ class Testbed:
         self.layout: Layout = layout_for(self.plan, self.id)
         self.vps: dict[str, VantagePoint] = {
             vp.name: VantagePoint(
-                vp.name, vp.netns, vp.ifname, vp.ip, vp.router_mac, self.plan.router_ip
+                vp.name,
+                vp.netns,
+                vp.ifname,
+                vp.ip,
+                vp.router_mac,
+                self.plan.router_ip,
+                vp.ip6,
+                self.plan.router_ip6,
             )
             for vp in self.layout.vps
         }
         self.targets: list[str] = list(self.plan.targets)
+        self.targets6: list[str] = list(self.plan.targets6)  # hosts at ::1 of each /64
         self.started_at: float = 0.0
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._record: dict[str, Any] = {}
@@ -114,6 +135,7 @@ class Testbed:
             "processes": [],
             "vps": {name: vars(vp) for name, vp in self.vps.items()},
             "targets": self.targets,
+            "targets6": self.targets6,
         }
         write_state(self._record)
         self._is_up = True
@@ -204,8 +226,9 @@ class Testbed:
         return subprocess.Popen(["ip", "netns", "exec", self._netns(vp), *argv], **kw)
 
     def truth(self) -> tuple[pa.Table, pa.Table]:
-        """(TRUTH_SCHEMA table, SCHEDULE_SCHEMA table): what every address answers, and when
-        connectivity events happen (seconds from ``started_at``, kept in the metadata)."""
+        """(TRUTH_SCHEMA table, SCHEDULE_SCHEMA table): what every address answers (IPv4 and
+        IPv6 rows, told apart by ``af``), and when connectivity events happen (seconds from
+        ``started_at``, kept in the metadata)."""
         meta = {b"liveness.testbed.started_at": repr(self.started_at).encode()}
         return (
             self.plan.truth().replace_schema_metadata(meta),
@@ -221,7 +244,9 @@ class Testbed:
             "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else None,
             "vps": {name: vars(vp) for name, vp in self.vps.items()},
             "targets": self.targets,
+            "targets6": self.targets6,
             "behaviours": {name: len(a) for name, a in self.plan.assigned.items()},
+            "behaviours6": {name: len(a) for name, a in self.plan.assigned6.items()},
         }
 
 
