@@ -1,8 +1,8 @@
 """liveness scan over IPv6 against IPv4 in the same run, on one testbed and into a sink; one JSON.
 
-Testbed: a dual-stack population (32,768 Linux-like hosts per family: echo replies, RST from a
-closed port 80; the IPv6 hosts at ``::1`` of each /64 of 2001:2::/49, reached by the prefix walk
-``2001:2::/49-64``) scanned from one VP at unlimited rate, with ICMP echo and with TCP SYN to
+Testbed: a dual-stack population (65,280 Linux-like hosts per family: echo replies, RST from a
+closed port 80; the IPv6 hosts at ``::1`` of each /64 of 2001:2::/48 but the testbed's own /56,
+reached by the prefix walk ``2001:2::/48-64``, the IPv4 hosts the same count from 198.18.0.0) scanned from one VP at unlimited rate, with ICMP echo and with TCP SYN to
 port 80, the families interleaved run by run. The send rate is measured outside the scanner, as
 in ``scan_vs_zmap.py`` (whose machinery this script shares): a sampler in the VP namespace reads
 the interface's ``tx_packets``. Replies are the scan's own first replies. ``ratio`` is the IPv6
@@ -17,6 +17,7 @@ Usage (root): ``python benchmarks/scan_ipv6.py [--repeat 3] [--sink] [--no-testb
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import signal
@@ -46,8 +47,8 @@ SPEC = """
 name = "bench6"
 description = "Dual-stack hosts that answer ping and RST port 80: IPv6 against IPv4 rates."
 seed = 1
-population = ["198.18.0.0/17"]
-population6 = ["2001:2::/49"]
+population = ["198.18.0.0/16"]
+population6 = ["2001:2::/48"]
 infrastructure = "198.19.255.0/24"
 infrastructure6 = "2001:2:0:ff00::/56"
 
@@ -58,7 +59,8 @@ name = "vp1"
 behaviour = "linux_host"
 fraction = 1.0
 """
-WALK = "2001:2::/49-64"
+WALK = "2001:2::/48-64"
+HOSTS = 65280  # /64s of the /48 outside the infrastructure /56
 SINK4 = "198.18.0.0/16"
 SINK6 = "2001:2::/48-64"
 SINK_SRC6 = "2001:2:0:ff00::1"
@@ -90,7 +92,7 @@ def testbed_runs(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     with Testbed(load_spec(str(spec_path))) as tb:
         (work / "allow.txt").write_text("198.18.0.0/15\n2001:2::/48\n")
         vp, link = tb.vps["vp1"], tb.layout.vps[0]
-        count = 32768
+        count = HOSTS
         assert vp.src_ip6 is not None
         sender = ["-i", vp.ifname, "-S", vp.src_ip, "-G", vp.gateway_mac]
         sender += ["--source-ip6", vp.src_ip6]
@@ -110,7 +112,15 @@ def testbed_runs(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         watch = {"vp": vp.netns, "rtr": tb.layout.router_ns, "inet": tb.layout.inet_ns}
         far_end = (tb.layout.router_ns, link.router_ifname, link.mac, link.router_mac)
         site = Site(vp.netns, vp.ifname, watch, hops, places, far_end)
-        families = {"ipv4": list(tb.targets), "ipv6": [WALK]}
+        # The walk's /64s without hosts (the infrastructure /56) are excluded by a blocklist;
+        # the IPv4 side takes the first HOSTS addresses, so both families send HOSTS probes.
+        (work / "block6.txt").write_text(f"{tb.spec.infrastructure6}\n")
+        last4 = ipaddress.IPv4Address("198.18.0.0") + HOSTS
+        (work / "block4.txt").write_text(f"{last4}/24\n")
+        families = {
+            "ipv4": ["198.18.0.0/16", "-b", str(work / "block4.txt")],
+            "ipv6": [WALK, "-b", str(work / "block6.txt")],
+        }
         runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for _ in range(args.repeat):
             for probe in ("icmp_echo", "tcp_syn:80"):

@@ -75,18 +75,31 @@ class Validator:
     ) -> NDArray[np.uint32]:
         """IPv6 tokens: ``src`` the 16-byte source, ``dst`` an ``(n, 16)`` uint8 array of
         targets (network byte order); the result as for :meth:`tokens`."""
+        return self.tokens6_from_chain(self.chain6(src, dst), probe_id)
+
+    def chain6(self, src: bytes, dst: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """``E(E(src) ^ dst)`` of each target: the part of the IPv6 token every probe of one
+        target shares (a batch's frames for nine probes cost one such call, not nine)."""
         if len(src) != 16:
             raise ValueError(f"an IPv6 source has 16 bytes, not {len(src)}")
         n = len(dst)
         if n == 0:
-            return np.zeros((0, 4), dtype=np.uint32)
+            return np.zeros((0, 16), dtype=np.uint8)
         first = self._source_block(src)
         chained = np.bitwise_xor(np.asarray(dst, dtype=np.uint8).reshape(n, 16), first)
-        second = self._ecb(chained)
+        return self._ecb(chained)
+
+    def tokens6_from_chain(
+        self, chain: NDArray[np.uint8], probe_id: int | NDArray[np.integer[Any]]
+    ) -> NDArray[np.uint32]:
+        """The tokens of targets whose :meth:`chain6` is ``chain``, for ``probe_id``."""
+        n = len(chain)
+        if n == 0:
+            return np.zeros((0, 4), dtype=np.uint32)
         last = np.zeros((n, 4), dtype=">u4")
         last[:, 0] = probe_id
         last[:, 3] = 6
-        third = self._ecb(second ^ last.view(np.uint8).reshape(n, 16))
+        third = self._ecb(chain ^ last.view(np.uint8).reshape(n, 16))
         return third.view("<u4").reshape(n, 4).astype(np.uint32)
 
     def _source_block(self, src: bytes) -> NDArray[np.uint8]:

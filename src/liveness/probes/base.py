@@ -61,6 +61,7 @@ __all__ = [
     "PROBE_CLASSES",
     "Fields",
     "Probe",
+    "Targets6",
     "Template",
     "Template6",
     "UdpProbe",
@@ -69,6 +70,7 @@ __all__ = [
     "category",
     "failed",
     "port_attempt",
+    "prepare6",
 ]
 
 Fields = dict[str, NDArray[np.integer[Any]]]
@@ -108,6 +110,26 @@ class Template:
         out = np.empty((n, len(self.frame)), dtype=np.uint8)
         out[...] = self.frame
         return out
+
+
+@dataclass(frozen=True)
+class Targets6:
+    """A batch of IPv6 targets with what every probe's frames share: the addresses
+    (``(n, 16)`` uint8), their checksum share and the per-target part of the token."""
+
+    addresses: NDArray[np.uint8]
+    dst_sum: NDArray[np.uint32]
+    chain: NDArray[np.uint8]
+
+
+def prepare6(ctx: ScanContext, targets: NDArray[np.uint8]) -> Targets6:
+    """:class:`Targets6` of ``targets`` under the scan's key and IPv6 source."""
+    if ctx.src_ip6 is None:
+        raise ValueError("an IPv6 probe needs an IPv6 source address")
+    addresses = np.ascontiguousarray(targets, dtype=np.uint8).reshape(-1, 16)
+    return Targets6(
+        addresses, address_sum16(addresses), ctx.validator.chain6(ctx.src_ip6, addresses)
+    )
 
 
 class Template6(Template):
@@ -365,23 +387,24 @@ class Probe(ABC):
         return ctx.validator.tokens6(ctx.src_ip6, targets, self.probe_id)
 
     def build6(
-        self, ctx: ScanContext, targets: NDArray[np.uint8], attempt: int = 0
+        self, ctx: ScanContext, targets: NDArray[np.uint8] | Targets6, attempt: int = 0
     ) -> NDArray[np.uint8]:
-        """IPv6 frames for ``targets`` (``(n, 16)`` uint8, network byte order):
-        ``(n, frame_len + 20)`` uint8, ready to send."""
+        """IPv6 frames for ``targets`` (``(n, 16)`` uint8, network byte order, or their
+        :func:`prepare6` form, shared by every probe of a batch): ``(n, frame_len + 20)``
+        uint8, ready to send."""
         if not self.ipv6:
             raise ValueError(f"{self.name} has no IPv6 form")
         if not 0 <= attempt < ctx.max_attempts:
             raise ValueError(f"attempt {attempt} outside 0..{ctx.max_attempts - 1}")
-        targets = np.ascontiguousarray(targets, dtype=np.uint8).reshape(-1, 16)
+        prepared = targets if isinstance(targets, Targets6) else prepare6(ctx, targets)
         tpl = self.template6(ctx)
-        frames = tpl.copies(len(targets))
-        if len(targets) == 0:
+        frames = tpl.copies(len(prepared.addresses))
+        if len(prepared.addresses) == 0:
             return frames
-        frames[:, IP6_DST_OFF : IP6_DST_OFF + 16] = targets
-        dst_sum = address_sum16(targets)
+        frames[:, IP6_DST_OFF : IP6_DST_OFF + 16] = prepared.addresses
         view = field_view(frames, self._dtype6)
-        self._patch(ctx, view, self.tokens6(ctx, targets), dst_sum, tpl.l4_sum0, attempt)
+        tokens = ctx.validator.tokens6_from_chain(prepared.chain, self.probe_id)
+        self._patch(ctx, view, tokens, prepared.dst_sum, tpl.l4_sum0, attempt)
         return frames
 
     def __repr__(self) -> str:

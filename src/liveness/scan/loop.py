@@ -103,14 +103,14 @@ def build_batch(
     ``copies`` > 1 repeats each frame in place (ZMap's ``-P``).
     """
     if isinstance(targets, np.ndarray):
-        return _place(probes, copies, len(targets), [(None, probes, context, targets, attempt)])
+        return _place(probes, copies, len(targets), [(None, context, targets, attempt)])
     rows6 = np.flatnonzero(targets.is6)
     if rows6.size == 0:
         return build_batch(probes, context, targets.v4, attempt, copies)
     rows4 = np.flatnonzero(~targets.is6)
-    parts = [(rows6, probes, context, targets.v6[rows6], attempt)]
+    parts = [(rows6, context, targets.v6[rows6], attempt)]
     if rows4.size:
-        parts.append((rows4, probes, context, targets.v4[rows4], attempt))
+        parts.append((rows4, context, targets.v4[rows4], attempt))
     return _place(probes, copies, len(targets.is6), parts)
 
 
@@ -118,9 +118,13 @@ def _place(
     probes: Sequence[Any], copies: int, count: int, parts: list[tuple[Any, ...]]
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint32]]:
     """Lay out the frames of each part (its rows, or all rows for None) target-major."""
+    from liveness.probes.base import prepare6
+
     built = []
-    for rows, _probes, context, addresses, attempt in parts:
+    for rows, context, addresses, attempt in parts:
         six = addresses.ndim == 2
+        if six:  # the checksum share and token chain of each target, once for every probe
+            addresses = prepare6(context, addresses)
         frames = [
             probe.build6(context, addresses, attempt)
             if six
