@@ -2,8 +2,9 @@
 
 Testbed: a dual-stack population (65,280 Linux-like hosts per family: echo replies, RST from a
 closed port 80; the IPv6 hosts at ``::1`` of each /64 of 2001:2::/48 but the testbed's own /56,
-reached by the prefix walk ``2001:2::/48-64``, the IPv4 hosts the same count from 198.18.0.0) scanned from one VP at unlimited rate, with ICMP echo and with TCP SYN to
-port 80, the families interleaved run by run. The send rate is measured outside the scanner, as
+reached by the prefix walk ``2001:2::/48-64``; the IPv4 hosts as many, from 198.18.0.0)
+scanned from one VP at unlimited rate, with ICMP echo and with TCP SYN to port 80, the
+families interleaved run by run. The send rate is measured outside the scanner, as
 in ``scan_vs_zmap.py`` (whose machinery this script shares): a sampler in the VP namespace reads
 the interface's ``tx_packets``. Replies are the scan's own first replies. ``ratio`` is the IPv6
 rate over the IPv4 rate of the same probe (median of ``--repeat`` runs each).

@@ -280,3 +280,53 @@ def test_sigkill_then_resume_probes_nothing_twice_over_both_families(
         or ipaddress.ip_address(r[1]) in ipaddress.ip_network("2001:2:0:200::/56")
     }  # fmt: skip
     assert found == want
+
+
+def test_retransmission_recovers_ipv6_hosts_lost_in_bursts(tmp_path: Path) -> None:
+    spec = load_spec(str(Path(__file__).with_name("burst_loss6.toml")))
+    with Testbed(spec) as tb:
+        out = tmp_path / "replies.parquet"
+        walks = _walks(tb)
+        argv = _argv(tb, out, walks, "--probes", "icmp_echo", "-r", "1000")
+        argv += ["--retransmit-delay", "0.35", "-c", "2"]
+        done = tb.run("vp1", argv, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        table = _replies(out)
+        assert set(table["af"].to_pylist()) == {6}
+        attempts = table["attempt"].to_pylist()
+        targets = [_address(6, None, t) for t in table["target6"].to_pylist()]
+        first_try = {t for t, a in zip(targets, attempts, strict=True) if a == 0}
+        second_try = {t for t, a in zip(targets, attempts, strict=True) if a == 1}
+        population = 1024
+        # Bursts drop everything for a while: one probe misses many hosts; the retransmission,
+        # sent when the burst is over most of the time, finds most of them again.
+        assert len(first_try) < 0.9 * population
+        assert len(second_try - first_try) > 0.05 * population
+        assert (first_try | second_try) <= _population(tb)
+
+
+def test_a_lossy_vp_sees_the_truth_but_for_its_injected_loss(
+    dualstack: Testbed, tmp_path: Path
+) -> None:
+    """From vp3 (half of the probes to 2% of the IPv6 hosts are dropped): nothing outside the
+    truth, and everything of the truth but what sits on a lossy path."""
+    tb = dualstack
+    out = tmp_path / "replies.parquet"
+    allow = tmp_path / "allow.txt"
+    allow.write_text(ALLOW)
+    vp = tb.vps["vp3"]
+    argv = vp.scan_argv([*tb.targets, *_walks(tb)], allow, "-o", str(out), "-q")
+    argv += [*vp.sender_options6(), "-r", "20000", "--retransmit-delay", "1", "-c", "2"]
+    done = tb.run("vp3", argv, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    table = _replies(out)
+    found = _rows(table.filter(pc.invert(table["repeat"])))
+    truth, _ = tb.truth()
+    mine = truth.filter(pc.equal(truth["vp"], "vp3"))
+    want = _rows(mine)
+    lossless = _rows(mine.filter(pc.equal(mine["loss"], 0.0)))
+    assert len(lossless) < len(want)  # the spec does put loss on vp3's paths
+    assert found <= want, sorted(found - want)[:10]
+    assert lossless <= found, sorted(lossless - found)[:10]
+    lossy6 = {r for r in want - lossless if r[0] == 6}
+    assert lossy6 and len(lossy6 & found) > 0.5 * len(lossy6)  # 50% loss, two attempts
