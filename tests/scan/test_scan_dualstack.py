@@ -330,3 +330,28 @@ def test_a_lossy_vp_sees_the_truth_but_for_its_injected_loss(
     assert lossless <= found, sorted(lossless - found)[:10]
     lossy6 = {r for r in want - lossless if r[0] == 6}
     assert lossy6 and len(lossy6 & found) > 0.5 * len(lossy6)  # 50% loss, two attempts
+
+
+def test_source_and_gateway_come_from_the_ipv6_route_and_the_ndp_table(
+    dualstack: Testbed, tmp_path: Path
+) -> None:
+    """No -i, -S, -G or --source-ip6: the scan asks ``ip -6 route get`` and the NDP table, as a
+    user on a dual-stack host would, and reaches the hosts."""
+    tb = dualstack
+    out = tmp_path / "replies.parquet"
+    allow = tmp_path / "allow.txt"
+    allow.write_text(ALLOW)
+    argv = [*LIVENESS_CLI, "scan", "2001:2:0:300::/56-64", "-w", str(allow), "--probes"]
+    argv += ["icmp_echo", "-r", "5000", "--retransmit-delay", "0", "-c", "1", "-q"]
+    argv += ["-o", str(out), "-m", f"{out}.meta.json"]
+    done = tb.run("vp1", argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    meta = json.loads(Path(f"{out}.meta.json").read_text())
+    vp = tb.vps["vp1"]
+    assert meta["source_ip6"] == vp.src_ip6
+    assert meta["interface"] == vp.ifname
+    assert meta["gateway_mac"] == vp.gateway_mac
+    table = _replies(out)
+    want = {r[1] for r in _truth(tb, "vp1") if r[0] == 6 and r[2] == "icmp_echo"}
+    want = {w for w in want if ipaddress.IPv6Address(w) in _net("2001:2:0:300::/56-64")}
+    assert {_address(6, None, t) for t in table["target6"].to_pylist()} == want
