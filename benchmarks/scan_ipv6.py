@@ -9,10 +9,15 @@ in ``scan_vs_zmap.py`` (whose machinery this script shares): a sampler in the VP
 the interface's ``tx_packets``. Replies are the scan's own first replies. ``ratio`` is the IPv6
 rate over the IPv4 rate of the same probe (median of ``--repeat`` runs each).
 
+Silent (``--silent``): the same testbed with no behaviour assigned, so nothing answers: the
+probes are forwarded by the router and dropped in the Internet namespace. It tells the
+scanner's share of a gap (its CPU per probe) from the testbed kernels' (the send rate, which
+includes the forwarding done in the flush's softirq).
+
 Sink (``--sink``): the 9-probe default set into a veth whose peer drops everything, 65,536
 targets per family (198.18.0.0/16 and 2001:2::/48-64): the sender's own ceiling per family.
 
-Usage (root): ``python benchmarks/scan_ipv6.py [--repeat 3] [--sink] [--no-testbed]``
+Usage (root): ``python benchmarks/scan_ipv6.py [--repeat 3] [--sink] [--silent] [--no-testbed]``
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import pyarrow.compute as pc
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from liveness.output import read_replies
+from liveness.output.schema import REPLY_SCHEMA
 from liveness.probes import DEFAULT_PROBES
 from liveness.testbed import Testbed, load_spec
 from scan_vs_zmap import (
@@ -73,7 +79,9 @@ def _run(
     """One unlimited-rate scan: send rate, CPU, first replies (by family)."""
     argv = liveness_argv(sender, targets, work, probe, "2")
     run = timed(site, argv, count)
-    table = pa.Table.from_batches(list(read_replies(str(work / "liveness.parquet"))))
+    table = pa.Table.from_batches(
+        list(read_replies(str(work / "liveness.parquet"))), schema=REPLY_SCHEMA
+    )
     first = table.filter(pc.invert(table["repeat"]))
     kernel_drops = json.loads((work / "meta.json").read_text()).get("kernel_drops", 0)
     return _finish(
@@ -87,9 +95,9 @@ def _run(
     )
 
 
-def testbed_runs(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def testbed_runs(args: argparse.Namespace, work: Path, silent: bool = False) -> dict[str, Any]:
     spec_path = work / "bench6.toml"
-    spec_path.write_text(SPEC)
+    spec_path.write_text(SPEC.split("[[assign]]")[0] if silent else SPEC)
     with Testbed(load_spec(str(spec_path))) as tb:
         (work / "allow.txt").write_text("198.18.0.0/15\n2001:2::/48\n")
         vp, link = tb.vps["vp1"], tb.layout.vps[0]
@@ -175,6 +183,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--sink", action="store_true", help="also measure into a sink")
     parser.add_argument("--no-testbed", action="store_true", help="skip the testbed runs")
+    parser.add_argument("--silent", action="store_true", help="also measure with no replies")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: the benchmark builds network namespaces")
@@ -183,6 +192,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if not args.no_testbed:
             report.update(testbed_runs(args, Path(tmp)))
+        if args.silent:
+            silent = testbed_runs(args, Path(tmp), silent=True)
+            report["silent"] = {
+                "ratio_per_probe": silent["ratio_per_probe"],
+                **{
+                    family: {
+                        probe: {k: run[k] for k in ("pps", "pps_runs", "cpu_s_per_mprobe")}
+                        for probe, run in silent[family].items()
+                    }
+                    for family in ("ipv4", "ipv6")
+                },
+            }
         if args.sink:
             report["sink"] = sink_runs(args, Path(tmp))
     print(json.dumps(report, indent=1))
