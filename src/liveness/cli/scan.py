@@ -201,6 +201,7 @@ def parse_options(
             )
     has_ipv4 = space.size4 > 0
     gateway_mac6: str | None = None
+    named_gateway = gateway_mac  # -G names the next hop of both families
     if not dryrun and has_ipv4 and (source_ip is None or gateway_mac is None or interface is None):
         interface, source_ip, gateway_mac = _route_defaults(
             space, interface, source_ip, gateway_mac
@@ -208,10 +209,12 @@ def parse_options(
     if (
         not dryrun
         and space.has_ipv6
-        and (source_ip6 is None or interface is None or gateway_mac is None)
+        and (source_ip6 is None or interface is None or named_gateway is None)
     ):
+        # The IPv6 next hop may be another router than the IPv4 one: its MAC comes from the
+        # NDP table unless -G named it.
         interface, source_ip6, gateway_mac6 = _route_defaults6(
-            space, interface, source_ip6, gateway_mac
+            space, interface, source_ip6, named_gateway
         )
     if not dryrun and source_mac is None:
         from liveness.net.afpacket import interface_mac

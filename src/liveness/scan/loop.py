@@ -413,7 +413,7 @@ def default_checkpoint(output: str) -> str:
 
 def _resume_identity(settings: ScanSettings, total: int) -> dict[str, Any]:
     """What must not change between a scan and its ``--resume``."""
-    return {
+    identity: dict[str, Any] = {
         "seed": settings.seed,
         "shards": settings.shards,
         "shard": settings.shard,
@@ -421,7 +421,6 @@ def _resume_identity(settings: ScanSettings, total: int) -> dict[str, Any]:
         "targets_total": total,
         "space_size": int(settings.space.size),
         "source_ip": int(settings.context.src_ip),
-        "source_ip6": settings.context.src_ip6_text,
         "retransmissions": settings.retransmissions,
         "copies": settings.copies,
         "source_mac": settings.context.src_mac.hex(":"),
@@ -432,6 +431,9 @@ def _resume_identity(settings: ScanSettings, total: int) -> dict[str, Any]:
         "target_space_sha256": space_digest(settings.space),
         "output": settings.output,
     }
+    if settings.context.src_ip6 is not None:  # absent for IPv4 scans, as before IPv6
+        identity["source_ip6"] = settings.context.src_ip6_text
+    return identity
 
 
 def space_digest(space: Any) -> str:
