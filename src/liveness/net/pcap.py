@@ -1,4 +1,5 @@
-"""Classic pcap files (linktype Ethernet) from and to 2-D frame batches.
+"""Classic pcap files (linktype Ethernet) from and to 2-D frame batches; pcapng files are read
+too (:mod:`liveness.net.pcapng`).
 
 Reading also accepts Linux cooked captures (``tcpdump -i any``, linktype 113): their 16-byte
 header ends with the EtherType, so dropping its first 2 bytes leaves an Ethernet-shaped header
@@ -173,7 +174,11 @@ class PcapReader:
             self._data = self.path.read_bytes()
         except OSError as exc:
             raise InputError(f"{self.path}: cannot read pcap ({exc.strerror})") from None
-        self._order, self.nanosecond, self.linktype = self._global_header()
+        self.pcapng = len(self._data) >= 4 and self._data[:4] == PCAPNG_MAGIC.to_bytes(4, "little")
+        if self.pcapng:
+            self._order, self.nanosecond, self.linktype = "<", True, LINKTYPE_ETHERNET
+        else:
+            self._order, self.nanosecond, self.linktype = self._global_header()
 
     def _global_header(self) -> tuple[str, bool, int]:
         data = self._data
@@ -184,12 +189,7 @@ class PcapReader:
             if magic in (MAGIC_US, MAGIC_NS):
                 break
         else:
-            if magic == PCAPNG_MAGIC:
-                raise InputError(
-                    f"{self.path}: pcapng is not supported; convert it with "
-                    "`editcap -F pcap IN OUT` or capture with `tcpdump -w`"
-                )
-            raise InputError(f"{self.path}: not a pcap file (magic 0x{magic:08x})")
+            raise InputError(f"{self.path}: not a pcap or pcapng file (magic 0x{magic:08x})")
         linktype = struct.unpack_from(order + "I", data, 20)[0] & 0xFFFF
         if linktype not in (LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL):
             raise InputError(
@@ -199,6 +199,9 @@ class PcapReader:
         return order, magic == MAGIC_NS, linktype
 
     def __iter__(self) -> Iterator[FrameBatch]:
+        if self.pcapng:
+            yield from self._pcapng_batches()
+            return
         data = self._data
         header = struct.Struct(self._order + "IIII")
         pos = GLOBAL_HEADER.size
@@ -222,6 +225,15 @@ class PcapReader:
                 yield self._gather(np.array(starts, dtype=np.int64))
             if self.error is not None:
                 return
+
+    def _pcapng_batches(self) -> Iterator[FrameBatch]:
+        from liveness.net.pcapng import pcapng_batches
+
+        for frames, lengths, ts_ns in pcapng_batches(
+            self._data, str(self.path), self.batch_size, self.max_width, self._truncated
+        ):
+            self.frames_read += len(lengths)
+            yield FrameBatch(frames, lengths, ts_ns)
 
     def _truncated(self, pos: int, detail: str, pending: int) -> None:
         self.error = InputError(
