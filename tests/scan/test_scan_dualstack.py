@@ -344,9 +344,11 @@ def test_source_and_gateway_come_from_the_ipv6_route_and_the_ndp_table(
     argv = [*LIVENESS_CLI, "scan", "2001:2:0:300::/56-64", "-w", str(allow), "--probes"]
     argv += ["icmp_echo", "-r", "5000", "--retransmit-delay", "0", "-c", "1", "-q"]
     argv += ["-o", str(out), "-m", f"{out}.meta.json"]
+    argv += ["--notes", "route test", "--user-metadata", '{"campaign": [1, 2]}']
     done = tb.run("vp1", argv, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     meta = json.loads(Path(f"{out}.meta.json").read_text())
+    assert meta["notes"] == "route test" and meta["user_metadata"] == {"campaign": [1, 2]}
     vp = tb.vps["vp1"]
     assert meta["source_ip6"] == vp.src_ip6
     assert meta["interface"] == vp.ifname

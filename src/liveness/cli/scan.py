@@ -95,6 +95,7 @@ class RunOptions:
     copies: int
     max_sendto_failures: int | None
     rate: float | None = None  # packets/s from -r or -B (None: unlimited), set by the check
+    describe: dict[str, Any] | None = None  # --notes, --user-metadata: added to the metadata
 
 
 def parse_max_targets(text: str | None, space_size: int) -> int | None:
@@ -163,6 +164,7 @@ def parse_options(
     interface: str | None = None,
     source_ip6: str | None = None,
     iid: str = "low",
+    ttl: int = 64,
 ) -> ScanOptions:
     """Check every flag and build the scan's options (InputError names the flag).
 
@@ -177,6 +179,8 @@ def parse_options(
         raise InputError(f"--retransmissions: {retransmissions} must be within 0..15")
     if batch_size < 1:
         raise InputError(f"--batch-size: {batch_size} must be at least 1")
+    if not 1 <= ttl <= 255:
+        raise InputError(f"--probe-ttl: {ttl} must be within 1..255")
     probe_list = parse_probes(probes, target_ports)
     source_ip, source_ip6 = _sources(source_ip, source_ip6)
     if seed is None:
@@ -231,6 +235,7 @@ def parse_options(
         "src_mac": parse_mac(source_mac or DEFAULT_SOURCE_MAC, "--source-mac"),
         "gw_mac": parse_mac(gw_text, "-G/--gateway-mac"),
         "vp": vp,
+        "ttl": ttl,
         "max_attempts": 1 + retransmissions if retransmit_delay > 0 else 1,
         "src_ip6": _ipv6(source_ip6, "--source-ip6") if source_ip6 is not None else None,
         "gw_mac6": parse_mac(gateway_mac6, "-G/--gateway-mac") if gateway_mac6 else None,
@@ -251,6 +256,43 @@ def parse_options(
         interface=interface,
     )
     return options
+
+
+def _describe(notes: str | None, user_metadata: str | None) -> dict[str, Any]:
+    """``--notes`` and ``--user-metadata`` (a JSON value) as metadata entries, as ZMap's."""
+    out: dict[str, Any] = {}
+    if notes is not None:
+        out["notes"] = notes
+    if user_metadata is not None:
+        try:
+            out["user_metadata"] = json.loads(user_metadata)
+        except ValueError as exc:
+            raise InputError(f"--user-metadata: not JSON ({exc})") from None
+    return out
+
+
+def _print_lists(modules: bool, fields: bool, as_json: bool) -> None:
+    """``--list-probe-modules`` and ``--list-output-fields`` on stdout."""
+    from liveness.cli.zmap_names import PROBE_MODULES
+    from liveness.output.fields import ALL_FIELDS, FIELD_KINDS
+    from liveness.probes.registry import probe_classes
+
+    listing: dict[str, Any] = {}
+    if modules:
+        listing["probes"] = sorted(probe_classes())
+        listing["zmap_modules"] = PROBE_MODULES
+    if fields:
+        listing["fields"] = {name: FIELD_KINDS[name] for name in ALL_FIELDS}
+    if as_json:
+        emit_json(listing)
+        return
+    lines: list[str] = []
+    if modules:
+        lines += [f"{name}" for name in listing["probes"]]
+        lines += [f"-M {name}: {text}" for name, text in PROBE_MODULES.items()]
+    if fields:
+        lines += [f"{name} ({kind})" for name, kind in listing["fields"].items()]
+    click.echo("\n".join(lines))
 
 
 def _route_defaults(
@@ -355,6 +397,7 @@ def run_live(options: ScanOptions, live: RunOptions) -> dict[str, Any]:
         copies=live.copies,
         max_sendto_failures=live.max_sendto_failures,
         destination=destination,
+        describe=dict(live.describe or {}),
     )
     return run_scan(settings)
 
@@ -475,6 +518,19 @@ def run_dry(
     help="Probe list: icmp_echo, icmp_timestamp, tcp_syn[:PORT|:random], "
     "udp_dns[:TYPE[:NAME]], udp_ntp.",
 )
+@click.option(
+    "-M",
+    "--probe-module",
+    help="ZMap's module name instead of --probes: icmp_echoscan, tcp_synscan (with -p), dns, ntp.",
+)
+@click.option("--probe-args", help="Arguments of the -M module (dns: TYPE,NAME).")
+@click.option("--probe-ttl", type=int, default=64, show_default=True, help="TTL of the probes.")
+@click.option("--notes", help="Free text recorded in the metadata (-m).")
+@click.option("--user-metadata", help="A JSON value recorded in the metadata (-m).")
+@click.option(
+    "--list-probe-modules", is_flag=True, help="List the probe types and ZMap module names."
+)
+@click.option("--list-output-fields", is_flag=True, help="List the fields -f can name.")
 @click.option("-w", "--allowlist-file", help="Only scan these CIDRs (one per line).")
 @click.option("-b", "--blocklist-file", help="Never scan these CIDRs (added to the default).")
 @click.option("-I", "--list-of-ips-file", help="Only scan the addresses listed in this file.")
@@ -558,6 +614,13 @@ def command(
     targets: tuple[str, ...],
     target_ports: str | None,
     probes: str,
+    probe_module: str | None,
+    probe_args: str | None,
+    probe_ttl: int,
+    notes: str | None,
+    user_metadata: str | None,
+    list_probe_modules: bool,
+    list_output_fields: bool,
     allowlist_file: str | None,
     blocklist_file: str | None,
     list_of_ips_file: str | None,
@@ -594,6 +657,18 @@ def command(
 ) -> None:
     """Probe TARGETS (CIDRs of either family, or prefix walks such as 2001:db8::/32-64) with
     several probe types at once and record every reply."""
+    if list_probe_modules or list_output_fields:
+        _print_lists(list_probe_modules, list_output_fields, as_json)
+        return
+    if probe_module is not None:
+        if probes != DEFAULT_PROBES:
+            raise InputError("-M/--probe-module and --probes exclude each other")
+        from liveness.cli.zmap_names import probes_for_module
+
+        probes = probes_for_module(probe_module, target_ports, probe_args)
+    elif probe_args is not None:
+        raise InputError("--probe-args needs -M/--probe-module")
+    describe = _describe(notes, user_metadata)
     if pcap_out and not dryrun:
         raise InputError("--pcap-out only applies to a dry run (-d/--dryrun)")
     if resume and seed is None and not dryrun:
@@ -620,6 +695,7 @@ def command(
         interface=interface,
         source_ip6=source_ip6,
         iid=iid,
+        ttl=probe_ttl,
     )
     live = RunOptions(
         output=output_file or "replies.parquet",
@@ -635,6 +711,7 @@ def command(
         metadata=metadata_file,
         copies=probes_per_target,
         max_sendto_failures=None if max_sendto_failures < 0 else max_sendto_failures,
+        describe=describe,
     )
     check_live_options(live, options.probes)
     if dryrun and source_ip is None:  # only once every flag has been checked

@@ -1,0 +1,117 @@
+"""ZMap's flags where the idea is the same: -M with its module names, --probe-args for dns,
+--probe-ttl, --notes/--user-metadata (on a live scan in tests/scan/test_scan_dualstack.py), and
+the listings. Checked through dry runs, with the frames read back by tshark (an independent
+decoder) where bytes matter."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LIVENESS = [sys.executable, "-m", "liveness.cli.main"]
+needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark missing")
+
+
+def run(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*LIVENESS, *argv], capture_output=True, text=True, cwd=cwd, check=False)
+
+
+@pytest.fixture
+def allow(tmp_path: Path) -> Path:
+    path = tmp_path / "allow.txt"
+    path.write_text("198.18.0.0/15\n2001:2::/48\n")
+    return path
+
+
+def dry_json(tmp_path: Path, allow: Path, *argv: str) -> dict[str, object]:
+    done = run("scan", "-d", "-w", str(allow), "--json", "--retransmit-delay", "0", *argv,
+               cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+@pytest.mark.parametrize(
+    ("module", "extra", "probes"),
+    [
+        ("icmp_echoscan", [], ["icmp_echo"]),
+        ("tcp_synscan", ["-p", "22,443"], ["tcp_syn:22", "tcp_syn:443"]),
+        ("ntp", [], ["udp_ntp"]),
+        ("dns", [], ["udp_dns"]),
+        ("dns", ["--probe-args", "AAAA,example.com"], ["udp_dns"]),
+    ],
+)
+def test_zmap_module_names_map_onto_probes(
+    tmp_path: Path, allow: Path, module: str, extra: list[str], probes: list[str]
+) -> None:
+    result = dry_json(tmp_path, allow, "-M", module, *extra, "198.18.0.0/30")
+    assert result["probes"] == probes
+    assert result["frames"] == 4 * len(probes)
+
+
+@needs_tshark
+def test_dns_probe_args_and_probe_ttl_are_on_the_wire(tmp_path: Path, allow: Path) -> None:
+    pcap = tmp_path / "dns.pcap"
+    dry_json(tmp_path, allow, "-M", "dns", "--probe-args", "AAAA,example.com", "--probe-ttl",
+             "7", "--pcap-out", str(pcap), "198.18.0.0/30", "2001:2::/127")  # fmt: skip
+    fields = ["ip.ttl", "ipv6.hlim", "dns.qry.name", "dns.qry.type"]
+    argv = ["tshark", "-n", "-r", str(pcap), "-T", "fields"]
+    argv += [arg for name in fields for arg in ("-e", name)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    rows = [line.split("\t") for line in out.splitlines() if line]
+    assert len(rows) == 6
+    assert {(ttl or hlim, name, qtype) for ttl, hlim, name, qtype in rows} == {
+        ("7", "example.com", "28")
+    }
+
+
+def test_notes_and_user_metadata_reach_the_metadata_settings(tmp_path: Path) -> None:
+    from liveness.cli.scan import _describe
+
+    assert _describe("a note", '{"campaign": 3}') == {
+        "notes": "a note",
+        "user_metadata": {"campaign": 3},
+    }
+    assert _describe(None, None) == {}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-M", "udp"], "not available yet"),
+        (["-M", "tcp_synscan"], "needs ports"),
+        (["-M", "xmas"], "unknown module"),
+        (["-M", "dns", "--probe-args", "A"], "TYPE,NAME"),
+        (["-M", "ntp", "--probe-args", "x"], "takes no probe arguments"),
+        (["--probe-args", "A,x"], "needs -M"),
+        (["-M", "ntp", "--probes", "icmp_echo"], "exclude each other"),
+        (["--probe-ttl", "0"], "1..255"),
+        (["--user-metadata", "{nope"], "not JSON"),
+    ],
+)
+def test_bad_zmap_flags_say_what_is_wrong(
+    tmp_path: Path, allow: Path, argv: list[str], message: str
+) -> None:
+    done = run("scan", "-d", "-w", str(allow), *argv, "198.18.0.0/30", cwd=tmp_path)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_listings_name_every_probe_module_and_field(tmp_path: Path) -> None:
+    done = run("scan", "--list-probe-modules", "--list-output-fields", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    listing = json.loads(done.stdout)
+    assert {"icmp_echo", "tcp_syn", "udp_dns", "udp_ntp", "icmp_timestamp"} <= set(
+        listing["probes"]
+    )
+    assert set(listing["zmap_modules"]) == {"icmp_echoscan", "tcp_synscan", "dns", "ntp"}
+    assert {"saddr", "daddr", "classification", "target6", "af"} <= set(listing["fields"])
+    assert listing["fields"]["target6"] == "addr6"
+    text = run("scan", "--list-output-fields", cwd=tmp_path)
+    assert text.returncode == 0 and "saddr (addr)" in text.stdout.splitlines()
