@@ -1,7 +1,7 @@
 """ZMap's flags where the idea is the same: -M with its module names, --probe-args for dns,
---probe-ttl, --notes/--user-metadata (on a live scan in tests/scan/test_scan_dualstack.py), and
-the listings. Checked through dry runs, with the frames read back by tshark (an independent
-decoder) where bytes matter."""
+--probe-ttl, -s/--source-port, --notes/--user-metadata (on a live scan in
+tests/scan/test_scan_dualstack.py), and the listings. Checked through dry runs, with the frames
+read back by tshark (an independent decoder) where bytes matter."""
 
 from __future__ import annotations
 
@@ -115,3 +115,38 @@ def test_the_listings_name_every_probe_module_and_field(tmp_path: Path) -> None:
     assert listing["fields"]["target6"] == "addr6"
     text = run("scan", "--list-output-fields", cwd=tmp_path)
     assert text.returncode == 0 and "saddr (addr)" in text.stdout.splitlines()
+
+
+@needs_tshark
+def test_source_ports_are_kept_and_decode_needs_the_same_range(tmp_path: Path, allow: Path) -> None:
+    """``-s 40000-40009``: every probe leaves from that range, and the replies to it validate
+    under ``decode -s`` with the same range, not under the default one."""
+    from liveness.net.pcap import read_pcap, write_pcap
+    from liveness.probes.synth import synthesize
+
+    pcap = tmp_path / "sent.pcap"
+    flags = ["-s", "40000-40009", "-e", "9", "-S", "198.18.255.1", "--probes", "tcp_syn:80"]
+    result = dry_json(tmp_path, allow, *flags, "--pcap-out", str(pcap), "198.18.0.0/26")
+    out = subprocess.run(
+        ["tshark", "-n", "-r", str(pcap), "-T", "fields", "-e", "tcp.srcport"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    ports = {int(p) for p in out.split()}
+    assert len(out.split()) == result["frames"] == 64 and ports <= set(range(40000, 40010))
+    sent, _ = read_pcap(pcap)
+    write_pcap(tmp_path / "replies.pcap", synthesize(sent.frames, "synack"))
+    common = ["decode", str(tmp_path / "replies.pcap"), "-e", "9", "-S", "198.18.255.1"]
+    common += ["--probes", "tcp_syn:80", "--max-attempts", "1", "--json"]
+    same = json.loads(run(*common, "-s", "40000-40009", cwd=tmp_path).stdout)
+    default = json.loads(run(*common, cwd=tmp_path).stdout)
+    assert same["records"] == 64
+    assert default["records"] == 0 and default["counters"]["validation_failed"] == 64
+
+
+@pytest.mark.parametrize(
+    ("ports", "message"),
+    [("40000", "cannot tell 2 transmissions"), ("9-3", "low end first"), ("x", "not a port")],
+)
+def test_bad_source_ports(tmp_path: Path, allow: Path, ports: str, message: str) -> None:
+    done = run("scan", "-d", "-w", str(allow), "-s", ports, "198.18.0.0/30", cwd=tmp_path)
+    assert done.returncode == 2 and message in done.stderr

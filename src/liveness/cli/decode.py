@@ -48,10 +48,16 @@ def _sources(texts: tuple[str, ...]) -> tuple[int, bytes | None]:
 
 
 def _context(
-    seed: int | None, key: str | None, sources: tuple[str, ...], vp: str, max_attempts: int
+    seed: int | None,
+    key: str | None,
+    sources: tuple[str, ...],
+    vp: str,
+    max_attempts: int,
+    ports: dict[str, int] | None = None,
 ) -> ScanContext:
     src, src6 = _sources(sources)
     fields: dict[str, Any] = {
+        **(ports or {}),
         "src_ip": src,
         "src_ip6": src6,
         "src_mac": PLACEHOLDER_MAC,
@@ -93,6 +99,7 @@ def _context(
     show_default=True,
     help="Transmissions per probe in the scan (1 + retransmissions).",
 )
+@click.option("-s", "--source-port", help="The scan's -s source ports, if it gave any.")
 @click.option("--vp", default="", help="Vantage point name to record.")
 @click.option("-o", "--output-file", help="Records: .parquet, .csv, .jsonl (- = CSV stdout).")
 @json_option
@@ -104,6 +111,7 @@ def command(
     probes: str,
     target_ports: str | None,
     max_attempts: int,
+    source_port: str | None,
     vp: str,
     output_file: str | None,
     as_json: bool,
@@ -121,7 +129,13 @@ def command(
         assert output_file is not None
         check_output_file(output_file, "-o/--output-file")
     check_input_file(pcap)
-    ctx = _context(seed, key, source_ip, vp, max_attempts)
+    ports: dict[str, int] = {}
+    if source_port is not None:
+        from liveness.cli.scan import parse_source_ports
+
+        base, count = parse_source_ports(source_port)
+        ports = {"sport_base": base, "sport_count": count}
+    ctx = _context(seed, key, source_ip, vp, max_attempts, ports)
     probe_list = parse_probes(probes, target_ports)
     with ExitStack() as stack:
         # a file output is written to a temporary that replaces it only once complete

@@ -165,6 +165,7 @@ def parse_options(
     source_ip6: str | None = None,
     iid: str = "low",
     ttl: int = 64,
+    source_port: str | None = None,
 ) -> ScanOptions:
     """Check every flag and build the scan's options (InputError names the flag).
 
@@ -181,6 +182,17 @@ def parse_options(
         raise InputError(f"--batch-size: {batch_size} must be at least 1")
     if not 1 <= ttl <= 255:
         raise InputError(f"--probe-ttl: {ttl} must be within 1..255")
+    transmissions = 1 + retransmissions if retransmit_delay > 0 else 1
+    ports: dict[str, int] = {}
+    if source_port is not None:
+        base, count = parse_source_ports(source_port)
+        if count < transmissions:
+            raise InputError(
+                f"-s/--source-port: {count} port(s) cannot tell {transmissions} transmissions "
+                "apart (the attempt is in the source port); give a wider range or "
+                "--retransmit-delay 0"
+            )
+        ports = {"sport_base": base, "sport_count": count}
     probe_list = parse_probes(probes, target_ports)
     source_ip, source_ip6 = _sources(source_ip, source_ip6)
     if seed is None:
@@ -236,7 +248,8 @@ def parse_options(
         "gw_mac": parse_mac(gw_text, "-G/--gateway-mac"),
         "vp": vp,
         "ttl": ttl,
-        "max_attempts": 1 + retransmissions if retransmit_delay > 0 else 1,
+        "max_attempts": transmissions,
+        **ports,
         "src_ip6": _ipv6(source_ip6, "--source-ip6") if source_ip6 is not None else None,
         "gw_mac6": parse_mac(gateway_mac6, "-G/--gateway-mac") if gateway_mac6 else None,
     }
@@ -256,6 +269,19 @@ def parse_options(
         interface=interface,
     )
     return options
+
+
+def parse_source_ports(text: str, flag: str = "-s/--source-port") -> tuple[int, int]:
+    """``-s``: one port or a range ``A-B`` (ZMap's spelling) -> (first port, count)."""
+    first, dash, last = text.strip().partition("-")
+    try:
+        low = int(first)
+        high = int(last) if dash else low
+    except ValueError:
+        raise InputError(f"{flag}: {text!r} is not a port or a range A-B") from None
+    if not 1 <= low <= high <= 65535:
+        raise InputError(f"{flag}: {text!r} must lie within 1-65535, low end first")
+    return low, high - low + 1
 
 
 def _describe(notes: str | None, user_metadata: str | None) -> dict[str, Any]:
@@ -525,6 +551,9 @@ def run_dry(
 )
 @click.option("--probe-args", help="Arguments of the -M module (dns: TYPE,NAME).")
 @click.option("--probe-ttl", type=int, default=64, show_default=True, help="TTL of the probes.")
+@click.option(
+    "-s", "--source-port", help="Source ports: one, or a range A-B (default 32768-60999)."
+)
 @click.option("--notes", help="Free text recorded in the metadata (-m).")
 @click.option("--user-metadata", help="A JSON value recorded in the metadata (-m).")
 @click.option(
@@ -617,6 +646,7 @@ def command(
     probe_module: str | None,
     probe_args: str | None,
     probe_ttl: int,
+    source_port: str | None,
     notes: str | None,
     user_metadata: str | None,
     list_probe_modules: bool,
@@ -696,6 +726,7 @@ def command(
         source_ip6=source_ip6,
         iid=iid,
         ttl=probe_ttl,
+        source_port=source_port,
     )
     live = RunOptions(
         output=output_file or "replies.parquet",

@@ -63,7 +63,10 @@ class ScanContext:
         if self.sport_base + self.sport_count > 65536:
             raise InputError(f"source ports {self.sport_base}+{self.sport_count} run past 65535")
         if not 1 <= self.max_attempts <= min(255, self.sport_count):
-            raise InputError(f"max_attempts {self.max_attempts} must be 1..255")
+            raise InputError(
+                f"max_attempts {self.max_attempts} must be 1..255 and at most the number of "
+                f"source ports ({self.sport_count}): the attempt is in the source port"
+            )
 
     @classmethod
     def from_seed(cls, seed: int, **kw: Any) -> ScanContext:

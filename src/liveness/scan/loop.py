@@ -433,6 +433,9 @@ def _resume_identity(settings: ScanSettings, total: int) -> dict[str, Any]:
     }
     if settings.context.src_ip6 is not None:  # absent for IPv4 scans, as before IPv6
         identity["source_ip6"] = settings.context.src_ip6_text
+    ports = (settings.context.sport_base, settings.context.sport_count)
+    if ports != (32768, 28232):  # -s given (absent otherwise, as before -s existed)
+        identity["source_ports"] = list(ports)
     return identity
 
 
