@@ -385,3 +385,22 @@ def test_bad_ipv6_values_name_file_row_and_column(tmp_path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(InputError, match=rf"scan.csv: row {row + 1}: column 'af' is 5"):
         read_all(path)
+
+
+@pytest.mark.parametrize("path", ["-", "/dev/null"])
+def test_a_stream_writer_removes_its_private_scratch_directory(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfdbinary: pytest.CaptureFixture[bytes],
+    path: str,
+) -> None:
+    """A writer that resolved a stream destination itself (``decode -o -``) leaves no
+    ``liveness-scan-*`` directory behind once closed."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    writer = open_writer(path)
+    writer.write(random_replies(50, seed=2))
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("liveness-scan-")]
+    writer.close()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("liveness-scan-")]

@@ -143,6 +143,18 @@ class ReplyWriter(ABC):
     def close(self) -> None:
         """Finish the file: complete and valid afterwards."""
 
+    _owned: Destination | None = None
+
+    def releases(self, destination: Destination) -> None:
+        """Release ``destination`` (its private scratch directory) once closed: the writer
+        resolved it itself, so nobody else will."""
+        self._owned = destination
+
+    def _release_owned(self) -> None:
+        if self._owned is not None:
+            self._owned.release()
+            self._owned = None
+
     def __enter__(self) -> ReplyWriter:
         return self
 
@@ -243,14 +255,17 @@ class _TextWriter(ReplyWriter):
     def close(self) -> None:
         if self._closed:
             return
-        self.flush()
-        self._closed = True
-        if self.destination.kind == "stdout":
-            return
-        self._file.close()
-        if self.destination.kind == "file":
-            os.replace(self._working, self.path)
-            _fsync_directory(self.path)
+        try:
+            self.flush()
+            self._closed = True
+            if self.destination.kind == "stdout":
+                return
+            self._file.close()
+            if self.destination.kind == "file":
+                os.replace(self._working, self.path)
+                _fsync_directory(self.path)
+        finally:
+            self._release_owned()
 
 
 def _nonempty(path: str) -> bool:
@@ -365,6 +380,12 @@ class ParquetWriter(ReplyWriter):
         """Write the final Parquet file from the journal, then remove the journal."""
         if self._closed:
             return
+        try:
+            self._close()
+        finally:
+            self._release_owned()
+
+    def _close(self) -> None:
         self.flush()
         self._journal.close()
         self._closed = True
@@ -439,8 +460,18 @@ def open_writer(
     context = FieldContext(scanner_addr=scanner_addr, scanner_addr6=scanner_addr6)
     destination = resolve_destination(path) if isinstance(path, str) else path
     kind = format_for_path(destination.given)
-    if kind == "csv":
-        return CsvWriter(destination, names, row_filter, context, resume=resume)
-    if kind == "jsonl":
-        return JsonlWriter(destination, names, row_filter, context, resume=resume)
-    return ParquetWriter(destination, names, row_filter, context, resume=resume)
+    writer: ReplyWriter
+    try:
+        if kind == "csv":
+            writer = CsvWriter(destination, names, row_filter, context, resume=resume)
+        elif kind == "jsonl":
+            writer = JsonlWriter(destination, names, row_filter, context, resume=resume)
+        else:
+            writer = ParquetWriter(destination, names, row_filter, context, resume=resume)
+    except BaseException:
+        if isinstance(path, str):
+            destination.release()
+        raise
+    if isinstance(path, str):
+        writer.releases(destination)
+    return writer
