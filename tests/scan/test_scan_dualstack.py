@@ -15,11 +15,11 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from router_capture import capture_at_router, stop
 
 from liveness.output import read_replies
 from liveness.testbed import Testbed, load_spec
@@ -81,27 +81,11 @@ def _replies(path: Path) -> pa.Table:
 
 
 def _capture(tb: Testbed, pcap: Path) -> subprocess.Popen[bytes]:
-    """tcpdump at the router, on vp1's link, of everything vp1 sends (both families)."""
-    link = next(link for link in tb.layout.vps if link.name == "vp1")
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", tb.layout.router_ns, "tcpdump", "-U", "-n", "-i",
-         link.router_ifname, "-Q", "in", "-w", str(pcap)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    line = proc.stderr.readline()
-    assert b"listening" in line, line
-    return proc
+    """Everything vp1 sends, both families."""
+    return capture_at_router(tb, "vp1", pcap)
 
 
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+_stop = stop
 
 
 def _on_wire(pcap: Path) -> tuple[Counter[tuple[str, int, int]], set[str], set[str]]:

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import signal
 import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from router_capture import capture_at_router, stop
 
 from liveness.output import read_replies
 from liveness.testbed import Testbed, load_spec
@@ -115,31 +114,7 @@ def test_retransmission_recovers_hosts_lost_in_bursts(tmp_path: Path) -> None:
 
 
 def _capture(tb: Testbed, vp: str, pcap: Path) -> subprocess.Popen[bytes]:
-    link = next(link for link in tb.layout.vps if link.name == vp)
-    proc = subprocess.Popen(
-        [
-            "ip",
-            "netns",
-            "exec",
-            tb.layout.router_ns,
-            "tcpdump",
-            "-U",
-            "-n",
-            "-i",
-            link.router_ifname,
-            "-Q",
-            "in",
-            "-w",
-            str(pcap),
-            "ip",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stderr is not None
-    line = proc.stderr.readline()  # "listening on ..." once the capture runs
-    assert b"listening" in line, line
-    return proc
+    return capture_at_router(tb, vp, pcap, "ip")
 
 
 def _scan_captured(tb: Testbed, vp: str, argv: list[str], pcap: Path, settle: float) -> None:
@@ -182,13 +157,7 @@ def _wait_for_orphaned_receiver(output: Path, limit_s: float = 30.0) -> None:
     assert wait_for_unlock(progress, limit_s), "the orphaned receiver never finished"
 
 
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+_stop = stop
 
 
 def test_sigkill_then_resume_loses_nothing_and_probes_nothing_twice(

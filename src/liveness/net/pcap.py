@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from liveness.errors import InputError, RunError
 
-__all__ = ["FrameBatch", "PcapReader", "PcapWriter", "read_pcap", "write_pcap"]
+__all__ = ["FrameBatch", "PcapReader", "PcapWriter", "gather_frames", "read_pcap", "write_pcap"]
 
 MAGIC_US = 0xA1B2C3D4
 MAGIC_NS = 0xA1B23C4D
@@ -247,17 +247,28 @@ class PcapReader:
         fields = heads.view(self._order + "u4").astype(np.int64)
         skip = SLL_EXTRA if self.linktype == LINKTYPE_LINUX_SLL else 0
         incl = np.maximum(fields[:, 2] - skip, 0)
-        width = int(min(max(int(incl.max()), 1), self.max_width))
-        lengths = np.minimum(incl, width)
-        cols = np.arange(width)
-        index = starts[:, None] + (RECORD_HEADER_LEN + skip) + cols[None, :]
-        valid = cols[None, :] < lengths[:, None]
-        frames = np.zeros((len(starts), width), dtype=np.uint8)
-        frames[valid] = raw[index[valid]]
+        frames, lengths = gather_frames(
+            self._data, starts + RECORD_HEADER_LEN + skip, incl, self.max_width
+        )
         scale = 1 if self.nanosecond else 1000
         ts_ns = fields[:, 0] * 1_000_000_000 + fields[:, 1] * scale
         self.frames_read += len(starts)
-        return FrameBatch(frames, lengths.astype(np.uint32), ts_ns)
+        return FrameBatch(frames, lengths, ts_ns)
+
+
+def gather_frames(
+    data: bytes, offsets: NDArray[np.int64], lengths: NDArray[np.int64], max_width: int
+) -> tuple[NDArray[np.uint8], NDArray[np.uint32]]:
+    """The frames at ``offsets`` of ``data`` (``lengths`` bytes each, cut to ``max_width``) as
+    one zero-padded ``(n, width)`` array, with one masked copy; and their kept lengths."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    width = int(min(max(int(lengths.max()), 1), max_width))
+    kept = np.minimum(lengths, width)
+    cols = np.arange(width)
+    valid = cols[None, :] < kept[:, None]
+    frames = np.zeros((len(offsets), width), dtype=np.uint8)
+    frames[valid] = raw[(offsets[:, None] + cols[None, :])[valid]]
+    return frames, kept.astype(np.uint32)
 
 
 def read_pcap(

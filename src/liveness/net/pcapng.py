@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from liveness.errors import InputError
+from liveness.net.pcap import gather_frames
 
 __all__ = ["PCAPNG_MAGIC", "pcapng_batches"]
 
@@ -47,12 +48,12 @@ class _Interface:
 
 @dataclass
 class _Chunk:
-    """Packets found so far: data offset, captured length, timestamp (ns), bytes to skip."""
+    """Packets found so far: data offset (past a cooked header's extra bytes), captured
+    length, timestamp (ns)."""
 
     offsets: list[int] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
     ts_ns: list[int] = field(default_factory=list)
-    skips: list[int] = field(default_factory=list)
 
 
 Batch = tuple[NDArray[np.uint8], NDArray[np.uint32], NDArray[np.int64]]
@@ -167,17 +168,11 @@ def _packet(
     chunk.offsets.append(offset + skip)
     chunk.lengths.append(max(captured - skip, 0))
     chunk.ts_ns.append(ts)
-    chunk.skips.append(skip)
 
 
 def _gather(data: bytes, chunk: _Chunk, max_width: int) -> Batch:
-    raw = np.frombuffer(data, dtype=np.uint8)
     offsets = np.array(chunk.offsets, dtype=np.int64)
-    incl = np.array(chunk.lengths, dtype=np.int64)
-    width = int(min(max(int(incl.max()), 1), max_width))
-    lengths = np.minimum(incl, width)
-    cols = np.arange(width)
-    valid = cols[None, :] < lengths[:, None]
-    frames = np.zeros((len(offsets), width), dtype=np.uint8)
-    frames[valid] = raw[(offsets[:, None] + cols[None, :])[valid]]
-    return frames, lengths.astype(np.uint32), np.array(chunk.ts_ns, dtype=np.int64)
+    frames, lengths = gather_frames(
+        data, offsets, np.array(chunk.lengths, dtype=np.int64), max_width
+    )
+    return frames, lengths, np.array(chunk.ts_ns, dtype=np.int64)

@@ -473,9 +473,7 @@ class ReplyClassifier:
         q_ver_ihl = f["q_ver_ihl"]
         sane = ((q_ver_ihl >> 4) == 4) & ((q_ver_ihl & 0x0F) >= 5)
         ours = sane & (f["q_src"] == self.ctx.src_ip)
-        self._count("malformed", rows.size - int(sane.sum()))
-        self._count("quote_not_ours", int(sane.sum()) - int(ours.sum()))
-        self._link_errors(f, ours, rows, sink, self._quoted, PROTO_ICMP, _ICMP_ERROR_CATEGORY)
+        self._link_errors(f, sane, ours, rows, sink, self._quoted, PROTO_ICMP, _ICMP_ERROR_CATEGORY)
 
     def _errors6(
         self,
@@ -494,13 +492,14 @@ class ReplyClassifier:
         sane = (f["q_ver"] >> 4) == 6
         assert self.ctx.src_ip6 is not None
         ours = sane & (f["q_src"] == np.frombuffer(self.ctx.src_ip6, np.uint8)).all(axis=1)
-        self._count("malformed", rows.size - int(sane.sum()))
-        self._count("quote_not_ours", int(sane.sum()) - int(ours.sum()))
-        self._link_errors(f, ours, rows, sink, self._quoted6, PROTO_ICMPV6, _ICMP6_ERROR_CATEGORY)
+        self._link_errors(
+            f, sane, ours, rows, sink, self._quoted6, PROTO_ICMPV6, _ICMP6_ERROR_CATEGORY
+        )
 
     def _link_errors(
         self,
         f: dict[str, NDArray[Any]],
+        sane: NDArray[np.bool_],
         ours: NDArray[np.bool_],
         rows: NDArray[np.int64],
         sink: _Sink,
@@ -508,8 +507,11 @@ class ReplyClassifier:
         icmp: int,
         categories: NDArray[np.int64],
     ) -> None:
-        """Either family's errors quoting our packets (``ours``): each handed to the probe its
-        quoted header names, the error's own type, code and category recorded."""
+        """Either family's errors: those whose quote is no packet (not ``sane``) or not one of
+        ours counted; those quoting our packets (``ours``) handed to the probe the quoted
+        header names, the error's own type, code and category recorded."""
+        self._count("malformed", rows.size - int(sane.sum()))
+        self._count("quote_not_ours", int(sane.sum()) - int(ours.sum()))
         mine_rows = np.flatnonzero(ours)
         if mine_rows.size < rows.size:
             rows = rows[mine_rows]

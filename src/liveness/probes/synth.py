@@ -55,10 +55,18 @@ def _fix_l4(frames: NDArray[np.uint8], protocol: int, sum_off: int) -> None:
     pseudo[:, 9] = protocol
     length = width - L4_OFF
     pseudo[:, 10], pseudo[:, 11] = length >> 8, length & 0xFF
-    value = checksum_rows(np.concatenate([pseudo, l4], axis=1))
+    _put_pseudo_sum(frames, L4_OFF, sum_off, pseudo, protocol)
+
+
+def _put_pseudo_sum(
+    frames: NDArray[np.uint8], l4_off: int, sum_off: int, pseudo: NDArray[np.uint8], protocol: int
+) -> None:
+    """Write the checksum of ``pseudo`` (either family's pseudo-header) + the transport bytes
+    (UDP's 0 sent as 0xFFFF)."""
+    value = checksum_rows(np.concatenate([pseudo, frames[:, l4_off:]], axis=1))
     if protocol == PROTO_UDP:
         value[value == 0] = 0xFFFF
-    _put16(frames, L4_OFF + sum_off, value)
+    _put16(frames, l4_off + sum_off, value)
 
 
 def synthesize(
@@ -162,10 +170,7 @@ def _fix_l4_6(frames: NDArray[np.uint8], next_header: int, sum_off: int) -> None
     length = width - _L4_6
     pseudo[:, 34], pseudo[:, 35] = length >> 8, length & 0xFF
     pseudo[:, 39] = next_header
-    value = checksum_rows(np.concatenate([pseudo, frames[:, _L4_6:]], axis=1))
-    if next_header == PROTO_UDP:
-        value[value == 0] = 0xFFFF
-    _put16(frames, _L4_6 + sum_off, value)
+    _put_pseudo_sum(frames, _L4_6, sum_off, pseudo, next_header)
 
 
 def _synthesize6(

@@ -218,31 +218,24 @@ def _host6_range(net: Net6) -> tuple[np.uint64, np.uint64]:
 
 def _positions(population: Addrs, nets: tuple[AnyNet, ...]) -> NDArray[np.intp]:
     """Indices into ``population`` of the IPv4 addresses inside the IPv4 ones of ``nets``."""
-    parts = []
-    for net in nets:
-        if isinstance(net, Net):
-            lo, hi = _net_range(net)
-            parts.append(
-                np.arange(
-                    np.searchsorted(population, lo), np.searchsorted(population, hi), dtype=np.intp
-                )
-            )
-    return np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.intp)
+    ranges = [_net_range(net) for net in nets if isinstance(net, Net)]
+    return _inside(population, ranges)
 
 
 def _positions6(population6: Hosts6, nets: tuple[AnyNet, ...]) -> NDArray[np.intp]:
     """Indices into ``population6`` of the IPv6 hosts inside the IPv6 ones of ``nets``."""
-    parts = []
-    for net in nets:
-        if isinstance(net, Net6):
-            lo, hi = _host6_range(net)
-            parts.append(
-                np.arange(
-                    np.searchsorted(population6, lo),
-                    np.searchsorted(population6, hi),
-                    dtype=np.intp,
-                )
-            )
+    ranges = [_host6_range(net) for net in nets if isinstance(net, Net6)]
+    return _inside(population6, ranges)
+
+
+def _inside(sorted_values: NDArray[Any], ranges: list[tuple[Any, Any]]) -> NDArray[np.intp]:
+    """Indices of the ``sorted_values`` inside any half-open range ``[lo, hi)``, sorted."""
+    parts = [
+        np.arange(
+            np.searchsorted(sorted_values, lo), np.searchsorted(sorted_values, hi), dtype=np.intp
+        )
+        for lo, hi in ranges
+    ]
     return np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.intp)
 
 
