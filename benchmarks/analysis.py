@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -109,8 +110,25 @@ def _attempts(rng: np.random.Generator, rows: int) -> np.ndarray:
     return (rng.random(rows) < RETRANSMITTED_SHARE).astype(np.uint8)
 
 
-def generate_chunk(rng: np.random.Generator, rows: int, hosts: np.ndarray) -> pa.Table:
-    """``rows`` synthetic reply rows about ``hosts`` (alive addresses) in the MIX proportions."""
+def ipv6_of(addresses: np.ndarray) -> pa.FixedSizeBinaryArray:
+    """An IPv6 address for each uint32 address: its /24 becomes the /64 2001:2:X:Y:: (X:Y the
+    /24's number) and its last byte a random-looking 64-bit interface id, as a hitlist's are."""
+    value = addresses.astype(np.uint64)
+    hi = np.uint64(0x2001000200000000) | (value >> np.uint64(8))
+    lo = value * _GOLDEN
+    lo ^= lo >> np.uint64(31)
+    packed = np.stack([hi, lo], axis=1).astype(">u8").tobytes()
+    return pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(16), addresses.size, [None, pa.py_buffer(packed)]
+    )
+
+
+def generate_chunk(
+    rng: np.random.Generator, rows: int, hosts: np.ndarray, family: int = 4
+) -> pa.Table:
+    """``rows`` synthetic reply rows about ``hosts`` (alive addresses) in the MIX proportions;
+    ``family`` 6 moves every address to IPv6 (:func:`ipv6_of`), as a scan's IPv6 rows are
+    stored in a record batch (``af`` 6, ``target6``/``responder6``, IPv4 columns 0)."""
     mix = _mix_rows(rng, rows)
     icmp_code = mix["icmp_code"]
     target = hosts[rng.integers(0, hosts.size, size=rows)]
@@ -136,7 +154,14 @@ def generate_chunk(rng: np.random.Generator, rows: int, hosts: np.ndarray) -> pa
         "repeat": pa.array(np.zeros(rows, dtype=bool)),
         "app_valid": pa.array(mix["app_valid"]),
         "vp": _dictionary(["vp0"], np.zeros(rows, dtype=np.int32)),
+        "af": pa.array(np.full(rows, family, dtype=np.uint8)),
+        "target6": pa.nulls(rows, pa.binary(16)),
+        "responder6": pa.nulls(rows, pa.binary(16)),
     }
+    if family == 6:
+        columns["target6"] = ipv6_of(target)
+        columns["responder6"] = ipv6_of(responder.astype(np.uint32))
+        columns["target"] = columns["responder"] = pa.array(np.zeros(rows, dtype=np.uint32))
     return pa.Table.from_pydict(columns, schema=REPLY_SCHEMA)
 
 
@@ -312,21 +337,27 @@ def run_streamed(args: argparse.Namespace) -> dict[str, object]:
 
 
 def generate(
-    directory: str, rows: int, files: int, seed: int, density: float, rows_per_host: float = 8.0
+    directory: str,
+    rows: int,
+    files: int,
+    seed: int,
+    density: float,
+    rows_per_host: float = 8.0,
+    family: int = 4,
 ) -> list[str]:
-    """Write ``rows`` rows as ``files`` Parquet files; return their paths."""
+    """Write ``rows`` rows as ``files`` Parquet files of one ``family``; return their paths."""
     rng = np.random.default_rng(seed)
     hosts = _alive_hosts(rng, max(int(rows / rows_per_host), 1), density)
     paths = []
     per_file = -(-rows // files)
     left = rows
     for i in range(files):
-        path = os.path.join(directory, f"replies-{i:03d}.parquet")
+        path = os.path.join(directory, f"replies{family}-{i:03d}.parquet")
         with pq.ParquetWriter(path, REPLY_SCHEMA) as writer:
             in_file = min(per_file, left)
             while in_file > 0:
                 n = min(CHUNK, in_file)
-                writer.write_table(generate_chunk(rng, n, hosts), row_group_size=CHUNK)
+                writer.write_table(generate_chunk(rng, n, hosts, family), row_group_size=CHUNK)
                 in_file -= n
                 left -= n
         paths.append(path)
@@ -360,45 +391,77 @@ def main() -> None:
         default=1,
         help="with --alive: reduce and analyse one window of the address space per pass",
     )
+    parser.add_argument(
+        "--ipv6",
+        action="store_true",
+        help="also run the same rows moved to IPv6 and report the IPv6/IPv4 rows/s ratio",
+    )
     args = parser.parse_args()
     if args.alive:
         print(json.dumps(run_streamed(args)))
         return
     with tempfile.TemporaryDirectory(prefix="liveness-bench-") as directory:
-        start = time.perf_counter()
-        paths = generate(
-            directory, args.rows, args.files, args.seed, args.density, args.rows_per_host
-        )
-        print(f"generated {args.rows} rows in {time.perf_counter() - start:.1f}s", file=sys.stderr)
-        start = time.perf_counter()
-        cpu_start = time.process_time()
-        merged, inputs = reduce_files(paths, workers=args.workers)
-        reduced = time.perf_counter() - start
-        timings: dict[str, float] = {}
-        summary = analyze(merged, inputs, timings)
-        seconds = time.perf_counter() - start
-        cpu_seconds = time.process_time() - cpu_start
-    cores = args.workers or 1
+        results = {4: run_files(args, directory, 4)}
+        if args.ipv6:
+            results[6] = run_files(args, directory, 6)
+    if not args.ipv6:
+        print(json.dumps(results[4]))
+        return
+    ratio = results[6]["rows_per_s"] / results[4]["rows_per_s"]
+    cpu_ratio = None
+    if results[4]["rows_per_cpu_s"] and results[6]["rows_per_cpu_s"]:
+        cpu_ratio = round(results[6]["rows_per_cpu_s"] / results[4]["rows_per_cpu_s"], 3)
     print(
         json.dumps(
             {
-                "rows": inputs["rows"],
-                "files": args.files,
-                "workers": args.workers,
-                "density": args.density,
-                "rows_per_host": args.rows_per_host,
-                "seconds": round(seconds, 3),
-                "rows_per_s": round(inputs["rows"] / seconds),
-                "rows_per_s_per_core": round(inputs["rows"] / seconds / cores),
-                "cpu_seconds": None if args.workers else round(cpu_seconds, 3),
-                "rows_per_cpu_s": None if args.workers else round(inputs["rows"] / cpu_seconds),
-                "seconds_reduce": round(reduced, 3),
-                "seconds_per_analysis": {k: round(v, 4) for k, v in timings.items()},
-                "alive": summary["coverage"]["all"],
-                "peak_rss_mb": _peak_rss_mb(),
+                "ipv4": results[4],
+                "ipv6": results[6],
+                "ipv6_to_ipv4_rows_per_s": round(ratio, 3),
+                "ipv6_to_ipv4_rows_per_cpu_s": cpu_ratio,
             }
         )
     )
+
+
+def run_files(args: argparse.Namespace, directory: str, family: int) -> dict[str, Any]:
+    """Generate ``args.rows`` rows of ``family`` as files, then reduce and analyse them."""
+    start = time.perf_counter()
+    paths = generate(
+        directory, args.rows, args.files, args.seed, args.density, args.rows_per_host, family
+    )
+    print(
+        f"generated {args.rows} IPv{family} rows in {time.perf_counter() - start:.1f}s",
+        file=sys.stderr,
+    )
+    start = time.perf_counter()
+    cpu_start = time.process_time()
+    merged, inputs = reduce_files(paths, workers=args.workers)
+    reduced = time.perf_counter() - start
+    timings: dict[str, float] = {}
+    summary = analyze(merged, inputs, timings)
+    seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
+    for path in paths:
+        os.unlink(path)
+    cores = args.workers or 1
+    section = summary if family == 4 else summary["ipv6"]
+    return {
+        "family": family,
+        "rows": inputs["rows"],
+        "files": args.files,
+        "workers": args.workers,
+        "density": args.density,
+        "rows_per_host": args.rows_per_host,
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(inputs["rows"] / seconds),
+        "rows_per_s_per_core": round(inputs["rows"] / seconds / cores),
+        "cpu_seconds": None if args.workers else round(cpu_seconds, 3),
+        "rows_per_cpu_s": None if args.workers else round(inputs["rows"] / cpu_seconds),
+        "seconds_reduce": round(reduced, 3),
+        "seconds_per_analysis": {k: round(v, 4) for k, v in timings.items()},
+        "alive": section["coverage"]["all"],
+        "peak_rss_mb": _peak_rss_mb(),
+    }
 
 
 if __name__ == "__main__":

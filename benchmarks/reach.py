@@ -9,9 +9,14 @@ Runs the block and VP detectors and prints one JSON object: ``intervals``, ``sec
 default of ``liveness reach detect`` (islands found first and masked, a second pass:
 ``island_mask``), ``peak_rss_mb``; with
 ``--fsdb-sample K`` also writes K blocks through the Trinocular FSDB writer and reader and
-checks that the detectors find the same events on the read-back data.
+checks that the detectors find the same events on the read-back data. ``--af 6`` makes the
+blocks IPv6 /48s (``2001:db8::/48`` names, ``af`` 6) instead of IPv4 /24s: the detectors run on
+integer codes, so the two should cost the same per interval. ``--scan-rows N`` also times
+:func:`observations_from_scans` on a synthetic Parquet reply file of N rows of that family
+(``scan_rows_per_s``), where the families differ (16-byte addresses, /48 keys).
 
     python benchmarks/reach.py --blocks 500000
+    python benchmarks/reach.py --blocks 500000 --af 6 --scan-rows 2000000
 """
 
 from __future__ import annotations
@@ -28,9 +33,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from liveness.output import REPLY_SCHEMA, open_writer
+from liveness.reach.blocks import block_names6
 from liveness.reach.detect import DetectParams, detect, sort_events
 from liveness.reach.island_mask import detect_with_island_mask
 from liveness.reach.observation import OBSERVATION_SCHEMA
+from liveness.reach.scans import observations_from_scans
 from liveness.reach.trinocular import block_names, read_trinocular, write_trinocular
 
 ROUND = 660
@@ -41,8 +49,9 @@ SLOTS = 8
 ISLAND_VP = 5
 
 
-def synthesise(n_blocks: int, seed: int) -> tuple[pa.Table, np.ndarray[Any, Any]]:
-    """The Observation table of a quarter, and the uint32 base address of every block."""
+def synthesise(n_blocks: int, seed: int, af: int = 4) -> tuple[pa.Table, np.ndarray[Any, Any]]:
+    """The Observation table of a quarter, and the uint32 base address of every block (for
+    ``af`` 6 the blocks are the /48s 2001:db8::/48 + i instead, named as the scan reader does)."""
     rng = np.random.default_rng(seed)
     slot_rounds = QUARTER_ROUNDS // SLOTS
     occupied = rng.random((n_blocks, SLOTS)) < 0.25  # ~2 events per block per quarter
@@ -100,11 +109,16 @@ def synthesise(n_blocks: int, seed: int) -> tuple[pa.Table, np.ndarray[Any, Any]
         parts["status"].append(status.astype(np.int32))
     column = {k: np.concatenate(v) for k, v in parts.items()}
     n = len(column["t0"])
+    if af == 6:
+        keys = np.uint64(0x20010DB80000) + np.arange(n_blocks, dtype=np.uint64)
+        names: pa.Array[Any] = block_names6(keys, 48)
+    else:
+        names = block_names(blocks)
     table = pa.Table.from_arrays(
         [
             pa.DictionaryArray.from_arrays(column["vp"], pa.array(VPS)),
-            pa.DictionaryArray.from_arrays(column["target"], block_names(blocks)),
-            pa.array(np.full(n, 4, np.uint8)),
+            pa.DictionaryArray.from_arrays(column["target"], names),
+            pa.array(np.full(n, af, np.uint8)),
             pa.array(column["t0"]),
             pa.array(column["t1"]),
             pa.DictionaryArray.from_arrays(column["status"], pa.array(["down", "up", "unknown"])),
@@ -153,14 +167,84 @@ def fsdb_round_trip(
     return expected == found
 
 
+def scan_reader(rows: int, af: int, seed: int) -> dict[str, Any]:
+    """Time ``observations_from_scans`` (seen blocks) on one Parquet reply file of ``rows``
+    replies from 3 VPs of one family, ~4 addresses per block, 2/3 answered from the target."""
+    rng = np.random.default_rng(seed)
+    blocks = max(1, rows // 12)
+    block = rng.integers(0, blocks, rows).astype(np.uint64)
+    host = rng.integers(1, 250, rows).astype(np.uint64)
+    alive = rng.random(rows) < 2 / 3
+    columns: dict[str, Any] = {
+        "ts": np.sort(rng.integers(0, 600, rows)).astype(np.int64) * 1_000_000_000,
+        "probe": pa.DictionaryArray.from_arrays(np.zeros(rows, np.int32), pa.array(["icmp_echo"])),
+        "reply": pa.DictionaryArray.from_arrays(np.zeros(rows, np.int32), pa.array(["echo_reply"])),
+        "vp": pa.DictionaryArray.from_arrays(
+            rng.integers(0, 3, rows).astype(np.int32), pa.array(["a", "b", "c"])
+        ),
+        "af": np.full(rows, af, np.uint8),
+    }
+    if af == 4:
+        target = (np.uint64(0x0A000000) + block * np.uint64(256) + host).astype(np.uint32)
+        columns["target"] = target
+        columns["responder"] = np.where(alive, target, np.uint32(0x0AFFFF01)).astype(np.uint32)
+        columns["target6"] = pa.nulls(rows, pa.binary(16))
+        columns["responder6"] = pa.nulls(rows, pa.binary(16))
+    else:
+        grid = np.zeros((rows, 16), np.uint8)
+        grid[:, :8] = (
+            ((np.uint64(0x20010DB80000) + block) << np.uint64(16))
+            .astype(">u8")
+            .view(np.uint8)
+            .reshape(-1, 8)
+        )
+        grid[:, 15] = host.astype(np.uint8)
+        router = grid.copy()
+        router[:, 14] = 0xFF
+        answer = np.where(alive[:, None], grid, router)
+        columns["target"] = np.zeros(rows, np.uint32)  # 0 on IPv6 rows of a record batch
+        columns["responder"] = np.zeros(rows, np.uint32)
+        for name, data in (("target6", grid), ("responder6", answer)):
+            columns[name] = pa.FixedSizeBinaryArray.from_buffers(
+                pa.binary(16), rows, [None, pa.py_buffer(data.tobytes())]
+            )
+    arrays = [
+        columns[f.name] if f.name in columns else pa.array(np.zeros(rows), f.type)
+        for f in REPLY_SCHEMA
+    ]
+    arrays = [
+        a if isinstance(a, pa.Array) else pa.array(a, f.type)
+        for a, f in zip(arrays, REPLY_SCHEMA, strict=True)
+    ]
+    table = pa.Table.from_arrays(arrays, schema=REPLY_SCHEMA)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "scan.parquet")
+        with open_writer(path) as writer:
+            writer.write(table)
+        began = time.perf_counter()
+        obs = observations_from_scans(path, probed_blocks="seen")
+        seconds = time.perf_counter() - began
+    return {
+        "af": af,
+        "rows": rows,
+        "seconds": round(seconds, 3),
+        "scan_rows_per_s": round(rows / seconds),
+        "observations": obs.num_rows,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=5_000_000, help="number of /24 blocks")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fsdb-sample", type=int, default=0, help="round-trip K blocks via FSDB")
+    parser.add_argument("--af", type=int, choices=(4, 6), default=4, help="address family")
+    parser.add_argument("--scan-rows", type=int, default=0, help="also time the scan reader")
     args = parser.parse_args()
+    if args.fsdb_sample and args.af == 6:
+        parser.error("--fsdb-sample: Trinocular FSDB files hold IPv4 /24s only")
     made = time.perf_counter()
-    obs, blocks = synthesise(args.blocks, args.seed)
+    obs, blocks = synthesise(args.blocks, args.seed, args.af)
     synth_s = time.perf_counter() - made
     print(f"synthesised {obs.num_rows} intervals in {synth_s:.1f} s", file=sys.stderr)
     params = DetectParams()
@@ -169,6 +253,7 @@ def main() -> None:
     seconds = time.perf_counter() - began
     kinds = found.events.column("kind").to_pylist()
     result: dict[str, Any] = {
+        "af": args.af,
         "blocks": args.blocks,
         "vps": len(VPS),
         "days": 90,
@@ -190,6 +275,8 @@ def main() -> None:
     if args.fsdb_sample:
         result["fsdb_sample_blocks"] = args.fsdb_sample
         result["fsdb_sample_same_events"] = fsdb_round_trip(obs, blocks, args.fsdb_sample, params)
+    if args.scan_rows:
+        result["scan_reader"] = scan_reader(args.scan_rows, args.af, args.seed)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(result))
 

@@ -128,6 +128,8 @@ def _write_goods(folder: Path) -> dict[str, Path]:
     ipset.save_set(
         BitMap([int(ipaddress.IPv4Address("198.18.0.1")), 3_000_000_000]), str(goods["set.set"])
     )
+    goods["addresses6.txt"].write_text("2001:2::1:1\n2001:2::/120\n198.18.0.1\n")
+    ipset.save_set(ipset.from_text(str(goods["addresses6.txt"])), str(goods["set6.set"]))
     frames = np.random.default_rng(1).integers(0, 256, (4, 60), dtype=np.uint8)
     write_pcap(goods["capture.pcap"], frames, ts_ns=1_700_000_000 * 10**9)
     goods["atlas.jsonl"].write_text(
@@ -156,6 +158,8 @@ GOOD_NAMES = (
     "allow6.txt",
     "census.txt",
     "set.set",
+    "addresses6.txt",
+    "set6.set",
     "capture.pcap",
     "atlas.jsonl",
     "relation.csv",
@@ -209,6 +213,19 @@ COMMANDS = (
     Command("ipset-mask", ("ipset", "mask", "24", "{in}", "-o", "{out}"), "set.set", "out.set"),
     Command("ipset-count", ("ipset", "count", "{in}"), "set.set"),
     Command("ipset-list", ("ipset", "list", "--cidr", "{in}"), "set.set"),
+    Command(
+        "ipset-from-text6",
+        ("ipset", "from-text", "{in}", "-o", "{out}"),
+        "addresses6.txt",
+        "out.set",
+    ),
+    Command("ipset-count6", ("ipset", "count", "{in}"), "set6.set"),
+    Command(
+        "ipset-mask6",
+        ("ipset", "mask", "24", "--v6", "64", "{in}", "-o", "{out}"),
+        "set6.set",
+        "out.set",
+    ),
     Command(
         "decode",
         ("decode", "{in}", "-S", "198.18.0.1", "-e", "1", "-o", "{out}"),
@@ -278,7 +295,7 @@ def accepted(
     return register
 
 
-@accepted(("ipset-from-text", "empty"))
+@accepted(("ipset-from-text", "empty"), ("ipset-from-text6", "empty"))
 def _empty_text_is_an_empty_set(result: Result) -> None:
     # `ipset from-text`: blank lines are skipped, so an empty file is the empty set.
     assert result.code == 0, result.stderr
@@ -441,8 +458,17 @@ NUMBER_CASES: dict[str, tuple[str, ...]] = {
     "reach-dnsmon-window-negative": ("reach", "dnsmon", "{good:atlas.jsonl}", "--window", "-1"),
     "ipset-mask-negative": ("ipset", "mask", "-1", "{good:set.set}", "-o", "{out}"),
     "ipset-mask-33": ("ipset", "mask", "33", "{good:set.set}", "-o", "{out}"),
+    "ipset-mask-200-ipv6": ("ipset", "mask", "200", "{good:set6.set}", "-o", "{out}"),
+    "ipset-mask-v6-200": ("ipset", "mask", "24", "--v6", "200", "{good:set6.set}", "-o",
+                          "{out}"),
+    "ipset-mask-mixed-without-v6": ("ipset", "mask", "24", "{good:set6.set}", "-o", "{out}"),
+    "ipset-mask-ipv4-64-mixed": ("ipset", "mask", "64", "--v6", "64", "{good:set6.set}", "-o",
+                                 "{out}"),
     "analyze-workers-negative": ("analyze", "{good:replies.parquet}", "--workers", "-1"),
     "analyze-dask-garbage": ("analyze", "{good:replies.parquet}", "--dask", "garbage"),
+    "analyze-prefix6-65": ("analyze", "{good:replies.parquet}", "--prefix6", "65"),
+    "analyze-prefix6-zero": ("analyze", "{good:replies.parquet}", "--prefix6", "0"),
+    "report-prefix6-text": ("report", "{good:replies.parquet}", "-o", "{out}", "--prefix6", "x"),
     "decode-attempts-negative": ("decode", "{good:capture.pcap}", "-S", "198.18.0.1", "-e", "1",
                                  "--max-attempts", "-1"),
     "decode-seed-nan": ("decode", "{good:capture.pcap}", "-S", "198.18.0.1", "-e", "nan"),

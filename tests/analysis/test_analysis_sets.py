@@ -22,7 +22,7 @@ def test_mask24_matches_python(chunk: int, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_tiny_cache_gives_the_same_sets(write_replies: WriteReplies) -> None:
-    partial = reduce_file(write_replies(ROWS, "scan.parquet"))
+    partial = reduce_file(write_replies(ROWS, "scan.parquet")).ipv4
     roomy, tiny = ReplySets(partial), ReplySets(partial, cache_bytes=1)
     queries = [([p], [k]) for p in ALL_PROBES for k in REPLY_KINDS] + [(None, REPLY_KINDS)]
     for _ in range(2):  # the second round hits the roomy cache, misses the tiny one

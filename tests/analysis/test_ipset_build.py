@@ -11,7 +11,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from pyroaring import BitMap
 
 from liveness.analysis import ipset
 from liveness.cli.main import cli, main
@@ -69,8 +68,9 @@ def scans(tmp_path: Path) -> list[str]:
     return [str(first), str(second)]
 
 
-def addresses(result: BitMap) -> set[str]:
-    return {str(ipaddress.IPv4Address(a)) for a in result}
+def addresses(result: ipset.IPSet) -> set[str]:
+    assert not result.v6
+    return {str(ipaddress.IPv4Address(a)) for a in result.v4}
 
 
 def test_build_with_filter_and_column(scans: list[str]) -> None:
@@ -123,7 +123,7 @@ def test_cli_end_to_end(scans: list[str], tmp_path: Path) -> None:
         https,
         "--json",
     )
-    assert json.loads(out) == {"output": https, "count": 1}
+    assert json.loads(out) == {"output": https, "count": 1, "count_ipv4": 1, "count_ipv6": 0}
     run("ipset", "build", *scans, "--filter", "reply = synack || reply = echo_reply", "-o", alive)
     (tmp_path / "list.txt").write_text("198.18.1.0/30\n")
     run("ipset", "from-text", str(tmp_path / "list.txt"), "-o", listed)
@@ -143,7 +143,7 @@ def test_cli_end_to_end(scans: list[str], tmp_path: Path) -> None:
     run("ipset", "mask", "24", alive, "-o", masked)
     assert json.loads(run("ipset", "list", masked, "--json"))["addresses"] == ["198.18.1.0"]
     assert run("ipset", "list", listed, "--cidr").split() == ["198.18.1.0/30"]
-    assert run("ipset", "count", listed).strip() == "4"
+    assert run("ipset", "count", listed).split("\n")[:3] == ["4", "ipv4 4", "ipv6 0"]
 
 
 def test_cli_bad_set_file_is_one_line_error(
@@ -155,7 +155,9 @@ def test_cli_bad_set_file_is_one_line_error(
         main(["ipset", "count", str(bad)])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
-    assert error.strip() == f"liveness: error: {bad}: not a roaring IP set (or truncated)"
+    assert error.strip() == (
+        f"liveness: error: {bad}: not an IP set file (liveness or roaring format), or truncated"
+    )
 
 
 def test_build_from_a_csv_with_only_some_fields(scans: list[str], tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli
 
-from liveness.cli.main import main
 from liveness.errors import InputError
 from liveness.reach.core import Reachability
 
@@ -62,16 +62,6 @@ def test_missing_weight_is_an_input_error() -> None:
         graph(CYCLE, {"A": 1, "B": 1, "C": 1})
 
 
-def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_cli_core(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
@@ -82,19 +72,19 @@ def test_cli_core(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     )
     weights = tmp_path / "w.csv"
     weights.write_text("group,weight\nA,40\nB,30\nC,20\nD,10\n")
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         ["reach", "core", str(relation), "--weights", str(weights), "--without", "A", "--json"],
         capsys,
     )
     assert code == 0
     result = json.loads(out)
     assert result["core"]["core"] == ["A", "B", "C"] and result["without"]["has_core"] is False
-    code, out, _ = _run(["reach", "core", str(relation), "--weights", str(weights)], capsys)
+    code, out, _ = run_cli(["reach", "core", str(relation), "--weights", str(weights)], capsys)
     assert code == 0 and "core of 3 group(s), 90.0% of weight" in out
     relation.write_text("src_group,dst_group,reachable\nA,B,maybe\n")
-    code, _, err = _run(["reach", "core", str(relation), "--weights", str(weights)], capsys)
+    code, _, err = run_cli(["reach", "core", str(relation), "--weights", str(weights)], capsys)
     assert code == 2 and f"{relation}:2: reachable is 'maybe'" in err
     relation.write_text("src_group,dst_group,reachable\nA,B,1\n")
     weights.write_text("group,wrong\nA,1\n")
-    code, _, err = _run(["reach", "core", str(relation), "--weights", str(weights)], capsys)
+    code, _, err = run_cli(["reach", "core", str(relation), "--weights", str(weights)], capsys)
     assert code == 2 and "header lacks column(s) weight" in err

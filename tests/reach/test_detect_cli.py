@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from cli_runner import run_cli
 
-from liveness.cli.main import main
 from liveness.reach.detect import EVENT_SCHEMA
 from liveness.reach.trinocular import write_trinocular
 
@@ -41,21 +41,11 @@ def vp_files(tmp_path: Path) -> list[str]:
     return [str(tmp_path / n) for n in ("e.fsdb", "j.fsdb.gz", "w.fsdb")]
 
 
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_detect_json_and_parquet(
     vp_files: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out_path = tmp_path / "events.parquet"
-    code, out, err = run(
+    code, out, err = run_cli(
         ["reach", "detect", *vp_files, "--min-blocks", "1", "-o", str(out_path), "--json"], capsys
     )
     assert code == 0, err
@@ -75,10 +65,10 @@ def test_detect_json_and_parquet(
 def test_detect_terminal_table_and_filters(
     vp_files: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(["reach", "detect", *vp_files], capsys)
+    code, out, _ = run_cli(["reach", "detect", *vp_files], capsys)
     assert code == 0
     assert "outage" in out and "10.0.0.0/24" in out and "2 events" in out
-    code, out, _ = run(
+    code, out, _ = run_cli(
         ["reach", "detect", *vp_files, "--min-duration", str(5 * ROUND), "--json"], capsys
     )
     assert [e["kind"] for e in json.loads(out)["events_list"]] == ["peninsula"]
@@ -88,7 +78,7 @@ def test_detect_json_output_file(
     vp_files: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out_path = tmp_path / "events.json"
-    code, _, _ = run(["reach", "detect", *vp_files, "-o", str(out_path)], capsys)
+    code, _, _ = run_cli(["reach", "detect", *vp_files, "-o", str(out_path)], capsys)
     assert code == 0
     document = json.loads(out_path.read_text())
     assert len(document["rows"]) == 2 and {r["vp"] for r in document["vp_summary"]} == {
@@ -101,16 +91,16 @@ def test_detect_json_output_file(
 def test_detect_errors(
     vp_files: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(["reach", "detect", *vp_files, "-o", str(tmp_path / "x.txt")], capsys)
+    code, _, err = run_cli(["reach", "detect", *vp_files, "-o", str(tmp_path / "x.txt")], capsys)
     assert code == 2 and "use a .parquet, .json or .jsonl" in err
-    code, _, err = run(["reach", "detect", *vp_files, "--vp-blocks", "e"], capsys)
+    code, _, err = run_cli(["reach", "detect", *vp_files, "--vp-blocks", "e"], capsys)
     assert code == 2 and "--vp-blocks: expected vp=cidr" in err
     bad = tmp_path / "bad.fsdb"
     header = (
         "block round_no round_start_epoch a_short a_oper status belief n_pos n_neg probe_log rtt_us"
     )
     bad.write_text(f"#fsdb -F t {header}\nzz\t1\n")
-    code, _, err = run(["reach", "detect", str(bad)], capsys)
+    code, _, err = run_cli(["reach", "detect", str(bad)], capsys)
     assert code == 2 and "bad.fsdb" in err and "Traceback" not in err
 
 
@@ -118,7 +108,7 @@ def test_detect_atlas_sample(capsys: pytest.CaptureFixture[str]) -> None:
     sample = str(SHARED_DATA / "atlas" / "dns-results-sample.jsonl")
     if not Path(sample).exists():
         pytest.skip("shared Atlas sample not present")
-    code, out, _ = run(
+    code, out, _ = run_cli(
         ["reach", "detect", sample, "--json", "--all-targets", "--min-letters", "1"], capsys
     )
     assert code == 0

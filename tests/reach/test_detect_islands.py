@@ -143,10 +143,12 @@ def test_island_min_duration_and_gap() -> None:
 
 
 def test_vp_blocks_option_parsing() -> None:
-    assert parse_vp_blocks(["x=10.0.0.0/24", "y=10.0.1.5/24"]) == {
-        "x": "10.0.0.0/24",
-        "y": "10.0.1.5/24",
+    assert parse_vp_blocks(["x=10.0.0.0/24", "y=10.0.1.5/24", "x=2001:db8::/48"]) == {
+        "x": ("10.0.0.0/24", "2001:db8::/48"),  # one block per family
+        "y": ("10.0.1.5/24",),
     }
+    with pytest.raises(InputError, match="VP 'x' has two IPv4 blocks"):
+        parse_vp_blocks(["x=10.0.0.0/24", "x=10.0.1.0/24"])
     with pytest.raises(InputError, match="--vp-blocks"):
         parse_vp_blocks(["x"])
     with pytest.raises(InputError, match="not a CIDR"):

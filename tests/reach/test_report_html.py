@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from cli_runner import run_cli
 
-from liveness.cli.main import main
 from liveness.reach.detect import DetectParams, detect
 from liveness.reach.dnsmon import dnsmon_loss
 from liveness.reach.observation import OBSERVATION_SCHEMA
@@ -77,16 +77,6 @@ def test_report_without_timelines_or_dnsmon() -> None:
     assert images(page) == [] and "DNSmon" not in page
 
 
-def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_report_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     obs_path = tmp_path / "obs.parquet"
     import pyarrow.parquet as pq
@@ -109,7 +99,7 @@ def test_report_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rir = SHARED / "rir" / "delegated-afrinic-extended-20260505"
     if atlas.exists() and rir.exists():
         args += ["--atlas", str(atlas), "--rir", str(rir)]
-    code, stdout, err = _run(args, capsys)
+    code, stdout, err = run_cli(args, capsys)
     assert code == 0, err
     result = json.loads(stdout)
     assert result["events"] == 2 and out.exists()
@@ -118,7 +108,9 @@ def test_report_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     if atlas.exists() and rir.exists():
         assert result["dnsmon"] and result["rir"]
         assert "Who could secede" in page and "ZA" in page
-    code, _, err = _run(["reach", "report", str(obs_path), "-o", str(tmp_path / "r.pdf")], capsys)
+    code, _, err = run_cli(
+        ["reach", "report", str(obs_path), "-o", str(tmp_path / "r.pdf")], capsys
+    )
     assert code == 2 and "use a .html file name" in err
 
 

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pytest
 from router_capture import capture_at_router, stop
 
+from liveness.analysis import summarize
 from liveness.output import read_replies
 from liveness.testbed import Testbed, load_spec
 from liveness.testbed.testbed import LIVENESS_CLI
@@ -289,24 +290,31 @@ def test_retransmission_recovers_ipv6_hosts_lost_in_bursts(tmp_path: Path) -> No
         assert (first_try | second_try) <= _population(tb)
 
 
-def test_a_lossy_vp_sees_the_truth_but_for_its_injected_loss(
-    dualstack: Testbed, tmp_path: Path
-) -> None:
-    """From vp3 (half of the probes to 2% of the IPv6 hosts are dropped): nothing outside the
-    truth, and everything of the truth but what sits on a lossy path."""
+@pytest.fixture(scope="module")
+def vp3_scan(dualstack: Testbed, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pa.Table]:
+    """A scan of both families from vp3 (half of the probes to 2% of the IPv6 hosts are
+    dropped) and vp3's ground truth."""
     tb = dualstack
-    out = tmp_path / "replies.parquet"
-    allow = tmp_path / "allow.txt"
+    out = tmp_path_factory.mktemp("vp3") / "replies.parquet"
+    allow = out.parent / "allow.txt"
     allow.write_text(ALLOW)
     vp = tb.vps["vp3"]
     argv = vp.scan_argv([*tb.targets, *_walks(tb)], allow, "-o", str(out), "-q")
     argv += [*vp.sender_options6(), "-r", "20000", "--retransmit-delay", "1", "-c", "2"]
     done = tb.run("vp3", argv, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
+    truth, _ = tb.truth()
+    return out, truth.filter(pc.equal(truth["vp"], "vp3"))
+
+
+def test_a_lossy_vp_sees_the_truth_but_for_its_injected_loss(
+    vp3_scan: tuple[Path, pa.Table],
+) -> None:
+    """From vp3: nothing outside the truth, and everything of the truth but what sits on a
+    lossy path."""
+    out, mine = vp3_scan
     table = _replies(out)
     found = _rows(table.filter(pc.invert(table["repeat"])))
-    truth, _ = tb.truth()
-    mine = truth.filter(pc.equal(truth["vp"], "vp3"))
     want = _rows(mine)
     lossless = _rows(mine.filter(pc.equal(mine["loss"], 0.0)))
     assert len(lossless) < len(want)  # the spec does put loss on vp3's paths
@@ -314,6 +322,85 @@ def test_a_lossy_vp_sees_the_truth_but_for_its_injected_loss(
     assert lossless <= found, sorted(lossless - found)[:10]
     lossy6 = {r for r in want - lossless if r[0] == 6}
     assert lossy6 and len(lossy6 & found) > 0.5 * len(lossy6)  # 50% loss, two attempts
+
+
+TCP_PORTS = (22, 23, 80, 443, 7547)
+PROBE_FAMILIES = {
+    "icmp": ("icmp_echo",),
+    "tcp": tuple(f"tcp_syn:{port}" for port in TCP_PORTS),
+    "udp": ("udp_dns", "udp_ntp"),
+}
+
+
+def _within(found: int, expected: set[str], lossy: set[str], what: str) -> None:
+    """``found`` can miss lossy addresses only, and never finds more than the truth holds."""
+    assert len(expected - lossy) <= found <= len(expected), (what, found, len(expected))
+
+
+def test_analyses_of_each_family_lie_between_truth_less_lossy_and_truth(
+    vp3_scan: tuple[Path, pa.Table],
+) -> None:
+    """``summarize`` of the lossy scan, each family's section against numbers worked out from
+    the truth table alone: coverage per probe family, transport-active, SYN-ACK per port,
+    tarpits, application-alive, router-sourced errors."""
+    out, mine = vp3_scan
+    summary = summarize([str(out)])
+    truth = [
+        {
+            **row,
+            "target": _address(row["af"], row["target"], row["target6"]),
+            "responder": _address(row["af"], row["responder"], row["responder6"]),
+        }
+        for row in mine.to_pylist()
+    ]
+    for af, section in ((4, summary), (6, summary["ipv6"])):
+        rows = [r for r in truth if r["af"] == af]
+        assert rows and section is not None, af
+        lossy = {r["target"] for r in rows if r["loss"] > 0}
+        everyone: set[str] = set()
+        for family, probes in PROBE_FAMILIES.items():
+            alive = {r["responder"] for r in rows if r["probe"] in probes}
+            everyone |= alive
+            _within(section["coverage"]["families"][family]["alive"], alive, lossy, family)
+        everyone |= {r["responder"] for r in rows if r["probe"] == "tcp_syn:random"}
+        _within(section["coverage"]["all"], everyone, lossy, "all")
+        tcp = [r for r in rows if r["probe"] in PROBE_FAMILIES["tcp"]]
+        active = {
+            r["target"]
+            for r in tcp
+            if r["reply"] in ("synack", "rst") and r["responder"] == r["target"]
+        }
+        assert active, af
+        _within(section["transport"]["active"], active, lossy, "transport active")
+        for port in TCP_PORTS:
+            synack = {
+                r["target"]
+                for r in tcp
+                if r["probe"] == f"tcp_syn:{port}" and r["reply"] == "synack"
+            }
+            _within(section["transport"]["ports"][str(port)]["alive"], synack, lossy, str(port))
+        ports: dict[str, set[str]] = {}
+        for r in rows:
+            if r["reply"] == "synack":
+                ports.setdefault(r["target"], set()).add(r["probe"])
+        every_port = {*PROBE_FAMILIES["tcp"], "tcp_syn:random"}
+        tarpits = {target for target, answered in ports.items() if answered >= every_port}
+        _within(section["tarpits"]["tarpits"], tarpits, lossy, "tarpits")
+        for probe in PROBE_FAMILIES["udp"]:
+            valid = {r["target"] for r in rows if r["probe"] == probe and r["app_valid"]}
+            assert valid, (af, probe)
+            _within(section["application"][probe]["alive"], valid, lossy, probe)
+        for family, probes in PROBE_FAMILIES.items():
+            routed = {
+                r["target"]
+                for r in rows
+                if r["probe"] in probes
+                and str(r["reply"]).startswith("icmp_")
+                and r["responder"] != r["target"]
+            }
+            errors = section["icmp_errors"]["families"][family]["from_other_address"]
+            _within(errors["targets"], routed, lossy, f"{family} router errors")
+    assert summary["families"]["ipv6"]["rows"] > 0 and summary["families"]["ipv4"]["rows"] > 0
 
 
 def test_source_and_gateway_come_from_the_ipv6_route_and_the_ndp_table(

@@ -1,7 +1,8 @@
 """The study's analyses 1..9 (issue 5), each a JSON-able dict computed from merged bitmaps.
 
-Counts are numbers of distinct IPv4 addresses unless a key says ``replies`` (rows) or
-``blocks`` (/24 blocks). Shares are fractions in [0, 1], ``None`` when the denominator is 0.
+Counts are numbers of distinct addresses unless a key says ``replies`` (rows) or ``blocks``
+(/24 blocks for IPv4, prefixes of ``ReplySets.prefix6`` bits for IPv6: the same functions
+analyse both families). Shares are fractions in [0, 1], ``None`` when the denominator is 0.
 
 Every count is a sum over addresses, so an analysis can run on disjoint address slices of the
 bitmaps (``ReplySets`` of :meth:`~.partial.ReplyPartial.restricted` partials, which bounds the
@@ -28,7 +29,7 @@ from typing import Any, NamedTuple
 
 from pyroaring import BitMap
 
-from liveness.analysis.sets import ReplySets, mask24
+from liveness.analysis.sets import ReplySets
 from liveness.analysis.taxonomy import (
     ALL_PROBES,
     APP_PROBES,
@@ -176,7 +177,7 @@ def coverage(sets: ReplySets) -> dict[str, Any]:
     """Analysis 1: network-layer coverage per family, exclusive parts, union; also in /24s."""
     everyone = sets.network_alive
     alive = {f: sets.family_alive(f) for f in FAMILIES}
-    blocks = {f: mask24(s) for f, s in alive.items()}
+    blocks = {f: sets.blocks(s) for f, s in alive.items()}
     union_size, only = _venn(list(alive.values()))
     union_blocks, only_blocks = _venn(list(blocks.values()))
     families: dict[str, Any] = {
@@ -350,7 +351,7 @@ def tarpits(sets: ReplySets) -> dict[str, Any]:
         "transport_alive_without_tarpits": sets.transport_alive.difference_cardinality(pits),
         "synack_all_five_ports": len(all_five),
         "synack_random_port": len(sets.synack(RANDOM_PORT_PROBE)),
-        "tarpit_blocks": len(mask24(pits)),
+        "tarpit_blocks": len(sets.blocks(pits)),
         "ports": ports,
     }
 

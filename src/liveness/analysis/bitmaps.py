@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from pyroaring import BitMap
 
-__all__ = ["from_sorted", "from_unsorted", "sorted_unique"]
+__all__ = ["drop_repeats", "from_sorted", "from_unsorted", "sorted_unique"]
 
 U32 = npt.NDArray[np.uint32]
 I64 = npt.NDArray[np.int64]
@@ -33,12 +33,17 @@ def sorted_unique(values: U32, *, in_place: bool = False) -> U32:
         values.sort()
     else:
         values = np.sort(values)
-    if values.size > 1:
-        keep = np.empty(values.size, dtype=np.bool_)
-        keep[0] = True
-        np.not_equal(values[1:], values[:-1], out=keep[1:])
-        values = values[keep]
-    return values
+    return drop_repeats(values)
+
+
+def drop_repeats(values: U32) -> U32:
+    """Sorted ``values`` without their repeats."""
+    if values.size < 2:
+        return values
+    keep = np.empty(values.size, dtype=np.bool_)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 def from_unsorted(values: U32, *, in_place: bool = False) -> BitMap:

@@ -29,6 +29,7 @@ __all__ = [
     "icmp_errors_figure",
     "port_count_figure",
     "ports_figure",
+    "prefix_figure",
     "reply_kinds_figure",
 ]
 
@@ -197,4 +198,22 @@ def address_map_figure(summary: dict[str, Any]) -> bytes:
         for name, c in zip(amap["layers"], LAYER_COLOURS, strict=True)
     ]
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=3)
+    return _png(fig)
+
+
+def prefix_figure(section: dict[str, Any]) -> bytes:
+    """IPv6 in place of the address map: how many prefixes of each length hold 1, 2-3, 4-7,
+    ... alive addresses (one panel per length, log-scaled counts)."""
+    picture = section["prefixes"]
+    fig, axes = plt.subplots(1, len(picture), figsize=(7, 3.2), squeeze=False)
+    for ax, (length, entry) in zip(axes[0], picture.items(), strict=True):
+        bins = entry["alive_per_prefix"]
+        ax.bar(list(bins), list(bins.values()), color=_MID)
+        ax.set_title(f"{entry['prefixes']} {length} prefixes with an alive address")
+        ax.set_xlabel("alive addresses in the prefix")
+        ax.set_ylabel(f"{length} prefixes")
+        if bins:
+            ax.set_yscale("log")
+        ax.tick_params(axis="x", labelrotation=45, labelsize="small")
+    fig.tight_layout()
     return _png(fig)

@@ -10,6 +10,11 @@ Dask workers). Memory is bounded by the bitmaps, not by the number of rows.
 The hot path is vectorised: per batch, a counting sort of the class numbers groups the
 addresses by class; every few batches each class's addresses are sorted, deduplicated and
 written straight into roaring's serialized form (:mod:`.bitmaps`), one bitmap per class.
+
+IPv4 and IPv6 rows reduce to partials of their own (a :class:`Reduction` holds both). In an
+IPv6 partial a bitmap holds ids, not addresses: indices into the partial's
+:class:`~.address_book6.AddressBook6`, so the same set algebra serves both families.
+Merging IPv6 partials merges their books and renumbers the bitmaps (:meth:`ReplyPartial.merge`).
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyroaring import BitMap
 
-from liveness.analysis.bitmaps import from_unsorted
+from liveness.analysis.address_book6 import AddressBook6, Words, merge_books, number128, words6
+from liveness.analysis.bitmaps import drop_repeats, from_sorted, from_unsorted
 from liveness.analysis.source import iter_reply_batches
 from liveness.analysis.taxonomy import (
     ALL_PROBES,
@@ -52,6 +58,7 @@ from liveness.output.schema import REPLY_CATEGORIES
 
 __all__ = [
     "Reducer",
+    "Reduction",
     "ReplyPartial",
     "Window",
     "merge_partials",
@@ -60,6 +67,7 @@ __all__ = [
 ]
 
 U32 = npt.NDArray[np.uint32]
+U64 = npt.NDArray[np.uint64]
 _PROBE_INDEX = {name: i for i, name in enumerate(ALL_PROBES)}
 _CATEGORY_INDEX = {name: i for i, name in enumerate(REPLY_CATEGORIES)}
 _UNREACH_CATEGORY = _CATEGORY_INDEX["icmp_unreach"]
@@ -125,7 +133,8 @@ class ReplyPartial:
 
     ``responders[c]``: responders of the rows of class ``c``; ``error_targets[e]``: targets of
     the ICMP error rows of error class ``e``; ``class_rows`` / ``error_rows``: row counts per
-    class / error class; ``target_min`` / ``target_max``: the range of probed addresses.
+    class / error class; ``target_min`` / ``target_max``: the range of probed addresses
+    (IPv4). ``af`` is the address family; for 6 the bitmaps hold ids into ``book6``.
     """
 
     rows: int = 0
@@ -140,9 +149,24 @@ class ReplyPartial:
     target_min: int = 2**32
     target_max: int = -1
     unknown_probes: set[str] = field(default_factory=set)
+    af: int = 4
+    book6: AddressBook6 = field(default_factory=AddressBook6.empty)
+
+    def is_empty(self) -> bool:
+        """Whether nothing was added (no row, no bitmap)."""
+        return self.rows == 0 and not self.responders and not self.error_targets
 
     def merge(self, other: ReplyPartial) -> None:
-        """Add ``other`` into this partial (union of bitmaps, sum of counters)."""
+        """Add ``other`` into this partial (union of bitmaps, sum of counters).
+
+        An empty partial takes the family of ``other``; partials of two families never mix.
+        """
+        if other.af != self.af:
+            if not self.is_empty():
+                raise ValueError(f"cannot merge an IPv{other.af} partial into an IPv{self.af} one")
+            self.af = other.af
+        if self.af == 6:
+            other = self._renumber_for(other)
         self.rows += other.rows
         self.class_rows += other.class_rows
         self.error_rows += other.error_rows
@@ -151,6 +175,29 @@ class ReplyPartial:
         self.target_min = min(self.target_min, other.target_min)
         self.target_max = max(self.target_max, other.target_max)
         self.unknown_probes |= other.unknown_probes
+
+    def _renumber_for(self, other: ReplyPartial) -> ReplyPartial:
+        """Merge ``other``'s book into this one; ``other`` with its bitmaps renumbered to it."""
+        if other.book6 is self.book6:
+            return other
+        book, (mine, theirs) = merge_books([self.book6, other.book6])
+        if len(book) != len(self.book6):  # new addresses came between ours: renumber ours
+            self.responders = renumber(self.responders, mine)
+            self.error_targets = renumber(self.error_targets, mine)
+        self.book6 = book
+        renumbered = ReplyPartial(
+            rows=other.rows,
+            class_rows=other.class_rows,
+            error_rows=other.error_rows,
+            responders=renumber(other.responders, theirs),
+            error_targets=renumber(other.error_targets, theirs),
+            target_min=other.target_min,
+            target_max=other.target_max,
+            unknown_probes=other.unknown_probes,
+            af=6,
+            book6=book,
+        )
+        return renumbered
 
     def bitmap_bytes(self) -> int:
         """The size of every bitmap (roaring's own count)."""
@@ -169,7 +216,10 @@ class ReplyPartial:
 
         Row counters are not per address: they are kept when ``counters`` (give them to one
         slice of a set of disjoint slices) and zero otherwise; the probed range is kept.
+        IPv4 only: an IPv6 partial's ids are not in address order.
         """
+        if self.af != 4:
+            raise ValueError("an IPv6 partial has no address slices")
         window = BitMap(range(low, high))
         part = ReplyPartial(
             rows=self.rows if counters else 0,
@@ -188,6 +238,37 @@ class ReplyPartial:
                 if piece := bitmap & window:
                     into[key] = piece
         return part
+
+
+def renumber(bitmaps: dict[int, BitMap], table: npt.NDArray[np.int64]) -> dict[int, BitMap]:
+    """``bitmaps`` with every id ``i`` replaced by ``table[i]`` (an increasing table)."""
+    renumbered = {}
+    for key, bitmap in bitmaps.items():
+        ids = np.frombuffer(bitmap.to_array(), dtype=np.uint32)
+        renumbered[key] = from_sorted(table.take(ids).astype(np.uint32))
+    return renumbered
+
+
+@dataclass
+class Reduction:
+    """The reductions of one input's rows, one partial per address family."""
+
+    ipv4: ReplyPartial = field(default_factory=ReplyPartial)
+    ipv6: ReplyPartial = field(default_factory=lambda: ReplyPartial(af=6))
+
+    @property
+    def rows(self) -> int:
+        """Rows of both families."""
+        return self.ipv4.rows + self.ipv6.rows
+
+    def merge(self, other: Reduction) -> None:
+        """Add ``other`` family by family."""
+        self.ipv4.merge(other.ipv4)
+        self.ipv6.merge(other.ipv6)
+
+    def bitmap_bytes(self) -> int:
+        """The size of every bitmap of both families."""
+        return self.ipv4.bitmap_bytes() + self.ipv6.bitmap_bytes()
 
 
 def _libc_malloc_trim() -> Callable[[int], int] | None:
@@ -305,30 +386,51 @@ def _move(
 
 
 class Reducer:
-    """Reduces the record batches of one input into a :class:`ReplyPartial`.
+    """Reduces the record batches of one input and one address family into a
+    :class:`ReplyPartial`.
 
     Each batch's addresses are grouped by class (a counting sort of the class numbers) and kept
     aside; every ``FLUSH_EVERY`` batches each class's addresses are sorted and deduplicated
     once and become one bitmap (:func:`~.bitmaps.from_sorted`), unioned into the partial. So
     an address is inserted into a bitmap once per flush, not once per batch, and memory holds
     at most ``FLUSH_EVERY`` batches of addresses besides the bitmaps.
+
+    IPv6 batches (``af=6``, with ``target6``/``responder6`` in place of ``target``/
+    ``responder``) get a class per row instead (:meth:`_add6`); a flush numbers the window's
+    addresses (:func:`~.address_book6.number128`), which sorts them into book order, so that
+    each class's ids come out sorted by a stable partition on the class. The windows' books
+    are merged and their bitmaps renumbered once, by :meth:`finish`. IPv6 windows are shorter
+    (``FLUSH_EVERY6``): their addresses are 16 bytes.
     """
 
     FLUSH_EVERY = 64
+    FLUSH_EVERY6 = 8
 
-    def __init__(self, path: str, *, window: Window | None = None, counters: bool = True) -> None:
+    def __init__(
+        self, path: str, *, window: Window | None = None, counters: bool = True, af: int = 4
+    ) -> None:
         """``window``: keep only the addresses in ``[low, high)`` (one pass of several, see
-        :func:`~.summary.summarize`); ``counters``: count rows per class (one pass only)."""
+        :func:`~.summary.summarize`; IPv4 only); ``counters``: count rows per class (one pass
+        only); ``af``: the family of the batches added (4 or 6)."""
+        if af not in (4, 6) or (af == 6 and window is not None):
+            raise ValueError(f"af {af}, window {window}: IPv4 with any window, IPv6 without")
         self.path = path
         self.window = window
         self.counters = counters
-        self.partial = ReplyPartial()
+        self.af = af
+        self.partial = ReplyPartial(af=af)
         # per (0 = responders / 1 = error targets): group -> address chunks not yet in bitmaps
         self._pending: tuple[dict[int, list[U32]], dict[int, list[U32]]] = ({}, {})
         self._batches = 0
+        # IPv6: per row of the window, its group (class, or N_CLASSES + error class) and address
+        self._pending6: list[tuple[npt.NDArray[np.uint16], Words]] = []
+        self._windows6: list[ReplyPartial] = []
 
     def _flush(self) -> None:
         """Turn the addresses set aside into bitmaps and union them into the partial."""
+        if self.af == 6:
+            self._flush6()
+            return
         for which, into in enumerate((self.partial.responders, self.partial.error_targets)):
             pending = self._pending[which]
             for group in sorted(pending):
@@ -339,6 +441,36 @@ class Reducer:
                 into[group] = into[group] | bitmap if group in into else bitmap
         self._batches = 0
 
+    def _flush6(self) -> None:
+        """Number the window's IPv6 addresses; keep its bitmaps (of the window's own ids)."""
+        self._batches = 0
+        if not self._pending6:
+            return
+        groups, words = (np.concatenate(part) for part in zip(*self._pending6, strict=True))
+        self._pending6 = []
+        numbering = number128(words)
+        del words
+        sorted_groups = groups.take(numbering.order)
+        sizes = np.bincount(sorted_groups, minlength=N_CLASSES + N_ERROR_CLASSES)
+        # (group, id) in one uint64, sorted: each group's ids in a row, in order
+        combined = sorted_groups.astype(np.uint64)
+        combined <<= np.uint64(32)
+        combined |= numbering.sorted_ids
+        del sorted_groups
+        combined.sort()
+        ids = combined.astype(np.uint32)  # the low 32 bits: the ids
+        window = ReplyPartial(af=6, book6=numbering.book)
+        start = 0
+        for group, size in enumerate(sizes.tolist()):
+            if size:  # one group's ids, sorted (book order), duplicates adjacent
+                values = drop_repeats(ids[start : start + size])
+                if group < N_CLASSES:
+                    window.responders[group] = from_sorted(values)
+                else:
+                    window.error_targets[group - N_CLASSES] = from_sorted(values)
+                start += size
+        self._windows6.append(window)
+
     def _set_aside(self, which: int, chunks: dict[int, U32]) -> None:
         pending = self._pending[which]
         for group, chunk in chunks.items():
@@ -346,6 +478,53 @@ class Reducer:
                 chunk = chunk[self.window.holds(chunk)]
             if chunk.size:
                 pending.setdefault(group, []).append(chunk)
+
+    def _codes(
+        self, batch: pa.RecordBatch
+    ) -> tuple[npt.NDArray[np.uint8], np.ndarray, npt.NDArray[np.uint8], np.ndarray]:
+        """Each row's class, UDP taken as invalid and ICMP errors as from the target (one
+        lookup of its (probe, reply) dictionary codes, plus the retransmission bit); and the
+        reply category table and codes."""
+        path = self.path
+        probe_of, probe_codes, unknown_probes = _dictionary_codes(
+            path, "probe", batch, _PROBE_INDEX, UNKNOWN_PROBE
+        )
+        category_of, reply_codes, unknown = _dictionary_codes(
+            path, "reply", batch, _CATEGORY_INDEX, 255
+        )
+        if unknown:
+            raise InputError(f"{path}: unknown reply category {unknown[0]!r} in column 'reply'")
+        retransmission = _numeric(path, batch, "attempt", np.uint8) != 0
+        # uint8 arithmetic: classes < N_CLASSES <= 256
+        table = (probe_of[:, None] * np.uint8(N_KINDS) + _KIND_OF_CATEGORY[category_of]) * 2
+        pair = probe_codes * np.int32(category_of.size)  # a new array: the codes are Arrow's
+        pair += reply_codes
+        classes = table.ravel().take(pair)
+        classes += retransmission
+        self.partial.unknown_probes.update(unknown_probes)
+        return classes, pair, category_of, reply_codes
+
+    def _error_classes(
+        self,
+        batch: pa.RecordBatch,
+        rows: np.ndarray,
+        classes: npt.NDArray[np.uint8],
+        from_target: npt.NDArray[np.bool_],
+        category_of: npt.NDArray[np.uint8],
+        reply_codes: np.ndarray,
+    ) -> npt.NDArray[np.uint16]:
+        """The error classes (probe, error kind, from target) of the ICMP error ``rows``,
+        whose classes (as from the target) are ``classes``."""
+        error_category = category_of.take(reply_codes.take(rows))
+        error_kind = _ERROR_KIND_OF_CATEGORY.take(error_category)
+        code = _numeric(self.path, batch, "icmp_code", np.int16).take(rows)
+        code_kind = np.where(code.view(np.uint16) < 16, code, N_ERROR_KINDS - 1)
+        error_kind = np.where(error_category == _UNREACH_CATEGORY, code_kind, error_kind)
+        base = _ERROR_CLASS_BASE.take(classes)
+        result: npt.NDArray[np.uint16] = (
+            base + error_kind.astype(np.uint16) * np.uint16(2) + from_target
+        )
+        return result
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Reduce one record batch (vectorised, no per-row Python).
@@ -357,26 +536,14 @@ class Reducer:
         """
         if batch.num_rows == 0:
             return
+        if self.af == 6:
+            self._add6(batch)
+            return
         path, partial = self.path, self.partial
-        probe_of, probe_codes, unknown_probes = _dictionary_codes(
-            path, "probe", batch, _PROBE_INDEX, UNKNOWN_PROBE
-        )
-        category_of, reply_codes, unknown = _dictionary_codes(
-            path, "reply", batch, _CATEGORY_INDEX, 255
-        )
-        if unknown:
-            raise InputError(f"{path}: unknown reply category {unknown[0]!r} in column 'reply'")
+        classes, _, category_of, reply_codes = self._codes(batch)
         target = _numeric(path, batch, "target", np.uint32)
         responder = _numeric(path, batch, "responder", np.uint32)
-        retransmission = _numeric(path, batch, "attempt", np.uint8) != 0
         app_valid = _boolean_column(path, batch, "app_valid")
-
-        # uint8 arithmetic: classes < N_CLASSES <= 256
-        table = (probe_of[:, None] * np.uint8(N_KINDS) + _KIND_OF_CATEGORY[category_of]) * 2
-        pair = probe_codes * np.int32(category_of.size)  # a new array: the codes are Arrow's
-        pair += reply_codes
-        classes = table.ravel().take(pair)
-        classes += retransmission
         order, edges, sizes, grouped = _group(classes, responder, N_CLASSES)
         chunks = {c: grouped[edges[c] : edges[c + 1]] for c in np.flatnonzero(sizes).tolist()}
 
@@ -394,14 +561,9 @@ class Reducer:
                 size = int(sizes[c])
                 _move(chunks, sizes, c, c + _ROUTER_SHIFT, ~from_target[start : start + size])
                 start += size
-            # error class (probe, error kind, from target) = base(probe) + 2 * kind + from target
-            base = np.repeat(_ERROR_CLASS_BASE[errors], [edges[c + 1] - edges[c] for c in errors])
-            error_category = category_of.take(reply_codes.take(rows))
-            error_kind = _ERROR_KIND_OF_CATEGORY.take(error_category)
-            code = _numeric(path, batch, "icmp_code", np.int16).take(rows)
-            code_kind = np.where(code.view(np.uint16) < 16, code, N_ERROR_KINDS - 1)
-            error_kind = np.where(error_category == _UNREACH_CATEGORY, code_kind, error_kind)
-            error_classes = base + error_kind.astype(np.uint16) * np.uint16(2) + from_target
+            error_classes = self._error_classes(
+                batch, rows, classes.take(rows), from_target, category_of, reply_codes
+            )
             _, error_edges, error_sizes, grouped_targets = _group(
                 error_classes, error_targets, N_ERROR_CLASSES
             )
@@ -421,27 +583,102 @@ class Reducer:
         partial.rows += batch.num_rows
         partial.target_min = min(partial.target_min, int(target.min()))
         partial.target_max = max(partial.target_max, int(target.max()))
-        partial.unknown_probes.update(unknown_probes)
         self._batches += 1
         if self._batches >= self.FLUSH_EVERY:
+            self._flush()
+
+    def _add6(self, batch: pa.RecordBatch) -> None:
+        """:meth:`add` for IPv6: the same classes, computed per row (no grouping here; the
+        flush sorts the window's rows once, by address)."""
+        path, partial = self.path, self.partial
+        classes, _, category_of, reply_codes = self._codes(batch)
+        responders = _address6(path, batch, "responder6")
+        kind = _CLASS_KIND.take(classes)
+        udp = np.flatnonzero(kind == KIND_UDP_INVALID)
+        if udp.size:
+            valid = _rows_of(_boolean_column(path, batch, "app_valid"), udp)
+            moved = udp[valid]  # the shifts may be negative: move in signed arithmetic
+            classes[moved] = (classes[moved].astype(np.int16) + _VALID_UDP_SHIFT).astype(np.uint8)
+        rows = np.flatnonzero(kind == ERR_TARGET)
+        groups = classes.astype(np.uint16)
+        if rows.size:
+            error_targets = _address6(path, batch, "target6").take(rows, axis=0)
+            from_target = (responders.take(rows, axis=0) == error_targets).all(axis=1)
+            error_classes = self._error_classes(
+                batch, rows, classes.take(rows), from_target, category_of, reply_codes
+            )
+            routed = rows[~from_target]
+            groups[routed] = (groups[routed].astype(np.int32) + _ROUTER_SHIFT).astype(np.uint16)
+            if self.counters:
+                partial.error_rows += np.bincount(error_classes, minlength=N_ERROR_CLASSES)
+            self._pending6.append((error_classes + np.uint16(N_CLASSES), error_targets))
+        if self.counters:
+            partial.class_rows += np.bincount(groups, minlength=N_CLASSES)
+        self._pending6.append((groups, responders))
+        partial.rows += batch.num_rows
+        self._batches += 1
+        if self._batches >= self.FLUSH_EVERY6:
             self._flush()
 
     def finish(self) -> ReplyPartial:
         """The reduction of every batch added."""
         self._flush()
+        if self._windows6:
+            _merge_windows6(self.partial, self._windows6)
+            self._windows6 = []
         return self.partial
 
 
-def reduce_file(path: str, window: Window | None = None, counters: bool = True) -> ReplyPartial:
-    """Stream ``path`` in record batches and reduce it (``window`` and ``counters`` as for
-    :class:`Reducer`); InputError names the file on bad input."""
-    reducer = Reducer(path, window=window, counters=counters)
+def _address6(path: str, batch: pa.RecordBatch, name: str) -> Words:
+    """IPv6 address column ``name`` as ``(n, 2)`` words; InputError for nulls or a bad type."""
+    column = batch.column(name)
+    if column.null_count:
+        raise InputError(f"{path}: column {name!r} has {column.null_count} null IPv6 value(s)")
+    try:
+        return words6(column)
+    except (pa.ArrowException, ValueError) as exc:
+        raise InputError(
+            f"{path}: column {name!r} is not 16-byte addresses ({column.type})"
+        ) from exc
+
+
+def _merge_windows6(partial: ReplyPartial, windows: list[ReplyPartial]) -> None:
+    """Number the windows' addresses in one book; union their renumbered bitmaps into
+    ``partial`` (which has counters but no bitmaps yet)."""
+    book, tables = merge_books([w.book6 for w in windows])
+    partial.book6 = book
+    for which in ("responders", "error_targets"):
+        into: dict[int, BitMap] = getattr(partial, which)
+        groups: dict[int, list[U32]] = {}
+        for window, table in zip(windows, tables, strict=True):
+            for group, bitmap in getattr(window, which).items():
+                ids = np.frombuffer(bitmap.to_array(), dtype=np.uint32)
+                groups.setdefault(group, []).append(table.take(ids).astype(np.uint32))
+        for group, parts in groups.items():
+            if len(parts) == 1:  # renumbered in order: still sorted
+                into[group] = from_sorted(parts[0])
+            else:
+                into[group] = from_unsorted(np.concatenate(parts), in_place=True)
+
+
+def reduce_file(path: str, window: Window | None = None, counters: bool = True) -> Reduction:
+    """Stream ``path`` in record batches and reduce it, each family on its own (``window`` and
+    ``counters`` as for :class:`Reducer`; the IPv6 rows are reduced in the pass that counts,
+    as a window is a range of IPv4 addresses); InputError names the file on bad input."""
+    reducers = (
+        Reducer(path, window=window, counters=counters),
+        Reducer(path, af=6) if counters else None,
+    )
     for batch in iter_reply_batches(path):
-        reducer.add(batch)
-    partial = reducer.finish()
-    if partial.rows == 0:
+        reducers[0].add(batch.ipv4)
+        if reducers[1] is not None and batch.ipv6 is not None:
+            reducers[1].add(batch.ipv6)
+    reduction = Reduction(
+        reducers[0].finish(), reducers[1].finish() if reducers[1] else ReplyPartial(af=6)
+    )
+    if reduction.rows == 0 and counters:
         raise InputError(f"{path}: empty scan (no reply rows)")
-    return partial
+    return reduction
 
 
 def merge_partials(partials: Iterable[ReplyPartial]) -> ReplyPartial:

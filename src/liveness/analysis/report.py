@@ -1,5 +1,8 @@
 """``write_report``: one self-contained HTML file of a summary (inline PNG figures, tables).
 
+With IPv6 rows the report opens with the families side by side, then gives each family the
+same sections; IPv6 has the prefix picture (:mod:`.prefixes6`) where IPv4 has its address map.
+
 Nothing is fetched at view time: figures are base64 PNG, the style is inline, and the summary
 itself is embedded as JSON (in a collapsed section) so the numbers travel with the report.
 """
@@ -99,7 +102,30 @@ def _headline_section(summary: dict[str, Any]) -> str:
     return "<h2>Headline</h2>" + _table(("figure", "addresses", "share"), rows)
 
 
-def _coverage_tables(summary: dict[str, Any]) -> str:
+def _family_overview(summary: dict[str, Any]) -> str:
+    """The families side by side: rows, alive addresses and blocks, the main layers."""
+    rows = []
+    for name, section in (("IPv4", summary), ("IPv6", summary["ipv6"])):
+        family = summary["families"][name.lower()]
+        head = section["headline"]
+        rows.append(
+            (
+                name,
+                family["rows"],
+                section["coverage"]["all"],
+                f"{section['coverage']['all_blocks']} {family['block']}",
+                head["icmp_alive"],
+                head["transport_active"],
+                section["tarpits"]["tarpits"],
+            )
+        )
+    return "<h2>Address families</h2>" + _table(
+        ("family", "replies", "alive", "blocks", "ICMP alive", "transport-active", "tarpits"),
+        rows,
+    )
+
+
+def _coverage_tables(summary: dict[str, Any], block: str = "/24") -> str:
     cov = summary["coverage"]
     rows = [
         (f.upper(), v["alive"], v["only_this_family"], v["blocks"], v["blocks_only_this_family"])
@@ -123,7 +149,7 @@ def _coverage_tables(summary: dict[str, Any]) -> str:
         for probe, v in summary["probes"].items()
     ]
     return _table(
-        ("family", "alive", "only this family", "/24s", "/24s only this family"), rows
+        ("family", "alive", "only this family", f"{block}s", f"{block}s only this family"), rows
     ) + _table(
         (
             "probe",
@@ -206,35 +232,69 @@ def _layer_tables(summary: dict[str, Any]) -> str:
     )
 
 
+def _prefix_tables(section: dict[str, Any]) -> str:
+    tables = []
+    for length, entry in section["prefixes"].items():
+        rows = [(top["prefix"], top["alive"]) for top in entry["top"]]
+        tables.append(_table((f"fullest {length} prefixes", "alive"), rows))
+    return "".join(tables)
+
+
+def _family_parts(section: dict[str, Any], block: str, family: str) -> list[str]:
+    """The sections of one family's analyses (``family`` names it in headings, or "")."""
+    title = f" ({family})" if family else ""
+    return [
+        _headline_section(section).replace("<h2>Headline</h2>", f"<h2>Headline{title}</h2>"),
+        f"<h2>Network-layer coverage{title}</h2>",
+        _figure(
+            figures.coverage_figure,
+            section,
+            "Alive addresses per probe family; the dark part is found by that family only.",
+        ),
+        _coverage_tables(section, block),
+        f"<h2>Reply kinds and ICMP errors{title}</h2>",
+        _figure(figures.reply_kinds_figure, section, "Found by positive replies, errors, both."),
+        _figure(figures.icmp_errors_figure, section, "ICMP errors by kind and by source."),
+        _icmp_table(section),
+        f"<h2>Transport layer{title}</h2>",
+        _figure(figures.port_count_figure, section, "Ports answered per transport-active address."),
+        _figure(figures.ports_figure, section, "Per-port counts, with and without tarpits."),
+        f"<h2>Cross-protocol activity{title}</h2>",
+        _figure(figures.conditional_figure, section, "P(active for B | active for A)."),
+    ]
+
+
 def render_report(summary: dict[str, Any], metadata: dict[str, Any] | None = None) -> str:
     """The report as one HTML string."""
     title = "Liveness scan report"
-    parts = [
-        page_start(title),
-        _headline_section(summary),
-        "<h2>Network-layer coverage</h2>",
-        _figure(
-            figures.coverage_figure,
-            summary,
-            "Alive addresses per probe family; the dark part is found by that family only.",
-        ),
-        _coverage_tables(summary),
-        "<h2>Reply kinds and ICMP errors</h2>",
-        _figure(figures.reply_kinds_figure, summary, "Found by positive replies, errors, both."),
-        _figure(figures.icmp_errors_figure, summary, "ICMP errors by kind and by source."),
-        _icmp_table(summary),
-        "<h2>Transport layer</h2>",
-        _figure(figures.port_count_figure, summary, "Ports answered per transport-active address."),
-        _figure(figures.ports_figure, summary, "Per-port counts, with and without tarpits."),
-        "<h2>Cross-protocol activity</h2>",
-        _figure(figures.conditional_figure, summary, "P(active for B | active for A)."),
-        "<h2>Address map</h2>",
+    ipv6 = summary.get("ipv6")
+    parts = [page_start(title)]
+    if ipv6 is not None:
+        parts.append(_family_overview(summary))
+    parts += _family_parts(summary, "/24", "IPv4" if ipv6 is not None else "")
+    parts += [
+        f"<h2>Address map{' (IPv4)' if ipv6 is not None else ''}</h2>",
         _figure(
             figures.address_map_figure,
             summary,
             "Scanned range on a Hilbert curve, coloured by the highest layer alive per block.",
         ),
         _layer_tables(summary),
+    ]
+    if ipv6 is not None:
+        block6 = summary["families"]["ipv6"]["block"]
+        parts += _family_parts(ipv6, block6, "IPv6")
+        parts += [
+            "<h2>Where the IPv6 addresses are</h2>",
+            _figure(
+                figures.prefix_figure,
+                ipv6,
+                "Alive IPv6 addresses per prefix: how many prefixes hold 1, 2-3, 4-7, ...",
+            ),
+            _prefix_tables(ipv6),
+            _layer_tables(ipv6).replace("<h2>", "<h2>IPv6: "),
+        ]
+    parts += [
         _DEFINITIONS,
         _metadata_section(summary, metadata),
         "<h2>Summary data</h2><details><summary>summary.json</summary><pre>",

@@ -3,6 +3,8 @@
 :class:`ReplySets` answers "which addresses replied to these probes with these reply kinds"
 by unions of the class bitmaps of a :class:`~liveness.analysis.partial.ReplyPartial`, and
 provides the taxonomy's sets (network-alive, transport-active/alive, application-active/alive).
+The sets of an IPv6 partial hold address ids (:mod:`.address_book6`); its blocks are prefixes
+(``/48`` by default) where IPv4's are /24s (:meth:`ReplySets.blocks`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from pyroaring import BitMap
 
-from liveness.analysis.bitmaps import from_sorted
+from liveness.analysis.bitmaps import from_sorted, from_unsorted
 from liveness.analysis.partial import ReplyPartial
 from liveness.analysis.taxonomy import (
     ALL_PROBES,
@@ -36,7 +39,10 @@ from liveness.analysis.taxonomy import (
     error_class_of,
 )
 
-__all__ = ["ReplySets", "mask24", "union"]
+__all__ = ["DEFAULT_PREFIX6", "ReplySets", "mask24", "union"]
+
+#: The IPv6 prefix length the analyses count blocks of (IPv4's blocks are /24s).
+DEFAULT_PREFIX6 = 48
 
 #: Probe names by index; the last index stands for every probe outside the default set.
 ALL_PROBES_AND_UNKNOWN: tuple[str, ...] = (*ALL_PROBES, "<unknown>")
@@ -83,11 +89,33 @@ class ReplySets:
     the same sets many times; at the study's scale one set can take hundreds of MB).
     """
 
-    def __init__(self, partial: ReplyPartial, cache_bytes: int = 1 << 29) -> None:
+    def __init__(
+        self, partial: ReplyPartial, cache_bytes: int = 1 << 29, prefix6: int = DEFAULT_PREFIX6
+    ) -> None:
+        """``prefix6``: the length of the blocks of an IPv6 partial (1..64)."""
         self.partial = partial
         self.cache_bytes = cache_bytes
+        self.prefix6 = prefix6
         self._cache: OrderedDict[_CacheKey, BitMap] = OrderedDict()
         self._cached_bytes = 0
+
+    @property
+    def block_name(self) -> str:
+        """What a block is: ``/24`` (IPv4) or ``/48`` (IPv6, the prefix length asked for)."""
+        return "/24" if self.partial.af == 4 else f"/{self.prefix6}"
+
+    @cached_property
+    def _prefix_of_id(self) -> npt.NDArray[np.uint32]:
+        """IPv6: each address id's prefix index (prefixes numbered in address order)."""
+        return self.partial.book6.prefixes(self.prefix6)[1]
+
+    def blocks(self, addresses: BitMap) -> BitMap:
+        """The blocks holding at least one of ``addresses``: /24s (``address >> 8``) for
+        IPv4, for IPv6 the indices of their ``/prefix6`` prefixes."""
+        if self.partial.af == 4:
+            return mask24(addresses)
+        ids = np.frombuffer(addresses.to_array(), dtype=np.uint32)
+        return from_unsorted(self._prefix_of_id.take(ids), in_place=True)
 
     @staticmethod
     def probe_indices(probes: Iterable[str] | None) -> list[int]:
@@ -212,8 +240,8 @@ class ReplySets:
 
     @cached_property
     def network_blocks(self) -> BitMap:
-        """The /24 blocks holding a network-alive address."""
-        return mask24(self.network_alive)
+        """The blocks (/24s, or IPv6 prefixes) holding a network-alive address."""
+        return self.blocks(self.network_alive)
 
     @cached_property
     def udp_active(self) -> BitMap:

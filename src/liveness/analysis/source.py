@@ -4,27 +4,35 @@ This is the one place the analysis layer reads files: finished Parquet files dir
 needed columns), everything else through the output layer's reader. Any failure becomes an
 :class:`~liveness.errors.InputError` naming the file.
 
-The analyses are IPv4 analyses (addresses are uint32 roaring bitmaps), so only ``af = 4`` rows
-are passed on; IPv6 rows (whose ``target`` and ``responder`` are 0) would otherwise count as
-0.0.0.0. Files without ``af`` (schema ``reply/1``) are all IPv4. The IPv6 rows skipped are
-counted in :attr:`ReplyBatches.ipv6_rows`.
+Each batch comes split by address family (:class:`FamilyBatch`): the IPv4 rows with
+``target``/``responder`` (uint32), the IPv6 rows with ``target6``/``responder6`` (16 bytes) in
+their place, as the families are analysed apart. Files without ``af`` (schema ``reply/1``) are
+all IPv4; a Parquet file without ``af`` stores its IPv6 rows with a null ``target``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from liveness.errors import InputError, LivenessError
 from liveness.output.readers import read_replies
 from liveness.output.writers import format_for_path, journal_path
 
-__all__ = ["BATCH_ROWS", "NEEDED_COLUMNS", "ReplyBatches", "iter_reply_batches"]
+__all__ = [
+    "BATCH_ROWS",
+    "NEEDED_COLUMNS",
+    "NEEDED_COLUMNS6",
+    "FamilyBatch",
+    "ReplyBatches",
+    "iter_reply_batches",
+    "split_families",
+]
 
 #: The reply-record columns the reduction reads (the others are never decoded).
 NEEDED_COLUMNS: tuple[str, ...] = (
@@ -36,8 +44,55 @@ NEEDED_COLUMNS: tuple[str, ...] = (
     "attempt",
     "app_valid",
 )
+#: The columns of an IPv6 batch: the addresses are ``target6`` and ``responder6``.
+NEEDED_COLUMNS6: tuple[str, ...] = tuple(
+    {"target": "target6", "responder": "responder6"}.get(c, c) for c in NEEDED_COLUMNS
+)
 BATCH_ROWS = 1 << 18
 _FAMILY = "af"
+_ADDRESS6 = ("target6", "responder6")
+
+
+class FamilyBatch(NamedTuple):
+    """One batch's rows by family: IPv4 as :data:`NEEDED_COLUMNS`, IPv6 (None when the batch
+    has none) as :data:`NEEDED_COLUMNS6`; ``unaddressed6`` counts IPv6 rows left out because
+    the file has no IPv6 address columns (written with a narrow ``--output-fields``)."""
+
+    ipv4: pa.RecordBatch
+    ipv6: pa.RecordBatch | None
+    unaddressed6: int = 0
+
+
+def split_families(batch: pa.RecordBatch, path: str) -> FamilyBatch:
+    """``batch``'s rows by family (see :class:`FamilyBatch`).
+
+    IPv6 rows are those with ``af = 6``; without ``af``, those with a null ``target`` (as the
+    Parquet writer stores them). Rows of another ``af`` are refused.
+    """
+    names = batch.schema.names
+    if _FAMILY in names:
+        family = batch.column(_FAMILY)
+        if family.null_count:
+            raise InputError(f"{path}: column 'af' has {family.null_count} null value(s)")
+        values = np.asarray(family.to_numpy(zero_copy_only=False))
+        is6 = values == 6
+        if not np.all(is6 | (values == 4)):
+            bad = values[~(is6 | (values == 4))][0]
+            raise InputError(f"{path}: column 'af' holds {bad}, not 4 or 6")
+    elif batch.column("target").null_count:
+        is6 = ~batch.column("target").is_valid().to_numpy(zero_copy_only=False)
+    else:
+        return FamilyBatch(batch.select(list(NEEDED_COLUMNS)), None)
+    count6 = int(np.count_nonzero(is6))
+    if count6 == 0:
+        return FamilyBatch(batch.select(list(NEEDED_COLUMNS)), None)
+    if any(c not in names for c in _ADDRESS6):
+        return FamilyBatch(batch.filter(pa.array(~is6)).select(list(NEEDED_COLUMNS)), None, count6)
+    if count6 == batch.num_rows:
+        ipv4, ipv6 = batch.slice(0, 0), batch
+    else:
+        ipv4, ipv6 = batch.filter(pa.array(~is6)), batch.filter(pa.array(is6))
+    return FamilyBatch(ipv4.select(list(NEEDED_COLUMNS)), ipv6.select(list(NEEDED_COLUMNS6)))
 
 
 def _check_columns(path: str, names: list[str]) -> None:
@@ -59,40 +114,30 @@ def _open_parquet(path: str) -> pq.ParquetFile | None:
         return None
 
 
-class ReplyBatches(Iterator[pa.RecordBatch]):
-    """The IPv4 record batches of one reply file (see :func:`iter_reply_batches`).
+class ReplyBatches(Iterator[FamilyBatch]):
+    """The record batches of one reply file, split by family (see :func:`iter_reply_batches`).
 
-    ``ipv6_rows`` counts the IPv6 rows left out so far (all of them once iterated).
+    ``ipv6_rows`` counts the IPv6 rows read so far (all of them once iterated), and
+    ``unaddressed6`` those left out for want of IPv6 address columns.
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.ipv6_rows = 0
+        self.unaddressed6 = 0
         self._batches = self._read()
 
-    def __next__(self) -> pa.RecordBatch:
+    def __next__(self) -> FamilyBatch:
         return next(self._batches)
 
-    def _ipv4(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """The batch's IPv4 rows, as :data:`NEEDED_COLUMNS` (counting the others).
+    def _split(self, batch: pa.RecordBatch) -> FamilyBatch:
+        split = split_families(batch, self.path)
+        if split.ipv6 is not None:
+            self.ipv6_rows += split.ipv6.num_rows
+        self.unaddressed6 += split.unaddressed6
+        return split
 
-        IPv6 rows are those with ``af = 6``; without ``af``, a Parquet file's IPv6 rows are
-        those with a null ``target`` (as the writer stores them).
-        """
-        if _FAMILY in batch.schema.names:
-            is4 = pc.equal(batch.column(_FAMILY), pa.scalar(4, pa.uint8()))
-        elif batch.column("target").null_count:
-            is4 = batch.column("target").is_valid()
-        else:
-            return batch.select(list(NEEDED_COLUMNS))
-        keep = is4.to_numpy(zero_copy_only=False)
-        kept = int(np.count_nonzero(keep))
-        if kept < batch.num_rows:
-            self.ipv6_rows += batch.num_rows - kept
-            batch = batch.filter(pa.array(keep))
-        return batch.select(list(NEEDED_COLUMNS))
-
-    def _read(self) -> Iterator[pa.RecordBatch]:
+    def _read(self) -> Iterator[FamilyBatch]:
         path = self.path
         direct = format_for_path(path) == "parquet" and not os.path.exists(journal_path(path))
         if direct and not os.path.exists(path):
@@ -104,12 +149,13 @@ class ReplyBatches(Iterator[pa.RecordBatch]):
                     raise InputError(f"{path}: not a readable Parquet reply file (truncated?)")
                 names = parquet.schema_arrow.names
                 _check_columns(path, names)
-                columns = [*NEEDED_COLUMNS, *([_FAMILY] if _FAMILY in names else [])]
+                extra = [c for c in (_FAMILY, *_ADDRESS6) if c in names]
+                columns = [*NEEDED_COLUMNS, *extra]
                 for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns):
-                    yield self._ipv4(batch)
+                    yield self._split(batch)
                 return
             for batch in read_replies(path, batch_size=BATCH_ROWS):
-                yield self._ipv4(batch)
+                yield self._split(batch)
         except LivenessError:
             raise
         except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
@@ -117,12 +163,12 @@ class ReplyBatches(Iterator[pa.RecordBatch]):
 
 
 def iter_reply_batches(path: str) -> ReplyBatches:
-    """Record batches of the IPv4 (``af = 4``) rows of ``path``, as :data:`NEEDED_COLUMNS`.
+    """Record batches of ``path`` split by family (:class:`FamilyBatch`).
 
     A finished Parquet file (no journal beside it) is read directly, decoding only the needed
     columns (the fast path); anything else (CSV, JSONL, a running or crashed scan's journal)
     goes through the output layer's :func:`~liveness.output.readers.read_replies`. The IPv6
-    rows left out are counted in the result's ``ipv6_rows``.
+    rows are counted in the result's ``ipv6_rows``.
     Raises InputError (naming ``path``) for a missing file, a file that is not a reply table,
     a missing column, or a file that breaks while being read (a truncated Parquet file).
     """

@@ -6,6 +6,12 @@ InputError only when no file could be read. On Dask (``workers`` for a local clu
 ``dask_address`` for an existing scheduler) only the per-file reduction runs remotely; partials
 are merged by union on the caller's side (order-independent), so the summary is identical to a
 local run.
+
+The families are analysed apart, with the same analyses: the IPv4 results are the summary's
+top-level keys (where readers have always found them) and also its ``ipv4`` section, the IPv6
+results its ``ipv6`` section (blocks are ``/prefix6`` prefixes there, and ``prefixes`` gives the
+picture of :mod:`.prefixes6` in place of the address map); ``families`` says how many rows each
+had and what its blocks are.
 """
 
 from __future__ import annotations
@@ -19,19 +25,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from liveness.analysis import analyses
 from liveness.analysis.addressmap import address_cells, address_map_of
 from liveness.analysis.partial import (
     Reducer,
+    Reduction,
     ReplyPartial,
     Window,
     reduce_file,
     release_free_memory,
 )
-from liveness.analysis.sets import ReplySets
-from liveness.analysis.source import BATCH_ROWS, NEEDED_COLUMNS
+from liveness.analysis.prefixes6 import prefix_picture
+from liveness.analysis.sets import DEFAULT_PREFIX6, ReplySets
+from liveness.analysis.source import BATCH_ROWS, NEEDED_COLUMNS, split_families
 from liveness.errors import InputError, LivenessError, RunError
 
 __all__ = [
@@ -65,7 +72,7 @@ ANALYSES: tuple[str, ...] = (
 
 def _reduce_or_error(
     path: str, window: Window | None = None, counters: bool = True
-) -> ReplyPartial | str:
+) -> Reduction | str:
     """Reduce one file, or return its one-line error (so one bad file cannot sink the rest)."""
     try:
         return reduce_file(path, window, counters)
@@ -79,7 +86,7 @@ def _map_on_dask(
     dask_address: str | None,
     window: Window | None = None,
     counters: bool = True,
-) -> Iterator[tuple[int, ReplyPartial | str]]:
+) -> Iterator[tuple[int, Reduction | str]]:
     """Run :func:`_reduce_or_error` over ``paths`` on Dask; yield (index, result) as they finish."""
     distributed: Any = importlib.import_module("dask.distributed")  # untyped: keep it Any
     cluster: Any = None
@@ -112,8 +119,8 @@ def reduce_files(
     dask_address: str | None = None,
     window: Window | None = None,
     counters: bool = True,
-) -> tuple[ReplyPartial, Summary]:
-    """Reduce every file and merge the good ones; return the merged partial and ``inputs``.
+) -> tuple[Reduction, Summary]:
+    """Reduce every file and merge the good ones; return the merged reduction and ``inputs``.
 
     Partials are merged as they arrive (union is order-independent), so memory holds the
     merged bitmaps plus those of the files in flight, not one set of bitmaps per file.
@@ -125,13 +132,13 @@ def reduce_files(
     if not paths:
         raise InputError("no reply file given")
     if workers is None and dask_address is None:
-        results: Iterable[tuple[int, ReplyPartial | str]] = (
+        results: Iterable[tuple[int, Reduction | str]] = (
             (i, _reduce_or_error(p, window, counters)) for i, p in enumerate(paths)
         )
     else:
         results = _map_on_dask(paths, workers, dask_address, window, counters)
     files: list[dict[str, Any]] = [{"path": p, "rows": 0, "error": None} for p in paths]
-    merged: ReplyPartial | None = None
+    merged: Reduction | None = None
     for i, result in results:
         if isinstance(result, str):
             files[i]["error"] = result
@@ -208,9 +215,16 @@ _STEPS: list[tuple[str, Callable[[ReplySets, dict[str, Any]], Any]]] = [
 ]
 
 
-def analysis_parts(partial: ReplyPartial, timings: dict[str, float] | None = None) -> AnalysisParts:
+def analysis_parts(
+    partial: ReplyPartial,
+    timings: dict[str, float] | None = None,
+    prefix6: int = DEFAULT_PREFIX6,
+) -> AnalysisParts:
     """Every analysis on ``partial``, one address slice at a time (:func:`_slices`);
-    ``timings`` (if given) gets seconds per analysis added."""
+    ``timings`` (if given) gets seconds per analysis added. An IPv6 partial is analysed whole,
+    with blocks of ``prefix6`` bits, and gets the prefix picture in place of the address map."""
+    if partial.af == 6:
+        return _analysis_parts6(partial, timings, prefix6)
     parts = AnalysisParts()
     sliced = partial.bitmap_bytes() > SLICE_BYTES
     for piece in _slices(partial):
@@ -232,24 +246,73 @@ def analysis_parts(partial: ReplyPartial, timings: dict[str, float] | None = Non
     return parts
 
 
-def summary_from_parts(parts: AnalysisParts, inputs: Summary, unknown_probes: set[str]) -> Summary:
-    """The summary of analysis parts (shares divided out), for ``inputs``."""
+def _analysis_parts6(
+    partial: ReplyPartial, timings: dict[str, float] | None, prefix6: int
+) -> AnalysisParts:
+    sets = ReplySets(partial, prefix6=prefix6)
+    found: dict[str, Any] = {}
+    for name, run in [*_STEPS, ("prefixes", lambda sets, _: prefix_picture(sets))]:
+        start = time.perf_counter()
+        found[name] = run(sets, found)
+        if timings is not None:
+            key = f"{name}_ipv6"
+            timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
+    return AnalysisParts(found)
+
+
+def _section(parts: AnalysisParts) -> Summary:
+    return {name: analyses.finish(result) for name, result in parts.results.items()}
+
+
+def summary_from_parts(
+    parts: AnalysisParts,
+    inputs: Summary,
+    unknown_probes: set[str],
+    parts6: AnalysisParts | None = None,
+    rows: tuple[int, int] | None = None,
+    prefix6: int = DEFAULT_PREFIX6,
+) -> Summary:
+    """The summary of analysis parts (shares divided out), for ``inputs``: the IPv4 parts at
+    the top level and as ``ipv4``, the IPv6 parts (if any) as ``ipv6``; ``rows`` the rows of
+    each family (default: all IPv4)."""
     summary: Summary = {"inputs": inputs}
-    summary.update((name, analyses.finish(result)) for name, result in parts.results.items())
+    ipv4 = _section(parts)
+    summary.update(ipv4)
     summary["address_map"] = address_map_of(parts.geometry, parts.cells)
     summary["unknown_probes"] = sorted(unknown_probes)
+    rows4, rows6 = rows if rows is not None else (inputs.get("rows", 0), 0)
+    summary["families"] = {
+        "ipv4": {"rows": rows4, "block": "/24"},
+        "ipv6": {"rows": rows6, "block": f"/{prefix6}"},
+    }
+    summary["ipv4"] = ipv4
+    summary["ipv6"] = _section(parts6) if parts6 is not None and rows6 else None
     return summary
 
 
 def analyze(
-    partial: ReplyPartial, inputs: Summary, timings: dict[str, float] | None = None
+    reduction: Reduction | ReplyPartial,
+    inputs: Summary,
+    timings: dict[str, float] | None = None,
+    prefix6: int = DEFAULT_PREFIX6,
 ) -> Summary:
-    """Run every analysis on a merged partial; ``timings`` (if given) gets seconds per analysis.
+    """Run every analysis on a merged reduction (or an IPv4 partial); ``timings`` (if given)
+    gets seconds per analysis.
 
-    A large partial is analysed one address slice at a time (:func:`_slices`); the slices'
-    results add up (:func:`~.analyses.combine`) to those of the whole.
+    A large IPv4 partial is analysed one address slice at a time (:func:`_slices`); the
+    slices' results add up (:func:`~.analyses.combine`) to those of the whole.
     """
-    return summary_from_parts(analysis_parts(partial, timings), inputs, partial.unknown_probes)
+    if isinstance(reduction, ReplyPartial):
+        reduction = Reduction(ipv4=reduction)
+    ipv4, ipv6 = reduction.ipv4, reduction.ipv6
+    return summary_from_parts(
+        analysis_parts(ipv4, timings),
+        inputs,
+        ipv4.unknown_probes | ipv6.unknown_probes,
+        analysis_parts(ipv6, timings, prefix6) if ipv6.rows else None,
+        (ipv4.rows, ipv6.rows),
+        prefix6,
+    )
 
 
 def summarize(
@@ -258,6 +321,7 @@ def summarize(
     workers: int | None = None,
     dask_address: str | None = None,
     passes: int = 1,
+    prefix6: int = DEFAULT_PREFIX6,
 ) -> Summary:
     """Reduce ``paths`` (streamed, optionally on Dask), merge by union, run analyses 1..9.
 
@@ -267,23 +331,32 @@ def summarize(
 
     ``passes`` > 1 reads the files that many times, each time keeping the addresses of one
     window of the IPv4 space only (:meth:`~.partial.Window.split`), so memory holds about
-    1/passes of the bitmaps; the windows' analyses add up to the same summary.
+    1/passes of the bitmaps; the windows' analyses add up to the same summary. (The IPv6 rows
+    are reduced and analysed in the first pass.) ``prefix6`` is the length of IPv6 blocks.
     """
     if passes < 1 or passes > 1 << 16:
         raise InputError(f"passes {passes}: must be between 1 and 65536")
+    if not 1 <= prefix6 <= 64:
+        raise InputError(f"--prefix6 {prefix6}: must be between 1 and 64")
     windows: list[Window | None] = [None] if passes == 1 else list(Window.split(passes))
     parts = AnalysisParts()
+    parts6: AnalysisParts | None = None
     inputs: Summary = {}
     unknown: set[str] = set()
+    rows = (0, 0)
     for i, window in enumerate(windows):
         merged, found = reduce_files(
             paths, workers=workers, dask_address=dask_address, window=window, counters=i == 0
         )
-        inputs = inputs or found
-        unknown = merged.unknown_probes
-        parts.add(analysis_parts(merged))
+        if i == 0:
+            inputs = found
+            rows = (merged.ipv4.rows, merged.ipv6.rows)
+            unknown = merged.ipv4.unknown_probes | merged.ipv6.unknown_probes
+            if merged.ipv6.rows:
+                parts6 = analysis_parts(merged.ipv6, prefix6=prefix6)
+        parts.add(analysis_parts(merged.ipv4))
         del merged
-    return summary_from_parts(parts, inputs, unknown)
+    return summary_from_parts(parts, inputs, unknown, parts6, rows, prefix6)
 
 
 def summarize_table(table: pa.Table, name: str = "<table>") -> Summary:
@@ -294,15 +367,14 @@ def summarize_table(table: pa.Table, name: str = "<table>") -> Summary:
     missing = [c for c in NEEDED_COLUMNS if c not in table.column_names]
     if missing:
         raise InputError(f"{name}: not a reply table (missing column(s): {', '.join(missing)})")
-    if "af" in table.column_names:
-        # The IPv4 analyses only, as from files (liveness.analysis.source): IPv6 rows have no
-        # IPv4 target.
-        table = table.filter(pc.equal(table["af"], pa.scalar(4, pa.uint8())))
-    reducer = Reducer(name)
-    for batch in table.select(list(NEEDED_COLUMNS)).to_batches(max_chunksize=BATCH_ROWS):
-        reducer.add(batch)
-    partial = reducer.finish()
-    if partial.rows == 0:
+    reducers = Reducer(name), Reducer(name, af=6)
+    for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+        split = split_families(batch, name)
+        reducers[0].add(split.ipv4)
+        if split.ipv6 is not None:
+            reducers[1].add(split.ipv6)
+    reduction = Reduction(reducers[0].finish(), reducers[1].finish())
+    if reduction.rows == 0:
         raise InputError(f"{name}: empty scan (no reply rows)")
-    files = [{"path": name, "rows": partial.rows, "error": None}]
-    return analyze(partial, {"files": files, "rows": partial.rows, "errors": 0})
+    files = [{"path": name, "rows": reduction.rows, "error": None}]
+    return analyze(reduction, {"files": files, "rows": reduction.rows, "errors": 0})

@@ -27,19 +27,10 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def format_headline(summary: dict[str, Any]) -> str:
-    """The study's headline figures and per-family coverage as a terminal table."""
-    inputs, coverage, head = summary["inputs"], summary["coverage"], summary["headline"]
-    transport, retrans = summary["transport"], summary["retransmission"]["overall"]
+def _coverage_rows(section: dict[str, Any]) -> list[tuple[Any, ...]]:
+    coverage = section["coverage"]
     every = coverage["all"]
-    ok_files = len(inputs["files"]) - inputs["errors"]
-    lines = [
-        f"{every} alive addresses in {coverage['all_blocks']} /24 blocks, from {inputs['rows']}"
-        f" replies in {ok_files} file(s)"
-        + (f" ({inputs['errors']} unreadable)" if inputs["errors"] else ""),
-        "",
-    ]
-    rows = [
+    rows: list[tuple[Any, ...]] = [
         (
             f,
             fam["alive"],
@@ -50,9 +41,13 @@ def format_headline(summary: dict[str, Any]) -> str:
         for f, fam in coverage["families"].items()
     ]
     rows.append(("union", coverage["union"], "", coverage["union_blocks"], ""))
-    lines.append(format_table(("family", "alive", "only this", "/24s", "of all"), rows))
-    lines.append("")
-    facts = [
+    return rows
+
+
+def _facts(section: dict[str, Any]) -> list[tuple[str, str]]:
+    head, transport = section["headline"], section["transport"]
+    retrans = section["retransmission"]["overall"]
+    return [
         (
             "TCP+UDP add over ICMP alone",
             f"{head['tcp_udp_added_over_icmp']} ({percent(head['tcp_udp_gain_over_icmp'])})",
@@ -63,8 +58,8 @@ def format_headline(summary: dict[str, Any]) -> str:
         ),
         (
             "revealed only by ICMP errors",
-            f"{summary['reply_kinds']['errors_only_all']}"
-            f" ({percent(summary['reply_kinds']['errors_only_share_of_all'])} of alive)",
+            f"{section['reply_kinds']['errors_only_all']}"
+            f" ({percent(section['reply_kinds']['errors_only_share_of_all'])} of alive)",
         ),
         (
             "transport-active (SYN-ACK or RST)",
@@ -75,10 +70,54 @@ def format_headline(summary: dict[str, Any]) -> str:
             f"{head['transport_active_all_five_ports']}"
             f" ({percent(head['all_five_ports_share_of_transport_active'])})",
         ),
-        ("tarpits", str(summary["tarpits"]["tarpits"])),
+        ("tarpits", str(section["tarpits"]["tarpits"])),
         ("found only by retransmission", f"{retrans['gain']} ({percent(retrans['share'])})"),
     ]
-    lines.append(format_table(("headline", "addresses"), facts))
+
+
+def format_headline(summary: dict[str, Any]) -> str:
+    """The study's headline figures and per-family coverage as a terminal table; with IPv6
+    rows, the IPv6 figures stand beside the IPv4 ones."""
+    inputs = summary["inputs"]
+    ipv6 = summary.get("ipv6")
+    families = summary.get("families", {})
+    block6 = families.get("ipv6", {}).get("block", "/48")
+    ok_files = len(inputs["files"]) - inputs["errors"]
+    coverage = summary["coverage"]
+    found = f"{coverage['all']} alive addresses in {coverage['all_blocks']} /24 blocks"
+    if ipv6 is not None:
+        coverage6 = ipv6["coverage"]
+        found = (
+            f"{coverage['all']} alive IPv4 addresses in {coverage['all_blocks']} /24 blocks and"
+            f" {coverage6['all']} alive IPv6 addresses in {coverage6['all_blocks']} {block6}s"
+        )
+    lines = [
+        f"{found}, from {inputs['rows']} replies in {ok_files} file(s)"
+        + (f" ({inputs['errors']} unreadable)" if inputs["errors"] else ""),
+        "",
+    ]
+    headers: tuple[str, ...] = ("family", "alive", "only this", "/24s", "of all")
+    rows = _coverage_rows(summary)
+    facts: list[tuple[str, ...]] = list(_facts(summary))
+    fact_headers: tuple[str, ...] = ("headline", "addresses")
+    if ipv6 is not None:
+        headers = (
+            "family",
+            "IPv4 alive",
+            "only this",
+            "/24s",
+            "of all",
+            "IPv6 alive",
+            "only this",
+            f"{block6}s",
+            "of all",
+        )
+        rows = [(*a, *b[1:]) for a, b in zip(rows, _coverage_rows(ipv6), strict=True)]
+        facts = [(*a, b[1]) for a, b in zip(facts, _facts(ipv6), strict=True)]
+        fact_headers = ("headline", "IPv4", "IPv6")
+    lines.append(format_table(headers, rows))
+    lines.append("")
+    lines.append(format_table(fact_headers, facts))
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from liveness.analysis import Summary, summarize
+from liveness.analysis.sets import DEFAULT_PREFIX6
 from liveness.analysis.tables import format_headline
 from liveness.cli._common import (
     check_output_file,
@@ -27,7 +28,14 @@ from liveness.cli._common import (
 from liveness.errors import InputError
 from liveness.targets.inputs import excerpt
 
-__all__ = ["command", "dask_options", "fail_on_bad_inputs", "summarize_scans", "write_json"]
+__all__ = [
+    "command",
+    "dask_options",
+    "fail_on_bad_inputs",
+    "prefix6_option",
+    "summarize_scans",
+    "write_json",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,13 +76,31 @@ def dask_options(func: F) -> F:
     return func
 
 
+def prefix6_option(func: F) -> F:
+    """``--prefix6 N``: the IPv6 prefix length the analyses count blocks of."""
+    return click.option(
+        "--prefix6",
+        type=click.IntRange(1, 64),
+        default=DEFAULT_PREFIX6,
+        show_default=True,
+        metavar="N",
+        help="IPv6 blocks are /N prefixes (IPv4 blocks are /24s); 64 counts subnets.",
+    )(func)
+
+
 def summarize_scans(
-    scans: tuple[str, ...], workers: int | None, dask_address: str | None, passes: int = 1
+    scans: tuple[str, ...],
+    workers: int | None,
+    dask_address: str | None,
+    passes: int = 1,
+    prefix6: int = DEFAULT_PREFIX6,
 ) -> Summary:
     """Summarize ``scans``, logging one line per unreadable file."""
     if workers is not None and dask_address is not None:
         raise InputError("--workers and --dask: give one or the other")
-    summary = summarize(scans, workers=workers, dask_address=dask_address, passes=passes)
+    summary = summarize(
+        scans, workers=workers, dask_address=dask_address, passes=passes, prefix6=prefix6
+    )
     for entry in summary["inputs"]["files"]:
         if entry["error"]:
             log(f"liveness: warning: skipped {entry['error']}")
@@ -109,25 +135,29 @@ def write_json(summary: Summary, path: str, flag: str = "-o") -> None:
     help="Read the scans this many times, one part of the address space each: memory / P "
     "(2 keeps the study's 500M addresses under 5 GB).",
 )
+@prefix6_option
 @dask_options
 @json_option
 def command(
     scans: tuple[str, ...],
     output: str | None,
     passes: int,
+    prefix6: int,
     workers: int | None,
     dask_address: str | None,
     as_json: bool,
 ) -> None:
     """Classify the addresses of SCANS (reply files) and run the study's analyses.
 
-    Prints the headline table (on stderr with --json, where stdout holds the summary).
+    Prints the headline table (on stderr with --json, where stdout holds the summary). IPv4
+    and IPv6 rows are analysed apart: the IPv6 figures stand beside the IPv4 ones, and the
+    JSON has a section per family (``ipv4``, the top level as before, and ``ipv6``).
     An unreadable SCAN is reported and skipped: the others are analysed and written, and the
     exit status is 2.
     """
     if output:
         check_output_file(output, "-o")
-    summary = summarize_scans(scans, workers, dask_address, passes)
+    summary = summarize_scans(scans, workers, dask_address, passes, prefix6)
     if output:
         write_json(summary, output)
     table = format_headline(summary)

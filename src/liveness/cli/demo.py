@@ -25,7 +25,12 @@ __all__ = ["command"]
     type=click.Path(file_okay=False),
     help="Where replies.parquet, metadata.json, summary.json and report.html go.",
 )
-@click.option("--spec", default="paper", show_default=True, help="Testbed spec (name or TOML).")
+@click.option(
+    "--spec",
+    default=None,
+    help="Testbed spec (name or TOML) [default: paper; with --connectivity: connectivity, "
+    "or dualstack for both families].",
+)
 @click.option(
     "-r",
     "--rate",
@@ -44,12 +49,12 @@ __all__ = ["command"]
 @click.option(
     "--connectivity",
     is_flag=True,
-    help="Instead: monitor the 'connectivity' testbed from six VPs and find its events.",
+    help="Instead: monitor the testbed (--spec) from all its VPs and find its events.",
 )
 @json_option
 def command(
     output_dir: str,
-    spec: str,
+    spec: str | None,
     rate: str,
     retransmit_delay: float,
     cooldown: float,
@@ -60,9 +65,11 @@ def command(
     if os.geteuid() != 0:
         raise RunError("the demo builds network namespaces: run it as root (sudo make demo)")
     if connectivity:
-        from liveness.demo.connectivity import outcome_lines, run_connectivity_demo
+        from liveness.demo.connectivity import DEMO_SPEC, outcome_lines, run_connectivity_demo
 
-        outcome = run_connectivity_demo(Path(output_dir), progress=log)
+        outcome = run_connectivity_demo(
+            Path(output_dir), progress=log, spec=spec if spec is not None else DEMO_SPEC
+        )
         if as_json:
             emit_json(outcome)
         else:
@@ -73,7 +80,7 @@ def command(
 
     result, summary = run_scan_demo(
         Path(output_dir),
-        spec=spec,
+        spec=spec if spec is not None else "paper",
         rate=rate,
         retransmit_delay=retransmit_delay,
         cooldown=cooldown,

@@ -29,7 +29,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "testbed": ("testbed", "Build, inspect and remove an emulated Internet in namespaces."),
     "analyze": ("analyze", "Classify addresses by the liveness taxonomy; the study's analyses."),
     "report": ("report", "Write a self-contained HTML report of one or more scans."),
-    "ipset": ("ipset", "Build and combine IPv4 sets (roaring bitmaps), like SiLK's rwset."),
+    "ipset": ("ipset", "Build and combine IPv4 and IPv6 address sets, like SiLK's rwset."),
     "reach": ("reach", "Outages, islands, peninsulas, the core, DNSmon, RIR tables."),
     "monitor": ("monitor", "Trinocular-style block monitoring from vantage points."),
     "demo": ("demo", "Run the main job end to end on the built-in testbed."),

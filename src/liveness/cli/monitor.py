@@ -1,16 +1,21 @@
-"""``liveness monitor``: Trinocular-style monitoring of /24 blocks from one vantage point or all.
+"""``liveness monitor``: Trinocular-style monitoring of IPv4 /24 and IPv6 blocks from one
+vantage point or all.
 
-Reads the census (E(b) per block), runs ``--rounds`` rounds of adaptive probing and streams,
-per VP, a Trinocular-format FSDB file and an Observation parquet into ``-o OUTDIR``. Probes go
-through :func:`liveness.monitor.make_prober`: ``--live`` sends ICMP echo on the wire
-through the scan engine (``-i``/``-S``/``-G`` as for ``liveness scan``, looked up from the
-route to the first census address when absent); ``--model`` uses the in-process responder
-model (simulated time, no packets). Sending is opt-in: without either flag nothing is sent.
+Reads the census (E(b) per block; IPv6 addresses of a census are grouped into ``--block6``
+prefixes, /48 by default), runs ``--rounds`` rounds of adaptive probing of every family the
+census holds and streams, per VP, a Trinocular-format FSDB file (IPv4; ``VP.fsdb6`` for IPv6)
+and one Observation parquet of both families into ``-o OUTDIR``. Probes go through
+:func:`liveness.monitor.make_prober`: ``--live`` sends ICMP / ICMPv6 echo on the wire through the
+scan engine (``-i``/``-S``/``-G``/``--source-ip6`` as for ``liveness scan``, looked up from the
+route to the family's first census address when absent); ``--model`` uses the in-process
+responder model (simulated time, no packets). Sending is opt-in: without either flag nothing
+is sent.
 
 ``--testbed SPEC`` brings the spec's testbed up, scans it for a census from its first VP (two
-ICMP echo passes of ``liveness scan``, unless ``--census`` is given), runs one live monitor per
-VP inside its namespace on a shared round clock (:mod:`liveness.monitor.multi`), writes
-the schedule and each VP's own block beside the outputs, and takes the testbed down.
+ICMP echo passes of ``liveness scan`` over both families, unless ``--census`` is given), runs
+one live monitor per VP inside its namespace on a shared round clock, both families in each
+(:mod:`liveness.monitor.multi`), writes the schedule and each VP's own blocks beside the
+outputs, and takes the testbed down.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from liveness.errors import InputError
 from liveness.monitor import (
     TrinocularParams,
 )
+from liveness.monitor.census import DEFAULT_BLOCK6
 from liveness.monitor.driver import monitor_vp
 from liveness.reach.trinocular import ROUND_S
 from liveness.targets.inputs import excerpt
@@ -45,9 +51,13 @@ __all__ = ["command", "parse_params"]
 
 _VP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
+TESTBED_BLOCK6 = 56
+"""``--block6`` with ``--testbed``: the testbed gives IPv4 host X.Y the twin 2001:2:0:XXYY::1,
+so a /24 is a /56 there."""
+
 # Parameters --param may not set, and why: they are fixed, or set by a flag of their own.
 _NOT_PARAMS = {
-    "block_size": "is fixed at 256: the monitor watches /24 blocks",
+    "block_size": "is fixed at 256: the size of a /24, used for IPv6 blocks alike",
     "round_s": "is set by --round-s",
 }
 
@@ -83,6 +93,27 @@ def parse_params(
     return TrinocularParams(**values)
 
 
+def _sources(source_ip: str | None, source_ip6: str | None) -> tuple[str | None, str | None]:
+    """``-S`` may name the source of either family; ``--source-ip6`` only the IPv6 one."""
+    for flag, value, version in (
+        ("-S/--source-ip", source_ip, None),
+        ("--source-ip6", source_ip6, 6),
+    ):
+        if value is None:
+            continue
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            raise InputError(f"{flag}: {excerpt(value)} is not an IP address") from None
+        if version == 6 and address.version != 6:
+            raise InputError(f"{flag}: {excerpt(value)} is not an IPv6 address")
+    if source_ip is not None and ipaddress.ip_address(source_ip).version == 6:
+        if source_ip6 is not None:
+            raise InputError("-S/--source-ip and --source-ip6 both name an IPv6 source")
+        return None, source_ip
+    return source_ip, source_ip6
+
+
 def _param_value(name: str, text: str, integer: bool, where: str) -> int | float:
     """One ``--param`` value: an integer literal for an int parameter, else a finite number."""
     if integer:
@@ -99,23 +130,28 @@ def _param_value(name: str, text: str, integer: bool, where: str) -> int | float
     return value
 
 
-def _parse_outage(spec: str, rounds: int | None) -> tuple[int, int, int]:
-    """``a.b.c.0/24@R0-R1``: block down from round R0 up to (not including) R1, R0 < R1."""
+def _parse_outage(spec: str, rounds: int | None, block6: int = 48) -> tuple[int, int, int, int]:
+    """``a.b.c.0/24@R0-R1`` (or an IPv6 ``P/block6@R0-R1``): block down from round R0 up to
+    (not including) R1, R0 < R1; as (family, block key, R0, R1)."""
     where = f"--model-outage {excerpt(spec)}"
     block, at, span = spec.partition("@")
     first_text, dash, end_text = span.partition("-")
     try:
-        network = ipaddress.IPv4Network(block)
-        if network.prefixlen != 24 or not at or not dash:
+        network = ipaddress.ip_network(block)
+        wanted = 24 if network.version == 4 else block6
+        if network.prefixlen != wanted or not at or not dash:
             raise ValueError
         first, end = int(first_text), int(end_text)
     except ValueError:
-        raise InputError(f"{where}: expected a.b.c.0/24@FIRST-END (rounds)") from None
+        raise InputError(
+            f"{where}: expected a.b.c.0/24@FIRST-END or an IPv6 /{block6}@FIRST-END (rounds)"
+        ) from None
     if first < 0 or end <= first:
         raise InputError(f"{where}: END must be after FIRST (rounds FIRST..END-1 are down)")
     if rounds is not None and first >= rounds:
         raise InputError(f"{where}: starts after the last round (--rounds {rounds})")
-    return int(network.network_address), first, end
+    key = int(network.network_address)
+    return network.version, key if network.version == 4 else key >> 64, first, end
 
 
 @click.command(name="monitor")
@@ -159,6 +195,14 @@ def _parse_outage(spec: str, rounds: int | None) -> tuple[int, int, int]:
 @click.option("--live", is_flag=True, help="Send ICMP echo on the wire (this host or namespace).")
 @click.option("-i", "--interface", help="Live: interface to send on (default: the route's).")
 @click.option("-S", "--source-ip", help="Live: source address (default: the route's).")
+@click.option("--source-ip6", help="Live: IPv6 source address (default: the route's).")
+@click.option(
+    "--block6",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="IPv6 block length: the census' IPv6 addresses are monitored per /N "
+    "[default: 48; 56 with --testbed, the testbed's twin of a /24].",
+)
 @click.option("-G", "--gateway-mac", help="Live: gateway MAC (default: the neighbour table's).")
 @click.option(
     "--timeout",
@@ -210,6 +254,8 @@ def command(
     live: bool,
     interface: str | None,
     source_ip: str | None,
+    source_ip6: str | None,
+    block6: int | None,
     gateway_mac: str | None,
     timeout_s: float,
     rate_pps: float,
@@ -220,14 +266,17 @@ def command(
     outages: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Monitor the census' /24 blocks with Trinocular's adaptive probing (one VP, or --testbed)."""
+    """Monitor the census' blocks (IPv4 /24s, IPv6 /N) with Trinocular's adaptive probing (one
+    VP, or --testbed)."""
     check_output_dir(output_dir, "-o")
+    if block6 is None:
+        block6 = TESTBED_BLOCK6 if testbed_spec is not None else DEFAULT_BLOCK6
     if scale_rate_window is None:
         scale_rate_window = testbed_spec is not None
     params = parse_params(param_items, round_s, scale_rate_window)
     if scale_rate_window:
         params = params.time_scaled()
-    schedule = [_parse_outage(spec, rounds) for spec in outages]
+    schedule = [_parse_outage(spec, rounds, block6) for spec in outages]
     if schedule and not model:
         raise InputError("--model-outage needs --model")
     if model and (live or testbed_spec):
@@ -237,6 +286,8 @@ def command(
             raise InputError("--testbed: runs every VP of the spec; drop --vp and --start")
         if interface or source_ip or gateway_mac:
             raise InputError("--testbed: -i/-S/-G come from each VP; drop them")
+        if source_ip6:
+            raise InputError("--testbed: --source-ip6 comes from each VP; drop it")
         from liveness.monitor.multi import VpMonitorOptions, monitor_testbed
 
         log(f"monitor: bringing up {testbed_spec}, census scan, then every VP at once")
@@ -252,6 +303,7 @@ def command(
                 scale_rate_window=scale_rate_window,
                 rate_pps=rate_pps,
                 changes_only=changes_only,
+                block6=block6,
             ),
             progress=log,
         )
@@ -283,6 +335,9 @@ def command(
         )
     if model and (interface or source_ip or gateway_mac):
         raise InputError("-i/-S/-G: only with --live")
+    if model and source_ip6:
+        raise InputError("--source-ip6: only with --live")
+    source_ip, source_ip6 = _sources(source_ip, source_ip6)
     summary = monitor_vp(
         progress=log,
         vp=vp,
@@ -299,6 +354,8 @@ def command(
         live_route=(interface, source_ip, gateway_mac),
         timeout_s=timeout_s,
         rate_pps=rate_pps,
+        block6=block6,
+        source_ip6=source_ip6,
     )
     if as_json:
         emit_json(summary)

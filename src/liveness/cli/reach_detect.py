@@ -28,6 +28,7 @@ from liveness.cli._common import (
 )
 from liveness.errors import InputError
 from liveness.reach.atlas_islands import AtlasParams
+from liveness.reach.blocks import PREFIX6_RANGE, PREFIX_RANGE
 from liveness.reach.detect import (
     Detection,
     DetectParams,
@@ -35,6 +36,7 @@ from liveness.reach.detect import (
     sort_events,
 )
 from liveness.reach.detection import detection_summary, is_atlas, run_detection
+from liveness.reach.families import cross_family
 from liveness.reach.trinocular import ROUND_S
 
 __all__ = [
@@ -50,11 +52,14 @@ KINDS = ("auto", "atlas", "trinocular", "scan", "observation")
 JSON_EVENT_LIMIT = 10_000
 
 
-def read_observation_files(paths: Sequence[str], kind: str) -> pa.Table:
-    """Observation tables from files, through the readers of ``reach.readers``."""
+def read_observation_files(
+    paths: Sequence[str], kind: str, prefix: int = 24, prefix6: int = 48
+) -> pa.Table:
+    """Observation tables from files, through the readers of ``reach.readers`` (scan files:
+    IPv4 /``prefix`` and IPv6 /``prefix6`` blocks)."""
     from liveness.reach.readers import read_observations
 
-    table = read_observations(list(paths), kind=kind)
+    table = read_observations(list(paths), kind=kind, block_prefix=prefix, block_prefix6=prefix6)
     if not isinstance(table, pa.Table):
         raise InputError("the observation reader returned no table")
     return table
@@ -139,8 +144,13 @@ _DETECTOR_OPTIONS = [
                  show_default=True, help="Below this share of active blocks reached: island."),
     click.option("--min-blocks", type=click.IntRange(min=0), default=10, show_default=True,
                  help="A VP measuring fewer blocks is unmeasurable, not an island."),
+    click.option("--prefix", type=click.IntRange(*PREFIX_RANGE), default=24, show_default=True,
+                 help="Scan input: IPv4 blocks of this length."),
+    click.option("--prefix6", type=click.IntRange(*PREFIX6_RANGE), default=48,
+                 show_default=True, help="Scan input: IPv6 blocks of this length (/48, /64)."),
     click.option("--vp-blocks", multiple=True, metavar="VP=CIDR",
-                 help="A VP's own block (repeatable): an island still reaches it."),
+                 help="A VP's own block (repeatable, one per family for a dual-stack VP): an "
+                      "island of that family still reaches it."),
     click.option("--island-mask/--no-island-mask", default=True, show_default=True,
                  help="Blocks: find islands first and leave the island VPs' views out of the "
                       "block detector, so an island does not also show as peninsulas (Atlas "
@@ -205,13 +215,16 @@ def command(
     """Find outages, peninsulas and islands in OBSERVATIONS (Atlas, Trinocular or scan files)."""
     if output:
         check_table_output(output)
-    obs = read_observation_files(observations, options["kind"])
+    obs = read_observation_files(
+        observations, options["kind"], options["prefix"], options["prefix6"]
+    )
     log(f"reach detect: {obs.num_rows} intervals")
     found, atlas = detect_from_options(obs, options, observations)
     if output:
         write_table(found.events, output, {"vp_summary": found.vp_summary})
         log(f"reach detect: wrote {found.events.num_rows} events to {output}")
     summary = detection_summary(found)
+    cross = cross_family(obs, found)  # each island, and the same VP in the other family
     if as_json:
         emit_json(
             {
@@ -221,11 +234,15 @@ def command(
                 "events_list": table_rows(found.events, JSON_EVENT_LIMIT),
                 "events_truncated": found.events.num_rows > JSON_EVENT_LIMIT,
                 "vp_summary": table_rows(found.vp_summary),
+                "cross_family": table_rows(cross),
             }
         )
         return
     echo(format_rows(found.events))
     echo()
     echo(format_rows(found.vp_summary))
+    if cross.num_rows:
+        echo()
+        echo(format_rows(cross))
     counts = ", ".join(f"{k}: {v['events']}" for k, v in sorted(summary["by_kind"].items()))
     echo(f"{summary['events']} events ({counts or 'none'}) from {summary['intervals']} intervals")

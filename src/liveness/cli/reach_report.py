@@ -94,7 +94,9 @@ def command(
     if Path(output).suffix.lower() not in (".html", ".htm"):
         raise InputError(f"-o {output}: the report is HTML; use a .html file name")
     check_output_file(output, "-o")
-    obs = read_observation_files(observations, options["kind"])
+    obs = read_observation_files(
+        observations, options["kind"], options["prefix"], options["prefix6"]
+    )
     found, atlas = detect_from_options(obs, options, observations)
     dnsmon = None
     sources = list(atlas_paths) or (list(observations) if atlas else [])

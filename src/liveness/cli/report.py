@@ -10,7 +10,12 @@ import click
 from liveness.analysis import ANALYSES, Summary
 from liveness.analysis.report import write_report
 from liveness.cli._common import check_output_file, emit_json, json_option, log, output_file
-from liveness.cli.analyze import dask_options, fail_on_bad_inputs, summarize_scans
+from liveness.cli.analyze import (
+    dask_options,
+    fail_on_bad_inputs,
+    prefix6_option,
+    summarize_scans,
+)
 from liveness.errors import InputError
 from liveness.targets.inputs import check_input_file
 
@@ -74,6 +79,7 @@ def _write_from_summary(summary: Summary, path: str, out: str, metadata: Any) ->
 @click.option("-o", "--output", required=True, metavar="FILE", help="The HTML file to write.")
 @click.option("--summary", "summary_path", metavar="FILE", help="Use a saved `analyze -o` summary.")
 @click.option("-m", "--metadata", metavar="FILE", help="The scan's metadata JSON (scan -m).")
+@prefix6_option
 @dask_options
 @json_option
 def command(
@@ -81,6 +87,7 @@ def command(
     output: str,
     summary_path: str | None,
     metadata: str | None,
+    prefix6: int,
     workers: int | None,
     dask_address: str | None,
     as_json: bool,
@@ -97,7 +104,7 @@ def command(
         with output_file(output, "-o") as temporary:
             _write_from_summary(summary, summary_path, temporary, scan_metadata)
     else:
-        summary = summarize_scans(scans, workers, dask_address)
+        summary = summarize_scans(scans, workers, dask_address, prefix6=prefix6)
         with output_file(output, "-o") as temporary:
             write_report(summary, temporary, scan_metadata)
     if as_json:

@@ -3,6 +3,11 @@
 Brings a testbed spec up, scans every target from its first VP with the study's probe set (a
 real ``liveness scan`` inside the VP's namespace), writes the ground truth beside the replies,
 takes the testbed down (also on failure), and writes ``summary.json`` and ``report.html``.
+
+A spec with IPv6 hosts (``dualstack``) is scanned over both families in the same scan: its IPv6
+population as prefix walks (``::1`` of every /64 of each IPv6 target block), and the summary
+and report have an IPv6 section. The spec's connectivity schedule is left out: the scan demo
+shows what the hosts answer, the connectivity demo what the events do.
 """
 
 from __future__ import annotations
@@ -11,11 +16,12 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from liveness.errors import RunError
-from liveness.safety import BENCHMARK_NET
+from liveness.safety import BENCHMARK_NET, BENCHMARK_NET6
 
 __all__ = ["run_scan_demo"]
 
@@ -49,16 +55,19 @@ def run_scan_demo(
         progress(f"[{number}/{STAGES} {time.monotonic() - started:5.1f}s] {text}")
 
     stage(1, f"bringing up the testbed ({spec})")
-    with Testbed(load_spec(spec)) as testbed:
+    with Testbed(replace(load_spec(spec), events=())) as testbed:
         vp = next(iter(testbed.vps.values()))
         allowlist = out / "allowlist.txt"
-        allowlist.write_text(f"{BENCHMARK_NET}\n")
-        stage(2, f"scanning {', '.join(testbed.targets)} from {vp.name} ({vp.src_ip})")
+        allowlist.write_text(f"{BENCHMARK_NET}\n{BENCHMARK_NET6}\n")
+        walks = [f"{net}-64" for net in testbed.targets6] if vp.src_ip6 else []
+        sources = vp.src_ip + (f", {vp.src_ip6}" if walks else "")
+        stage(2, f"scanning {', '.join([*testbed.targets, *walks])} from {vp.name} ({sources})")
         argv = vp.scan_argv(
-            testbed.targets,
+            [*testbed.targets, *walks],
             allowlist,
             *("-r", rate, "-o", str(replies), "-m", str(out / "metadata.json")),
             *("--retransmit-delay", str(retransmit_delay), "-c", str(cooldown)),
+            *(vp.sender_options6() if walks else []),
         )
         done = testbed.run(vp.name, argv, stdout=sys.stderr, stderr=None)
         if done.returncode != 0:

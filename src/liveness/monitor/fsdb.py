@@ -6,6 +6,10 @@ digits (``c0a80100``), round number and start, a_short, a_oper, status (0 down, 
 none) and rtt_us (``-``: the prober interface reports no RTT). ``write_trinocular`` there
 writes a whole file at once; a monitor needs an open file that grows by one round at a time
 and can be read while it runs, hence this writer.
+
+The Trinocular format names IPv4 /24s only; IPv6 rounds go to a file of their own with the
+same columns, ``block`` holding the prefix as text (``2001:2:0:100::/56``), which ``liveness
+reach`` does not read (the monitor's Observation file carries both families).
 """
 
 from __future__ import annotations
@@ -87,7 +91,9 @@ class FsdbStream:
         log_text = pa.array(np.where(log == b"", b"-", log), type=pa.binary()).cast(pa.string())
         table = pa.table(
             {
-                "block": hex_blocks(block),
+                "block": hex_blocks(block)
+                if result.af == 4
+                else result.block_names(np.flatnonzero(keep)),
                 "round_no": pa.array(np.full(count, result.round_no, dtype=np.int64)),
                 "round_start_epoch": pa.array(np.full(count, result.round_start, dtype=np.int64)),
                 "a_short": _rounded(result.a_short[keep]),

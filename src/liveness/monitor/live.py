@@ -1,5 +1,10 @@
 """The live prober: one ICMP echo per address through the scan engine and the AF_PACKET rings.
 
+One prober speaks one family: given an IPv4 ``source_ip`` it sends ICMP echo to uint32
+addresses; given an IPv6 one, ICMPv6 echo (type 128, answered by 129) to ``(n, 16)``
+addresses, built, validated and classified by the same probe module (``icmp_echo``) as
+``liveness scan`` does for IPv6 targets.
+
 A :class:`LiveProber` answers the monitor's batches on the wire: it builds the echo requests
 with the scan engine (``icmp_echo``, validation tokens keyed by a seed), sends the batch through
 a :class:`~liveness.net.afpacket.RingSender` (paced at ``rate_pps`` by the scanner's own
@@ -15,7 +20,9 @@ to the next probe of the same address, as the validation token depends on the ad
 
 It opens AF_PACKET sockets on ``interface`` of the network namespace it runs in (root, or
 CAP_NET_RAW), so it works from inside a testbed VP (``ip netns exec``). The caller decides
-where it may send: :func:`check_monitor_targets` refuses reserved ranges.
+where it may send: :func:`check_monitor_targets` refuses reserved IPv4 ranges, and every IPv6
+block outside the benchmarking prefix 2001:2::/48 (the testbed's; the monitor sends IPv6
+nowhere else).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,7 +41,7 @@ from liveness.output.schema import REPLY_CATEGORIES
 from liveness.probes import ReplyClassifier, parse_probes
 from liveness.probes.classify import Replies
 from liveness.probes.context import ScanContext
-from liveness.safety import BENCHMARK_NET
+from liveness.safety import BENCHMARK_NET, BENCHMARK_NET6
 from liveness.scan.pacing import Pacer
 from liveness.targets.blocklist import default_blocklist
 
@@ -45,9 +53,14 @@ _MAX_SLICE = 4096  # frames per send at most; the ring is read between slices
 _RX_SLOTS = 1 << 15  # read between slices, so it holds at most a few slices of replies
 
 
-def check_monitor_targets(blocks: NDArray[np.uint32], where: str) -> None:
+def check_monitor_targets(blocks: NDArray[Any], where: str, *, prefix6: int | None = None) -> None:
     """Refuse /24 blocks inside the default blocklist (IANA special-purpose ranges, multicast,
-    reserved), except the benchmarking range 198.18.0.0/15 that the testbed uses."""
+    reserved), except the benchmarking range 198.18.0.0/15 that the testbed uses. With
+    ``prefix6``, ``blocks`` are IPv6 /prefix6 blocks (upper 64 bits): every one must lie
+    inside 2001:2::/48."""
+    if prefix6 is not None:
+        _check_ipv6_blocks(np.asarray(blocks, dtype=np.uint64), prefix6, where)
+        return
     bench_lo = int(BENCHMARK_NET.network_address)
     bench_hi = bench_lo + BENCHMARK_NET.num_addresses
     wide = np.asarray(blocks, dtype=np.int64)
@@ -63,6 +76,22 @@ def check_monitor_targets(blocks: NDArray[np.uint32], where: str) -> None:
             )
 
 
+def _check_ipv6_blocks(blocks: NDArray[np.uint64], prefix6: int, where: str) -> None:
+    """Every /prefix6 block inside BENCHMARK_NET6, or one line naming the first that is not."""
+    bench_len = BENCHMARK_NET6.prefixlen
+    bench_high = np.uint64(int(BENCHMARK_NET6.network_address) >> 64)
+    shift = np.uint64(64 - bench_len)
+    outside = (blocks >> shift) != (bench_high >> shift)
+    if prefix6 < bench_len and blocks.size:
+        outside[:] = True
+    if outside.any():
+        first = int(blocks[np.argmax(outside)]) << 64
+        raise InputError(
+            f"{where}: block {ipaddress.IPv6Address(first)}/{prefix6} is not inside "
+            f"{BENCHMARK_NET6}: the monitor sends IPv6 only to the benchmarking prefix"
+        )
+
+
 class LiveProber:
     """ICMP echo probing of address batches from this host (or namespace), through the rings.
 
@@ -70,6 +99,7 @@ class LiveProber:
     scan`` ``-i``/``-S``/``-G``); ``source_mac`` defaults to the interface's. ``timeout_s``:
     how long a batch waits for replies. ``seed`` keys the validation tokens. Counters:
     ``probes_sent``, ``replies`` (positive probes), ``late_frames`` (drained before a send).
+    An IPv6 ``source_ip`` makes it an ICMPv6 prober (``af`` 6) of ``(n, 16)`` addresses.
     """
 
     def __init__(
@@ -89,23 +119,32 @@ class LiveProber:
         if rate_pps is not None and rate_pps < 0:
             raise InputError(f"-r/--rate: {rate_pps} must be >= 0 (0: unpaced)")
         try:
-            src = int(ipaddress.IPv4Address(source_ip))
+            source = ipaddress.ip_address(source_ip)
         except ValueError:
-            raise InputError(f"-S/--source-ip: {source_ip!r} is not an IPv4 address") from None
+            raise InputError(f"-S/--source-ip: {source_ip!r} is not an IP address") from None
+        self.af = source.version
+        src = int(source) if self.af == 4 else 0
+        src6 = source.packed if self.af == 6 else None
         own_mac = interface_mac(interface) if source_mac is None else _mac(source_mac)
         self.context = ScanContext.from_seed(
-            seed, src_ip=src, src_mac=own_mac, gw_mac=_mac(gateway_mac), vp=vp, max_attempts=1
+            seed,
+            src_ip=src,
+            src_ip6=src6,
+            src_mac=own_mac,
+            gw_mac=_mac(gateway_mac),
+            vp=vp,
+            max_attempts=1,
         )
         self._probes = parse_probes("icmp_echo")
         self._classifier = ReplyClassifier(self.context, self._probes)
         self.timeout_s = timeout_s
         # While the pacer waits, replies are read (into the batch under way, see probe()).
         self._pacer = Pacer(rate_pps or None, max_batch=_MAX_SLICE, sleep=self._receive_for)
-        self._distinct = np.empty(0, dtype=np.uint32)
+        self._distinct: NDArray[Any] = np.empty(0, dtype=np.uint32)
         self._seen = np.zeros(0, dtype=bool)
         self._sender = RingSender(interface)
         try:
-            self._receiver = RingReceiver(interface, src, slots=_RX_SLOTS)
+            self._receiver = RingReceiver(interface, src, slots=_RX_SLOTS, dst_addr6=src6)
         except BaseException:
             self._sender.close()
             raise
@@ -121,19 +160,27 @@ class LiveProber:
                 return
             self.late_frames += int(stale.lengths.size)
 
-    def probe(self, addresses: NDArray[np.uint32]) -> NDArray[np.bool_]:
+    def probe(self, addresses: NDArray[Any]) -> NDArray[np.bool_]:
         """Echo each address once; True where a valid echo reply came from that address."""
-        targets = np.asarray(addresses, dtype=np.uint32)
-        answered = np.zeros(targets.size, dtype=bool)
-        if not targets.size:
+        if self.af == 6:
+            targets = np.ascontiguousarray(addresses, dtype=np.uint8).reshape(-1, 16)
+            keys: NDArray[Any] = targets.view("V16").ravel()  # bytewise order: address order
+        else:
+            targets = np.asarray(addresses, dtype=np.uint32)
+            keys = targets
+        answered = np.zeros(keys.size, dtype=bool)
+        if not keys.size:
             return answered
-        order = np.argsort(targets, kind="stable")
-        ranked = targets[order]
+        order = np.argsort(keys, kind="stable")
+        ranked = keys[order]
         distinct = np.unique(ranked)
         seen = np.zeros(distinct.size, dtype=bool)
         self._distinct, self._seen = distinct, seen
         self._drain()
-        frames = self._probes[0].build(self.context, targets)
+        if self.af == 6:
+            frames = self._probes[0].build6(self.context, targets)
+        else:
+            frames = self._probes[0].build(self.context, np.asarray(targets, dtype=np.uint32))
         first = 0
         while first < frames.shape[0]:
             # The pacer reads replies while it waits, so the receive ring never holds more than
@@ -144,7 +191,7 @@ class LiveProber:
             first += count
             if self._pacer.rate is None:
                 self._receive_until(0.0, distinct, seen)
-        self.probes_sent += int(targets.size)
+        self.probes_sent += int(keys.size)
         self._receive_until(time.monotonic() + self.timeout_s, distinct, seen)
         spots = np.searchsorted(distinct, ranked)
         answered[order] = seen[spots]
@@ -160,7 +207,7 @@ class LiveProber:
             time.sleep(left)
 
     def _receive_until(
-        self, deadline: float, distinct: NDArray[np.uint32], seen: NDArray[np.bool_]
+        self, deadline: float, distinct: NDArray[Any], seen: NDArray[np.bool_]
     ) -> None:
         """Mark in ``seen`` the addresses of ``distinct`` whose echo replies arrive before
         ``deadline`` (monotonic seconds); returns early once all of them have answered."""
@@ -168,9 +215,10 @@ class LiveProber:
             remaining_ms = int((deadline - time.monotonic()) * 1000.0)
             batch = self._receiver.poll(max(0, remaining_ms))
             if batch.lengths.size:
-                hit = _echoed_targets(
-                    self._classifier.classify_columns(batch.frames, batch.lengths, batch.ts_ns)
+                replies = self._classifier.classify_columns(
+                    batch.frames, batch.lengths, batch.ts_ns
                 )
+                hit = _echoed_targets6(replies) if self.af == 6 else _echoed_targets(replies)
                 spots = np.minimum(np.searchsorted(distinct, hit), distinct.size - 1)
                 seen[spots[distinct[spots] == hit]] = True
             elif remaining_ms <= 0:
@@ -198,6 +246,19 @@ def _echoed_targets(replies: Replies) -> NDArray[np.uint32]:
     target = replies["target"]
     echoed = (replies["reply"] == ECHO_REPLY) & (target == replies["responder"])
     found: NDArray[np.uint32] = target[echoed].astype(np.uint32)
+    return found
+
+
+def _echoed_targets6(replies: Replies) -> NDArray[Any]:
+    """IPv6 targets (as 16-byte keys) of the ICMPv6 echo replies that came from the target."""
+    if "target6" not in replies or not replies["target6"].shape[0]:
+        return np.empty(0, dtype="V16")
+    target = np.ascontiguousarray(replies["target6"], dtype=np.uint8).reshape(-1, 16)
+    responder = np.ascontiguousarray(replies["responder6"], dtype=np.uint8).reshape(-1, 16)
+    echoed = (
+        (replies["af"] == 6) & (replies["reply"] == ECHO_REPLY) & (target == responder).all(axis=1)
+    )
+    found: NDArray[Any] = np.ascontiguousarray(target[echoed]).view("V16").ravel()
     return found
 
 

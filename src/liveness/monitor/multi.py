@@ -3,17 +3,20 @@
 Each VP runs its own ``liveness monitor --vp NAME`` inside its network namespace (live ICMP
 echo through its ``eth0``), all on the same round clock: the same ``--start`` (epoch seconds)
 and ``--round-s``, so round k begins at the same instant everywhere and the detectors' round
-grid lines up with the testbed's schedule. The census is shared: the addresses that answered
-ICMP echo in :func:`census_scan`, a real ``liveness scan --probes icmp_echo`` of the spec's
-targets from one VP (two passes, so the census measures availability), run while the
-schedule is still quiet. Outputs land in one directory: ``VP.fsdb``,
-``VP.observations.parquet``, ``VP.unmeasurable.txt``, ``VP.summary.json`` (its JSON summary)
-and ``VP.log`` (its stderr).
+grid lines up with the testbed's schedule. On a dual-stack testbed each VP's monitor watches
+both families (IPv4 /24s and IPv6 ``block6`` prefixes, ICMP and ICMPv6 echo) in the same rounds.
+The census is shared: the addresses that answered ICMP echo in :func:`census_scan`, a real
+``liveness scan --probes icmp_echo`` of the spec's targets of both families (IPv6: ``::1`` of
+every /64 of the population) from one VP (two passes, so the census measures availability),
+run while the schedule is still quiet. Outputs land in one directory: ``VP.fsdb`` (and
+``VP.fsdb6``), ``VP.observations.parquet``, ``VP.unmeasurable.txt``, ``VP.summary.json`` (its
+JSON summary) and ``VP.log`` (its stderr).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import math
 import subprocess
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from liveness.errors import RunError
+from liveness.safety import BENCHMARK_NET, BENCHMARK_NET6
 from liveness.testbed import Testbed, VantagePoint, load_spec
 from liveness.testbed.testbed import LIVENESS_CLI
 
@@ -36,6 +40,7 @@ __all__ = [
     "monitor_testbed",
     "run_testbed_monitor",
     "vp_blocks",
+    "vp_blocks6",
     "wait_with_progress",
 ]
 
@@ -51,13 +56,22 @@ def _silent(message: str) -> None:
 def census_scan_argv(
     vp: VantagePoint, targets: Sequence[str], allowlist: Path, output: Path, rate: str
 ) -> list[str]:
-    """The ``liveness scan`` command line of one ICMP echo census pass from ``vp``."""
+    """The ``liveness scan`` command line of one ICMP echo census pass from ``vp`` (IPv6
+    targets, if any, from its IPv6 source)."""
+    six = any(":" in target for target in targets)
     return vp.scan_argv(
         targets,
         allowlist,
         *("--probes", "icmp_echo", "-r", rate, "--retransmit-delay", "0", "--cooldown-time", "1"),
         *("-q", "-o", str(output)),
+        *(vp.sender_options6() if six else ()),
     )
+
+
+def census_targets(tb: Testbed) -> list[str]:
+    """The census' targets: the IPv4 population, and on a dual-stack testbed ``::1`` of
+    every /64 of the IPv6 population (prefix walks)."""
+    return [*tb.targets, *(f"{net}-64" for net in tb.targets6)]
 
 
 def census_scan(
@@ -69,12 +83,13 @@ def census_scan(
     point = tb.vps[name]
     output_dir.mkdir(parents=True, exist_ok=True)
     allowlist = output_dir / "census-allowlist.txt"
-    allowlist.write_text("198.18.0.0/15\n")
+    allowlist.write_text(f"{BENCHMARK_NET}\n{BENCHMARK_NET6}\n")
+    targets = census_targets(tb) if point.src_ip6 is not None else list(tb.targets)
     snapshots = []
     for number in range(1, passes + 1):
         path = output_dir / f"census-{number}.parquet"
         path.unlink(missing_ok=True)
-        argv = census_scan_argv(point, tb.targets, allowlist, path, rate)
+        argv = census_scan_argv(point, targets, allowlist, path, rate)
         done = tb.run(name, argv, capture_output=True, text=True)
         if done.returncode != 0:
             tail = done.stderr.strip().splitlines()[-3:]
@@ -92,10 +107,13 @@ class VpMonitorOptions:
     scale_rate_window: bool = True
     rate_pps: float = 10_000.0
     changes_only: bool = False
+    block6: int = 56
+    """IPv6 block length (the testbed's twin of a /24 is a /56)."""
 
     def argv(self) -> list[str]:
         """These options on a command line."""
         argv = ["--timeout", repr(self.timeout_s), "-r", repr(self.rate_pps)]
+        argv += ["--block6", str(self.block6)]
         for item in self.params:
             argv += ["--param", item]
         argv.append("--scale-rate-window" if self.scale_rate_window else "--no-scale-rate-window")
@@ -115,7 +133,7 @@ def monitor_argv(
     options: VpMonitorOptions,
 ) -> list[str]:
     """The ``liveness monitor`` command line for one VP of a testbed (live probing, JSON)."""
-    argv = [*LIVENESS_CLI, "monitor", "--live", *vp.sender_options()]
+    argv = [*LIVENESS_CLI, "monitor", "--live", *vp.sender_options(), *vp.sender_options6()]
     for path in census:
         argv += ["--census", str(path)]
     argv += ["--rounds", str(rounds), "--round-s", repr(round_s), "--start", str(start)]
@@ -125,6 +143,22 @@ def monitor_argv(
 def vp_blocks(tb: Testbed) -> dict[str, str]:
     """Each VP's own LAN block (``--vp-blocks`` of the detector), for VPs that have one."""
     return {vp.name: str(vp.lan) for vp in tb.spec.vps if vp.lan is not None}
+
+
+def vp_blocks6(tb: Testbed, block6: int) -> dict[str, str]:
+    """Each VP's own IPv6 block as the monitor names it (its IPv6 LAN widened, or cut, to
+    a /block6), for VPs that have an IPv6 LAN: ``--vp-blocks`` of the IPv6 detector."""
+    blocks: dict[str, str] = {}
+    for vp in tb.spec.vps:
+        if vp.lan6 is None:
+            continue
+        net = ipaddress.IPv6Network(vp.lan6)
+        if net.prefixlen >= block6:
+            own = net.supernet(new_prefix=block6)
+        else:
+            own = next(net.subnets(new_prefix=block6))
+        blocks[vp.name] = str(own)
+    return blocks
 
 
 def run_testbed_monitor(
@@ -245,7 +279,8 @@ def monitor_testbed(
 
     ``rounds`` defaults to two rounds past the schedule's last end. The schedule
     (``schedule.parquet``) is written beside the outputs; the summary carries ``started_at``
-    (the schedule's t0, epoch s) and ``vp_blocks`` (each VP's own block, for the detector).
+    (the schedule's t0, epoch s) and ``vp_blocks`` / ``vp_blocks6`` (each VP's own IPv4 and
+    IPv6 block, for the detector of each family).
     """
     import pyarrow.parquet as pq
 
@@ -293,5 +328,7 @@ def monitor_testbed(
             "census": [str(path) for path in snapshots],
             "schedule": str(output_dir / "schedule.parquet"),
             "vp_blocks": vp_blocks(tb),
+            "vp_blocks6": vp_blocks6(tb, options.block6),
+            "block6": options.block6,
             "vps": summaries,
         }

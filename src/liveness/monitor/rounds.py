@@ -29,22 +29,26 @@ belief but too short a run is unknown.
 
 from __future__ import annotations
 
+import ipaddress
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from numpy.typing import ArrayLike, NDArray
 
 from liveness.errors import InputError, RunError
 from liveness.monitor.availability import AvailabilityTracker
 from liveness.monitor.belief import update_belief
-from liveness.monitor.census import Census, sorted_unique
+from liveness.monitor.census import Census, Census6, sorted_unique
 from liveness.monitor.params import TrinocularParams
 from liveness.monitor.prober import Prober
 from liveness.monitor.ratelimit import ProbeBudget
+from liveness.reach.trinocular import block_names as ipv4_block_names
 
-__all__ = ["DOWN", "STATUS_NAMES", "UNKNOWN", "UP", "Monitor", "RoundResult"]
+__all__ = ["DOWN", "STATUS_NAMES", "UNKNOWN", "UP", "Monitor", "RoundResult", "block_labels"]
 
 DOWN, UP, UNKNOWN = 0, 1, 2
 STATUS_NAMES: tuple[str, ...] = ("down", "up", "unknown")
@@ -69,6 +73,19 @@ class RoundResult:
     a_oper: NDArray[np.float64]
     probe_bits: NDArray[np.uint16]
     """Outcome of the round's probe k in bit k (1 positive)."""
+    af: int = 4
+    """The blocks' family: 4 (``block`` holds /24 base addresses, uint32) or 6 (``block``
+    holds the upper 64 bits of each /``prefix_len`` network, uint64)."""
+    prefix_len: int = 24
+    names: pa.Array[Any] | None = None
+    """The blocks' CIDR text when the monitor keeps it (IPv6: formatted once, not per round)."""
+
+    def block_names(self, rows: NDArray[np.intp] | None = None) -> pa.Array[Any]:
+        """The blocks (all, or ``rows``) as CIDR text: ``198.18.0.0/24``, ``2001:2::/48``."""
+        if self.names is not None:
+            return self.names if rows is None else self.names.take(rows)
+        blocks = self.block if rows is None else self.block[rows]
+        return block_labels(blocks, self.af, self.prefix_len)
 
     def probe_log(self) -> NDArray[np.bytes_]:
         """The round's probes per block as text, in order: ``p`` positive, ``n`` negative."""
@@ -84,6 +101,19 @@ class RoundResult:
         """Blocks per status name."""
         counts = np.bincount(self.status, minlength=3)
         return {name: int(counts[code]) for code, name in enumerate(STATUS_NAMES)}
+
+
+def block_labels(blocks: NDArray[Any], af: int, prefix_len: int) -> pa.Array[Any]:
+    """CIDR text of blocks: /24 base addresses (af 4, vectorised) or the upper 64 bits of
+    IPv6 networks (af 6, RFC 5952 text, e.g. ``2001:2:0:100::/56``)."""
+    if af == 4:
+        return ipv4_block_names(np.asarray(blocks, dtype=np.uint32), prefix_len)
+    # One string per block (never per probe); RFC 5952's zero compression is ipaddress'.
+    names = [
+        f"{ipaddress.IPv6Address(int(high) << 64)}/{prefix_len}"
+        for high in np.asarray(blocks, dtype=np.uint64).tolist()
+    ]
+    return pa.array(names, pa.string())
 
 
 def _pairs_from_input(
@@ -129,13 +159,20 @@ def _affine_walks(
 
 
 class Monitor:
-    """Trinocular-style monitoring of a set of /24 blocks from one vantage point.
+    """Trinocular-style monitoring of a set of blocks of one family from one vantage point.
 
     ``blocks``: /24 base addresses; ``ever_responsive``: E(b), as a mapping from block base to
     its addresses, or CSR arrays ``(indptr, addresses)`` aligned with ``blocks`` (addresses
     full uint32 or uint8 host octets). ``availability``: initial A(E(b)) per block (e.g. from
-    a census of several snapshots); default ``params.default_availability``.
+    a census of several snapshots); default ``params.default_availability``. IPv6 blocks
+    come from :meth:`from_census6`: the same rules, the prober then gets ``(n, 16)`` uint8
+    addresses (network order) instead of uint32.
     """
+
+    af: int = 4
+    prefix_len: int = 24
+    _members6: NDArray[np.uint8] | None = None
+    _names: pa.Array[Any] | None = None
 
     def __init__(
         self,
@@ -146,8 +183,7 @@ class Monitor:
         params: TrinocularParams | None = None,
         availability: ArrayLike | None = None,
     ) -> None:
-        self.vp = vp
-        self.params = params = params if params is not None else TrinocularParams()
+        checked = params if params is not None else TrinocularParams()
         bases = np.asarray(blocks, dtype=np.uint32)
         if np.any(bases & np.uint32(0xFF)):
             raise InputError("blocks: every block must be a /24 base address (last octet 0)")
@@ -159,36 +195,16 @@ class Monitor:
         order = np.argsort(bases, kind="stable")
         rank = np.empty(bases.size, dtype=np.int64)
         rank[order] = np.arange(bases.size)
-        sorted_bases = bases[order]
         key = (rank[rows] << 8) | (addresses & np.uint32(0xFF)).astype(np.int64)
         if key.size > 1 and not bool(np.all(key[1:] > key[:-1])):
             key = sorted_unique(key)  # a census is sorted and unique already: no sort then
-        sizes = np.bincount(key >> 8, minlength=bases.size)
+        sizes = np.bincount(key >> 8, minlength=bases.size).astype(np.int64)
         self._hosts = (key & 0xFF).astype(np.uint8)
-        indptr = np.zeros(bases.size + 1, dtype=np.int64)
-        np.cumsum(sizes, out=indptr[1:])
-        rng = np.random.default_rng([params.seed, zlib.crc32(vp.encode())])
-        offset, stride = _affine_walks(sizes, rng)
-
-        measurable = sizes >= params.min_ever_responsive
-        self.unmeasurable_blocks: NDArray[np.uint32] = sorted_bases[~measurable]
-        self.unmeasurable_sizes: NDArray[np.int64] = sizes[~measurable]
-        self.blocks: NDArray[np.uint32] = sorted_bases[measurable]
-        self._start = indptr[:-1][measurable]
-        self._size = sizes[measurable].astype(np.int32)
-        count = self.blocks.size
-        self._offset = offset[measurable]
-        self._stride = stride[measurable]
-        self._cursor = np.zeros(count, dtype=np.int64)
-        self._belief = np.full(count, params.initial_belief, dtype=np.float64)
-        self._neg_streak = np.zeros(count, dtype=np.int32)
-        if availability is None:
-            initial = np.full(count, params.default_availability)
-        else:
-            given = np.broadcast_to(np.asarray(availability, dtype=np.float64), bases.shape)
-            initial = given[order][measurable]
-        self._availability = AvailabilityTracker(initial, params)
-        self._budget = ProbeBudget(count, params)
+        initial: ArrayLike | None = None
+        if availability is not None:
+            initial = np.broadcast_to(np.asarray(availability, dtype=np.float64), bases.shape)
+            initial = np.asarray(initial)[order]
+        self._setup(bases[order], sizes, vp=vp, params=checked, availability=initial)
 
     @classmethod
     def from_census(
@@ -202,6 +218,66 @@ class Monitor:
             params=params,
             availability=census.availability,
         )
+
+    @classmethod
+    def from_census6(
+        cls, census: Census6, *, vp: str, params: TrinocularParams | None = None
+    ) -> Monitor:
+        """A monitor for every IPv6 block of a census (its E(b) in address order), starting
+        from the census' availability."""
+        monitor = cls.__new__(cls)
+        monitor.af, monitor.prefix_len = 6, census.prefix_len
+        monitor._members6 = census.addresses
+        monitor._setup(
+            census.blocks, census.sizes, vp=vp, params=params, availability=census.availability
+        )
+        monitor._names = block_labels(monitor.blocks, 6, census.prefix_len)
+        return monitor
+
+    def _setup(
+        self,
+        sorted_blocks: NDArray[Any],
+        sizes: NDArray[np.int64],
+        *,
+        vp: str,
+        params: TrinocularParams | None,
+        availability: ArrayLike | None,
+    ) -> None:
+        """The state shared by both families, from blocks in ascending order and |E(b)|."""
+        self.vp = vp
+        self.params = params = params if params is not None else TrinocularParams()
+        indptr = np.zeros(sizes.size + 1, dtype=np.int64)
+        np.cumsum(sizes, out=indptr[1:])
+        rng = np.random.default_rng([params.seed, zlib.crc32(vp.encode())])
+        offset, stride = _affine_walks(sizes, rng)
+        measurable = sizes >= params.min_ever_responsive
+        self.unmeasurable_blocks = sorted_blocks[~measurable]
+        self.unmeasurable_sizes = sizes[~measurable]
+        self.blocks = sorted_blocks[measurable]
+        self._start = indptr[:-1][measurable]
+        self._size = sizes[measurable].astype(np.int32)
+        count = self.blocks.size
+        self._offset = offset[measurable]
+        self._stride = stride[measurable]
+        self._cursor = np.zeros(count, dtype=np.int64)
+        self._belief = np.full(count, params.initial_belief, dtype=np.float64)
+        self._neg_streak = np.zeros(count, dtype=np.int32)
+        if availability is None:
+            initial = np.full(count, params.default_availability)
+        else:
+            given = np.broadcast_to(np.asarray(availability, dtype=np.float64), sizes.shape)
+            initial = given[measurable]
+        self._availability = AvailabilityTracker(initial, params)
+        self._budget = ProbeBudget(count, params)
+
+    def _addresses(self, rows: NDArray[np.intp], slot: NDArray[np.integer]) -> NDArray[Any]:
+        """The address at ``slot`` of E(b) for the measurable blocks ``rows``."""
+        if self._members6 is not None:
+            members: NDArray[np.uint8] = self._members6[self._start[rows] + slot]
+            return members
+        hosts = self._hosts[self._start[rows] + slot]
+        full: NDArray[np.uint32] = self.blocks[rows] | hosts
+        return full
 
     @property
     def belief(self) -> NDArray[np.float64]:
@@ -241,7 +317,7 @@ class Monitor:
             cursor = self._cursor[active]
             size = self._size[active]
             slot = (self._offset[active] + self._stride[active] * cursor) % size
-            addresses = self.blocks[active] | self._hosts[self._start[active] + slot]
+            addresses = self._addresses(active, slot)
             cursor += 1
             self._cursor[active] = np.where(cursor >= size, 0, cursor)
             replies = np.asarray(prober.probe(addresses), dtype=bool)
@@ -280,6 +356,9 @@ class Monitor:
             a_short=a_short,
             a_oper=a_oper,
             probe_bits=bits,
+            af=self.af,
+            prefix_len=self.prefix_len,
+            names=self._names,
         )
 
     def probes_per_block_hour(self) -> float:

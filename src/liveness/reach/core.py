@@ -8,6 +8,11 @@ outside it are islands; ordered pairs inside it measured as not reaching each ot
 peninsulas (pairs never measured are unknown, not peninsulas). ``core_without`` answers the
 secession question: if these groups were cut off (all their edges removed, their weight kept in
 the total), would a core remain?
+
+There are two Internets, one per address family, so :class:`FamilyCores` keeps one relation per
+family (rows and weights tagged ``af``) and computes each core on its own: the IPv4 core holds
+more than half of the active IPv4 addresses, the IPv6 core more than half of the active IPv6
+ones, and a group (a VP, an AS) may be in one and an island of the other.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from scipy.sparse.csgraph import connected_components
 from liveness.errors import InputError
 from liveness.targets.inputs import excerpt
 
-__all__ = ["CoreResult", "Reachability"]
+__all__ = ["FAMILIES", "CoreResult", "FamilyCores", "Reachability"]
+
+FAMILIES: tuple[int, ...] = (4, 6)
 
 
 @dataclass(frozen=True)
@@ -145,3 +152,62 @@ class Reachability:
             components=components,
             cut=[self.groups[i] for i in np.flatnonzero(is_cut)],
         )
+
+
+@dataclass(frozen=True)
+class FamilyCores:
+    """One :class:`Reachability` per address family (both always present; a family with no
+    rows and no weights is empty and has no core)."""
+
+    relations: dict[int, Reachability]
+
+    @classmethod
+    def build(
+        cls,
+        src: Sequence[str],
+        dst: Sequence[str],
+        reachable: Sequence[bool],
+        af: Sequence[int],
+        weights: Mapping[int, Mapping[str, float]],
+    ) -> FamilyCores:
+        """From relation rows tagged with their family and a weight per group and family."""
+        if not len(src) == len(dst) == len(reachable) == len(af):
+            raise InputError("relation columns src, dst, reachable and af differ in length")
+        families = np.asarray(af, dtype=np.int64)
+        bad = sorted(set(families.tolist()) - set(FAMILIES)) + sorted(set(weights) - set(FAMILIES))
+        if bad:
+            raise InputError(f"af {bad[0]} is not 4 or 6")
+        relations = {}
+        for family in FAMILIES:
+            rows = np.flatnonzero(families == family).tolist()
+            try:
+                relations[family] = Reachability.build(
+                    [src[i] for i in rows],
+                    [dst[i] for i in rows],
+                    [reachable[i] for i in rows],
+                    weights.get(family, {}),
+                )
+            except InputError as exc:
+                raise InputError(f"IPv{family}: {exc}") from None
+        return cls(relations)
+
+    def measured(self, af: int) -> bool:
+        """Whether the family has any group (relation rows or weights)."""
+        return bool(self.relations[af].groups)
+
+    def cores(self, threshold: float = 0.5) -> dict[int, CoreResult]:
+        """Each family's components and core."""
+        return {af: graph.core(threshold) for af, graph in self.relations.items()}
+
+    def cores_without(self, cut: Iterable[str], threshold: float = 0.5) -> dict[int, CoreResult]:
+        """Each family's core with the groups of ``cut`` cut off; a group absent from a family
+        is not cut there (its ``cut`` list says which were). Unknown in every family: error."""
+        cut_list = list(cut)
+        known = set().union(*(graph.groups for graph in self.relations.values()))
+        unknown = sorted(set(cut_list) - known)
+        if unknown:
+            raise InputError(f"--without: unknown group(s) {', '.join(unknown)}")
+        return {
+            af: graph.core_without([g for g in cut_list if g in set(graph.groups)], threshold)
+            for af, graph in self.relations.items()
+        }

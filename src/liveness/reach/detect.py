@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 
 from liveness.errors import InputError
 from liveness.output.schema import STRING_DICT
+from liveness.reach.blocks import block_af
 from liveness.reach.intervals import (
     Codes,
     bit_of,
@@ -56,6 +57,7 @@ __all__ = [
     "VP_SUMMARY_SCHEMA",
     "DetectParams",
     "Detection",
+    "VpBlocks",
     "coded_observations",
     "detect",
     "dictionary_of",
@@ -259,19 +261,49 @@ def sort_events(events: pa.Table) -> pa.Table:
     return events.take(order)
 
 
-def parse_vp_blocks(pairs: list[str]) -> dict[str, str]:
-    """``vp=cidr`` strings (the ``--vp-blocks`` option) as a mapping VP -> block."""
-    mapping: dict[str, str] = {}
+VpBlocks = Mapping[str, "str | Sequence[str]"]
+"""Each VP's own block(s): one name, or one per address family (``198.18.0.0/24`` and
+``2001:db8::/48`` for a dual-stack VP)."""
+
+
+def parse_vp_blocks(pairs: list[str]) -> dict[str, tuple[str, ...]]:
+    """``vp=cidr`` strings (the ``--vp-blocks`` option) as a mapping VP -> its blocks, at most
+    one per address family (give the option twice for a dual-stack VP)."""
+    mapping: dict[str, tuple[str, ...]] = {}
+    families: dict[tuple[str, int], str] = {}
     for pair in pairs:
         vp, sep, block = pair.partition("=")
         if not sep or not vp or not block:
             raise InputError(f"--vp-blocks: expected vp=cidr, got {excerpt(pair)}")
         try:
-            ipaddress.ip_network(block, strict=False)
+            version = ipaddress.ip_network(block, strict=False).version
         except ValueError as exc:
             raise InputError(f"--vp-blocks: {excerpt(block)} is not a CIDR block ({exc})") from None
-        mapping[vp] = block
+        earlier = families.setdefault((vp, version), block)
+        if earlier != block:
+            raise InputError(
+                f"--vp-blocks: VP {excerpt(vp)} has two IPv{version} blocks, {earlier} and {block}"
+            )
+        if block not in mapping.get(vp, ()):
+            mapping[vp] = (*mapping.get(vp, ()), block)
     return mapping
+
+
+def _blocks_of(vp_blocks: VpBlocks | None, af: int | None) -> dict[str, str]:
+    """Per VP, its own block of family ``af`` (a name that is no CIDR block fits any family)."""
+    chosen: dict[str, str] = {}
+    for vp, given in (vp_blocks or {}).items():
+        blocks = [given] if isinstance(given, str) else list(given)
+        fitting = [b for b in blocks if af is None or block_af(b) in (af, None)]
+        if len({_block_key(b) for b in fitting}) > 1:
+            raise InputError(
+                f"--vp-blocks: VP {excerpt(vp)} has {len(fitting)} blocks"
+                + (f" of IPv{af}" if af else "")
+                + f": {', '.join(fitting)}"
+            )
+        if fitting:
+            chosen[vp] = fitting[0]
+    return chosen
 
 
 def _block_key(name: str) -> str:
@@ -481,22 +513,25 @@ def _island_events(
     return [table], summary
 
 
-def _own_targets(coded: CodedObservations, vp_blocks: Mapping[str, str] | None) -> I64:
-    """Per VP, the target code of its own block (-1: not given or not observed)."""
-    return own_block_codes(coded.vp_names, coded.target_names, vp_blocks)
+def _own_targets(coded: CodedObservations, vp_blocks: VpBlocks | None, af: int) -> I64:
+    """Per VP, the target code of its own block of family ``af`` (-1: not given or not
+    observed): a dual-stack VP is an IPv6 island only while it reaches its IPv6 block."""
+    return own_block_codes(coded.vp_names, coded.target_names, vp_blocks, af)
 
 
 def own_block_codes(
-    vp_names: list[str], names: pa.Array[Any], vp_blocks: Mapping[str, str] | None
+    vp_names: list[str], names: pa.Array[Any], vp_blocks: VpBlocks | None, af: int | None = None
 ) -> I64:
     """Per VP (in ``vp_names`` order), the index in the target dictionary ``names`` of its
-    own block from ``vp_blocks``, blocks compared in canonical CIDR form (-1: none)."""
+    own block of family ``af`` from ``vp_blocks``, blocks compared in canonical CIDR form
+    (-1: none). ``af`` None: the VP's only block, whatever its family."""
+    unknown = sorted(set(vp_blocks or {}) - set(vp_names))
+    if unknown:
+        raise InputError(f"--vp-blocks: no observations by VP(s) {', '.join(unknown)}")
+    vp_blocks = _blocks_of(vp_blocks, af)
     own = np.full(len(vp_names), -1, np.int64)
     if not vp_blocks:
         return own
-    unknown = sorted(set(vp_blocks) - set(vp_names))
-    if unknown:
-        raise InputError(f"--vp-blocks: no observations by VP(s) {', '.join(unknown)}")
     wanted = {_block_key(block) for block in vp_blocks.values()}
     found = pc.is_in(names, value_set=pa.array(sorted(wanted), pa.string()))
     code_of = {
@@ -515,19 +550,24 @@ def own_block_codes(
 def detect(
     obs: pa.Table,
     params: DetectParams | None = None,
-    vp_blocks: Mapping[str, str] | None = None,
+    vp_blocks: VpBlocks | None = None,
 ) -> Detection:
     """Outage, peninsula and island events of an Observation table, and a per-VP summary.
 
-    ``vp_blocks`` maps a VP name to its own block (a target name, e.g. ``198.18.0.0/24``): a VP
-    is an island only while it still reaches that block. For a VP without one, reaching any
-    block counts as still reaching itself (a VP that reaches nothing is down, not an island).
+    Every detector runs per address family: events and summary rows carry ``af``, and a VP
+    can be an island in one family and reach the core in the other. ``vp_blocks`` maps a VP
+    name to its own block, or one per family (target names, e.g. ``198.18.0.0/24`` and
+    ``2001:db8::/48``): a VP is an island of a family only while it still reaches its block
+    of that family. For a VP without one, reaching any block of the family counts as still
+    reaching itself (a VP that reaches nothing is down, not an island).
     """
     params = params or DetectParams()
     coded = coded_observations(obs)
     if len(coded.t0) == 0:
         return Detection(empty_events(), VP_SUMMARY_SCHEMA.empty_table(), 0)
-    own_target = _own_targets(coded, vp_blocks)
+    unknown = sorted(set(vp_blocks or {}) - set(coded.vp_names))
+    if unknown:  # said now, whatever the families observed
+        raise InputError(f"--vp-blocks: no observations by VP(s) {', '.join(unknown)}")
     events: list[pa.Table] = []
     summaries: list[pa.Table] = []
     for af in np.unique(coded.af).tolist():
@@ -542,7 +582,7 @@ def detect(
                 f"({length} cells x {len(part.vp_names)} VPs): use a larger --round"
             )
         grid = _Grid(origin, max(1, params.round_s), length)
-        vp_counts = _VpCounts(len(part.vp_names), length, own_target)
+        vp_counts = _VpCounts(len(part.vp_names), length, _own_targets(part, vp_blocks, af))
         for rows in _chunks(part.target, params.chunk_rows):
             chunk_start, chunk_end = start[rows], end[rows]
             events += _block_events(

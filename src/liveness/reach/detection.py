@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from liveness.reach.atlas_islands import AtlasParams, detect_atlas
-from liveness.reach.detect import Detection, DetectParams, detect
+from liveness.reach.detect import Detection, DetectParams, VpBlocks, detect
 from liveness.reach.island_mask import detect_with_island_mask
 
 __all__ = ["detection_summary", "is_atlas", "run_detection"]
@@ -45,7 +45,7 @@ def run_detection(
     atlas: bool,
     params: DetectParams,
     atlas_params: AtlasParams,
-    vp_blocks: dict[str, str],
+    vp_blocks: VpBlocks,
     island_mask: bool = True,
 ) -> Detection:
     """The right detector for the observations (blocks: islands masked unless told not to)."""
@@ -57,12 +57,24 @@ def run_detection(
 
 
 def detection_summary(found: Detection) -> dict[str, Any]:
-    """Counts per kind and total seconds, JSON-ready."""
+    """Counts per kind and total seconds, JSON-ready: over both families (``by_kind``, as
+    before IPv6) and per family (``by_af``: ``"4"`` and ``"6"``, each ``events`` and
+    ``by_kind``)."""
     kinds = [str(k) for k in found.events.column("kind").to_pylist()]
     durations = [int(d or 0) for d in found.events.column("duration").to_pylist()]
+    families = [int(af) for af in found.events.column("af").to_numpy().tolist()]
     by_kind: dict[str, dict[str, int]] = {}
-    for kind, duration in zip(kinds, durations, strict=True):
-        entry = by_kind.setdefault(kind, {"events": 0, "seconds": 0})
-        entry["events"] += 1
-        entry["seconds"] += duration
-    return {"intervals": found.intervals, "events": found.events.num_rows, "by_kind": by_kind}
+    by_af: dict[str, dict[str, Any]] = {str(af): {"events": 0, "by_kind": {}} for af in (4, 6)}
+    for kind, duration, af in zip(kinds, durations, families, strict=True):
+        family = by_af.setdefault(str(af), {"events": 0, "by_kind": {}})
+        family["events"] += 1
+        for counts in (by_kind, family["by_kind"]):
+            entry = counts.setdefault(kind, {"events": 0, "seconds": 0})
+            entry["events"] += 1
+            entry["seconds"] += duration
+    return {
+        "intervals": found.intervals,
+        "events": found.events.num_rows,
+        "by_kind": by_kind,
+        "by_af": by_af,
+    }

@@ -12,7 +12,6 @@ so masking removes only the island's view, never another VP's evidence.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,7 @@ from liveness.reach.detect import (
     UNKNOWN,
     Detection,
     DetectParams,
+    VpBlocks,
     coded_observations,
     detect,
     dictionary_of,
@@ -55,9 +55,7 @@ def _island_edges(islands: pa.Table) -> dict[tuple[str, int], I64]:
     return edges
 
 
-def mask_islands(
-    obs: pa.Table, islands: pa.Table, vp_blocks: Mapping[str, str] | None = None
-) -> pa.Table:
+def mask_islands(obs: pa.Table, islands: pa.Table, vp_blocks: VpBlocks | None = None) -> pa.Table:
     """``obs`` with each island VP's rows, and every VP's rows of that VP's own block (from
     ``vp_blocks``, compared in canonical CIDR form), ``unknown`` while its islands last; rows
     crossing an island's start or end are split there. ``islands`` is an event table (only
@@ -73,14 +71,17 @@ def mask_islands(
     coded = coded_observations(obs)
     vp, target, af, t0, t1 = coded.vp, coded.target, coded.af, coded.t0, coded.t1
     known = {name: code for code, name in enumerate(coded.vp_names)}
-    own = own_block_codes(coded.vp_names, coded.target_names, {
-        name: block for name, block in (vp_blocks or {}).items() if name in known
-    })  # fmt: skip
+    blocks = {name: block for name, block in (vp_blocks or {}).items() if name in known}
+    own_of = {
+        family: own_block_codes(coded.vp_names, coded.target_names, blocks, family)
+        for family in {island_af for _, island_af in edges_of}
+    }
     status = coded.status.copy()  # edited in place below
     for (island_vp, island_af), edges in edges_of.items():
         code = known.get(island_vp, -1)
         if code < 0:
             continue
+        own = own_of[island_af]  # the island's family: an IPv6 island masks its IPv6 block
         concerned = vp == code
         if own[code] >= 0:
             concerned |= target == own[code]
@@ -124,7 +125,7 @@ def mask_islands(
 
 
 def detect_with_island_mask(
-    obs: pa.Table, params: DetectParams | None = None, vp_blocks: Mapping[str, str] | None = None
+    obs: pa.Table, params: DetectParams | None = None, vp_blocks: VpBlocks | None = None
 ) -> Detection:
     """Islands from the VP detector, then outages and peninsulas with the islands masked
     (:func:`mask_islands`); the per-VP summary is the first pass's. One pass when there is

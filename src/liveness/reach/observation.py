@@ -4,9 +4,11 @@ One row says: vantage point ``vp`` saw ``target`` as ``status`` during ``[t0, t1
 
 - ``vp`` string (dictionary): vantage point name (a Trinocular site, an Atlas probe id, a VP of
   the testbed).
-- ``target`` string (dictionary): an address (``198.18.0.1``), a /24 block (``198.18.0.0/24``)
-  or a service (a DNS root letter, ``k.root``).
-- ``af`` uint8: 4 or 6.
+- ``target`` string (dictionary): an address (``198.18.0.1``, ``2001:db8::1``), a block
+  (``198.18.0.0/24``; IPv6 ``2001:db8:1::/48``, RFC 5952 text of the network address with its
+  length, :mod:`liveness.reach.blocks`) or a service (a DNS root letter, ``k.root``).
+- ``af`` uint8: 4 or 6, the family of the measurement (a service is measured over either);
+  the detectors run per family.
 - ``t0``, ``t1`` int64: seconds since the Unix epoch; ``t1`` is exclusive.
 - ``status`` string (dictionary): ``up``, ``down`` or ``unknown``.
 

@@ -5,10 +5,11 @@ reply records of ``liveness scan``), ``observation`` (Parquet already in OBSERVA
 With ``auto`` each file's kind is told from its content: Parquet by its schema (observation or
 reply records), text by its start (``#fsdb``; JSON lines with a ``responder`` field or CSV
 with a ``responder`` column are reply records, other JSON is Atlas). Files of several kinds may be
-mixed; the result is one table with the observations of all of them. Scans are read with
-``probed_blocks="seen"`` (:mod:`liveness.reach.scans`): the scan files given together are taken
-to have probed the same targets, so a block that answered one VP and not another is down for
-the other.
+mixed; the result is one table with the observations of all of them, of both address families.
+Scans are read with ``probed_blocks="seen"`` (:mod:`liveness.reach.scans`): the scan files given
+together are taken to have probed the same targets, so a block that answered one VP and not
+another is down for the other; their blocks are IPv4 /``block_prefix`` and IPv6
+/``block_prefix6``.
 """
 
 from __future__ import annotations
@@ -68,8 +69,17 @@ def _read_parquet_observations(path: PathLike) -> pa.Table:
         raise InputError(f"{path}: not an observation table: {exc}") from exc
 
 
-def read_observations(paths: Sequence[PathLike] | PathLike, kind: str = "auto") -> pa.Table:
-    """Observations (OBSERVATION_SCHEMA) from files of one kind, or of any kinds with ``auto``."""
+def read_observations(
+    paths: Sequence[PathLike] | PathLike,
+    kind: str = "auto",
+    *,
+    block_prefix: int = 24,
+    block_prefix6: int = 48,
+) -> pa.Table:
+    """Observations (OBSERVATION_SCHEMA) from files of one kind, or of any kinds with ``auto``.
+
+    ``block_prefix`` and ``block_prefix6``: the IPv4 and IPv6 block lengths of scan files.
+    """
     if kind != "auto" and kind not in KINDS:
         raise InputError(f"--kind: {excerpt(kind)} is not one of auto, {', '.join(KINDS)}")
     path_list: list[PathLike] = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
@@ -83,7 +93,14 @@ def read_observations(paths: Sequence[PathLike] | PathLike, kind: str = "auto") 
         elif found == "trinocular":
             tables.append(read_trinocular(members))
         elif found == "scan":
-            tables.append(observations_from_scans(members, probed_blocks="seen"))
+            tables.append(
+                observations_from_scans(
+                    members,
+                    probed_blocks="seen",
+                    block_prefix=block_prefix,
+                    block_prefix6=block_prefix6,
+                )
+            )
         else:
             tables.extend(_read_parquet_observations(path) for path in members)
     if not tables:

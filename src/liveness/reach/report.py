@@ -1,10 +1,14 @@
 """The reach report: one self-contained HTML file of connectivity events.
 
-Sections: a summary; event timelines (per-VP reachability of a block over time, as in the
-appendix figures of "Reasoning About Internet Connectivity": one row per VP, green up, red down,
-grey unknown, the event shaded); event tables per kind; the per-VP summary; the DNSmon grouped
-bars (loss per letter and af: all probes, without islands, without islands and peninsulas); and
-an RIR table when given. Figures are PNG embedded as base64, so the file stands alone.
+Sections: a summary (with the intervals and VPs of each address family); event timelines
+(per-VP reachability of a block over time, as in the appendix figures of "Reasoning About
+Internet Connectivity": one row per VP, green up, red down, grey unknown, the event shaded);
+the VPs across families (each island stated with what the same VP was in the other family,
+e.g. an IPv6 island while a member of the IPv4 core, :mod:`liveness.reach.families`); then one
+section per address family with its event tables per kind and its per-VP summary; the DNSmon
+grouped bars (loss per letter and af: all probes, without islands, without islands and
+peninsulas); and an RIR table when given. Figures are PNG embedded as base64, so the file
+stands alone.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import pyarrow.compute as pc
 from liveness.output.html import figure_png, html_table, page_start, png_img
 from liveness.reach.detect import EVENT_KINDS, CodedObservations, Detection, coded_observations
 from liveness.reach.dnsmon import VIEWS
+from liveness.reach.families import cross_family
 
 __all__ = ["dnsmon_figure", "render_report", "timeline_figure"]
 
@@ -35,6 +40,13 @@ _VIEW_LABELS = {
     "no_islands_peninsulas": "without islands and peninsulas",
 }
 _ROW_LIMIT = 50
+_OTHER = {
+    "core": "while a member of the IPv{o} core (it reached {r} of the {m} IPv{o} targets it "
+    "measured)",
+    "island": "while an IPv{o} island too",
+    "down": "while it reached none of the {m} IPv{o} targets it measured",
+    "unmeasured": "with no IPv{o} observation by it then",
+}
 
 
 def _png(figure: Any) -> str:
@@ -130,6 +142,42 @@ def _table(
     return table + more
 
 
+def _by_af(table: pa.Table, af: int) -> pa.Table:
+    return table.filter(pc.equal(table.column("af"), pa.scalar(af, pa.uint8())))
+
+
+def _families_section(cross: pa.Table) -> list[str]:
+    """One sentence per island: what the same VP was in the other family meanwhile."""
+    parts = ["<h2>Vantage points across families</h2>"]
+    if cross.num_rows == 0:
+        return [*parts, '<p class="muted">no island in either family</p>']
+    items = []
+    for row in cross.to_pylist():
+        other = _OTHER[row["other"]].format(o=row["other_af"], r=row["reached"], m=row["measured"])
+        items.append(
+            f"<li><b>{html.escape(row['vp'])}</b> was an IPv{row['af']} island from "
+            f"{_when(row['start'])} for {row['end'] - row['start']} s {other}.</li>"
+        )
+    return [*parts, "<ul>", *items, "</ul>"]
+
+
+def _family_section(af: int, obs: pa.Table, events: pa.Table, vp_summary: pa.Table) -> list[str]:
+    """One address family: its event tables per kind and its per-VP summary."""
+    mine = _by_af(events, af)
+    kinds = mine.column("kind").cast(pa.string())
+    n_obs = _by_af(obs, af).num_rows if obs.num_rows else 0
+    parts = [f"<h2>IPv{af}</h2>", f"<p>{n_obs} IPv{af} observation intervals.</p>"]
+    columns = ["kind", "scope", "af", "start", "end", "duration", "vps_up", "vps_down", "share"]
+    for kind in EVENT_KINDS:
+        of_kind = mine.filter(pc.equal(kinds, pa.scalar(kind)))
+        parts.append(f"<h3>{kind.capitalize()}s ({of_kind.num_rows}), longest first</h3>")
+        parts.append(_table(_longest(of_kind, _ROW_LIMIT), columns, total=of_kind.num_rows))
+    parts.append(f"<h3>Vantage points (IPv{af})</h3>")
+    summary = _by_af(vp_summary, af) if vp_summary.num_rows else vp_summary
+    parts.append(_table(summary.to_pylist(), summary.column_names, limit=200))
+    return parts
+
+
 def render_report(
     obs: pa.Table,
     found: Detection,
@@ -153,27 +201,33 @@ def render_report(
     kinds = events.column("kind").cast(pa.string())
     by_kind = {k: events.filter(pc.equal(kinds, pa.scalar(k))) for k in EVENT_KINDS}
     counts = {k: table.num_rows for k, table in by_kind.items()}
+    present = set(obs.column("af").to_numpy().tolist())
+    present |= set(events.column("af").to_numpy().tolist())
+    families = sorted(int(af) for af in present) or [4]
+    per_family = []
+    for af in families:
+        rows = _by_af(obs, af)
+        n_vps = len(set(rows.column("vp").to_pylist())) if rows.num_rows else 0
+        per_family.append(f"IPv{af}: {rows.num_rows} intervals from {n_vps} VPs")
     parts.append(
-        f"<p>{obs.num_rows} observation intervals, {span}. Events: "
+        f"<p>{obs.num_rows} observation intervals, {span} ({'; '.join(per_family)}). Events: "
         + ", ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in counts.items())
         + ".</p>"
     )
+    coded = coded_observations(obs) if obs.num_rows else None
     block_events = _longest(pa.concat_tables([by_kind["outage"], by_kind["peninsula"]]), timelines)
-    if block_events and timelines > 0:
+    if block_events and timelines > 0 and coded is not None:
         parts.append("<h2>Event timelines</h2>")
-        coded = coded_observations(obs)
         for event in block_events:
             parts.append(
-                f"<h3>{html.escape(event['kind'])} of {html.escape(event['scope'])}, "
-                f"{_when(event['start'])} for {event['duration']} s</h3>"
+                f"<h3>{html.escape(event['kind'])} of {html.escape(event['scope'])} "
+                f"(IPv{event['af']}), {_when(event['start'])} for {event['duration']} s</h3>"
             )
             parts.append(_png(timeline_figure(coded, event["scope"], event["start"], event["end"])))
-    columns = ["kind", "scope", "af", "start", "end", "duration", "vps_up", "vps_down", "share"]
-    for kind in ("outage", "peninsula", "island"):
-        parts.append(f"<h2>{kind.capitalize()}s ({counts[kind]}), longest first</h2>")
-        parts.append(_table(_longest(by_kind[kind], _ROW_LIMIT), columns, total=counts[kind]))
-    parts.append("<h2>Vantage points</h2>")
-    parts.append(_table(found.vp_summary.to_pylist(), found.vp_summary.column_names, limit=200))
+    if coded is not None:
+        parts += _families_section(cross_family(coded, found))
+    for af in families:
+        parts += _family_section(af, obs, events, found.vp_summary)
     if dnsmon is not None and dnsmon.num_rows:
         parts.append("<h2>DNSmon: root query loss</h2>")
         parts.append(_png(dnsmon_figure(dnsmon)))

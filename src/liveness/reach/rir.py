@@ -41,6 +41,7 @@ from pyroaring import BitMap
 
 from liveness.errors import InputError
 from liveness.output.schema import STRING_DICT
+from liveness.reach.blocks import block_af
 from liveness.reach.compressed import read_bytes
 from liveness.reach.scans import read_scan_replies
 from liveness.targets.inputs import excerpt
@@ -241,9 +242,12 @@ def _dotted_to_uint32(
         try:
             values[index] = int(ipaddress.IPv4Network(item.strip(), strict=False).network_address)
         except ValueError:
-            raise InputError(
-                f"{path}:{first_line + index}: {excerpt(item)} is not an IPv4 block or address"
-            ) from None
+            why = (
+                "is IPv6: a census counts active IPv4 addresses (leave IPv6 blocks out)"
+                if block_af(item) == 6
+                else "is not an IPv4 block or address"
+            )
+            raise InputError(f"{path}:{first_line + index}: {excerpt(item)} {why}") from None
     return values
 
 
@@ -277,12 +281,24 @@ def _census_csv(data: bytes, path: PathLike) -> Census:
     return Census(_dotted_to_uint32(blocks, path, first_line), count)
 
 
+def _alive_ipv4(replies: pa.Table) -> Census:
+    """The distinct IPv4 responders of reply records, each counting 1 (IPv6 rows, whose
+    ``responder`` is 0 or null, are left out: the census is compared with IPv4 allocations)."""
+    keep = replies["responder"].is_valid().to_numpy(zero_copy_only=False)
+    if "af" in replies.column_names:
+        keep &= replies["af"].to_numpy(zero_copy_only=False) != 6
+    responder = replies["responder"].to_numpy(zero_copy_only=False)[keep]
+    alive = np.unique(responder.astype(np.uint32))
+    return Census(alive, np.ones(alive.size, dtype=np.int64))
+
+
 def read_census(path: PathLike) -> Census:
     """An active-address census: an IP-set file, a scan's replies, or a ``block,active`` CSV.
 
     - IP-set file (a serialized ``pyroaring.BitMap`` of uint32 addresses): each address counts 1.
-    - reply records of ``liveness scan`` (Parquet, CSV or JSON lines): the alive set, i.e.
-      every distinct ``responder`` (network-alive, DESIGN.md), each counting 1.
+    - reply records of ``liveness scan`` (Parquet, CSV or JSON lines): the IPv4 alive set,
+      i.e. every distinct IPv4 ``responder`` (network-alive, DESIGN.md), each counting 1; the
+      IPv6 rows of a dual-stack scan are left out (the table's ``active`` is IPv4).
     - Parquet or CSV with columns ``block, active``: ``active`` addresses in each block (the
       block's base address is looked up, so a block should not straddle two allocations).
     """
@@ -293,8 +309,7 @@ def read_census(path: PathLike) -> Census:
         except pa.ArrowInvalid as exc:
             raise InputError(f"{path}: unreadable Parquet: {exc}") from exc
         if "responder" in table.column_names:
-            alive = np.unique(table["responder"].to_numpy().astype(np.uint32))
-            return Census(alive, np.ones(alive.size, dtype=np.int64))
+            return _alive_ipv4(table)
         if {"block", "active"} <= set(table.column_names):
             blocks = [str(item) for item in table["block"].to_pylist()]
             count = table["active"].to_numpy(zero_copy_only=False).astype(np.int64)
@@ -302,9 +317,7 @@ def read_census(path: PathLike) -> Census:
         raise InputError(f"{path}: Parquet census needs a 'responder' or 'block,active' columns")
     head = data[:4096]
     if b"responder" in head.split(b"\n", 1)[0]:  # CSV or JSON-lines reply records
-        replies = read_scan_replies(path)
-        alive = np.unique(replies["responder"].to_numpy().astype(np.uint32))
-        return Census(alive, np.ones(alive.size, dtype=np.int64))
+        return _alive_ipv4(read_scan_replies(path))
     if head[:1].isdigit() or head.lower().startswith(b"block"):
         return _census_csv(data, path)
     try:
