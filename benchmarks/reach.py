@@ -14,9 +14,14 @@ blocks IPv6 /48s (``2001:db8::/48`` names, ``af`` 6) instead of IPv4 /24s: the d
 integer codes, so the two should cost the same per interval. ``--scan-rows N`` also times
 :func:`observations_from_scans` on a synthetic Parquet reply file of N rows of that family
 (``scan_rows_per_s``), where the families differ (16-byte addresses, /48 keys).
+``--write FILE.parquet`` writes the synthesised quarter as an Observation file (the input of
+``liveness reach report``); ``--report FILE.html`` renders the report of the island-masked
+detection (``--detail N``) and adds ``report``: its ``bytes`` and ``seconds``, and with
+``--chromium`` the seconds headless Chromium takes to load and screenshot it.
 
     python benchmarks/reach.py --blocks 500000
     python benchmarks/reach.py --blocks 500000 --af 6 --scan-rows 2000000
+    python benchmarks/reach.py --blocks 1000000 --write quarter.parquet --report q.html --chromium
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,12 +39,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from liveness.output import REPLY_SCHEMA, open_writer
 from liveness.reach.blocks import block_names6
 from liveness.reach.detect import DetectParams, detect, sort_events
 from liveness.reach.island_mask import detect_with_island_mask
 from liveness.reach.observation import OBSERVATION_SCHEMA
+from liveness.reach.report import DETAIL, render_report
 from liveness.reach.scans import observations_from_scans
 from liveness.reach.trinocular import block_names, read_trinocular, write_trinocular
 
@@ -233,6 +242,34 @@ def scan_reader(rows: int, af: int, seed: int) -> dict[str, Any]:
     }
 
 
+def chromium_seconds(page: Path) -> float | None:
+    """Seconds headless Chromium takes to load ``page`` and write a screenshot (None: none)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        shot = Path(tmp) / "shot.png"
+        command = [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={Path(tmp) / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1200,4000",
+            page.resolve().as_uri(),
+        ]
+        began = time.perf_counter()
+        subprocess.run(command, capture_output=True, timeout=300, check=False, cwd=tmp)
+        seconds = time.perf_counter() - began
+        return round(seconds, 3) if shot.exists() else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=5_000_000, help="number of /24 blocks")
@@ -240,6 +277,10 @@ def main() -> None:
     parser.add_argument("--fsdb-sample", type=int, default=0, help="round-trip K blocks via FSDB")
     parser.add_argument("--af", type=int, choices=(4, 6), default=4, help="address family")
     parser.add_argument("--scan-rows", type=int, default=0, help="also time the scan reader")
+    parser.add_argument("--write", metavar="FILE", help="write the quarter as Observation parquet")
+    parser.add_argument("--report", metavar="FILE", help="render the reach report to this HTML")
+    parser.add_argument("--detail", type=int, default=DETAIL, help="detail sections of --report")
+    parser.add_argument("--chromium", action="store_true", help="time --report in Chromium")
     args = parser.parse_args()
     if args.fsdb_sample and args.af == 6:
         parser.error("--fsdb-sample: Trinocular FSDB files hold IPv4 /24s only")
@@ -247,6 +288,9 @@ def main() -> None:
     obs, blocks = synthesise(args.blocks, args.seed, args.af)
     synth_s = time.perf_counter() - made
     print(f"synthesised {obs.num_rows} intervals in {synth_s:.1f} s", file=sys.stderr)
+    if args.write:
+        pq.write_table(obs, args.write)
+        print(f"wrote {args.write}", file=sys.stderr)
     params = DetectParams()
     began = time.perf_counter()
     found = detect(obs, params)
@@ -272,6 +316,17 @@ def main() -> None:
         "intervals_per_s": round(obs.num_rows / masked_s),
         "events": {k: masked_kinds.count(k) for k in ("outage", "peninsula", "island")},
     }
+    if args.report:
+        began = time.perf_counter()
+        page = render_report(obs, masked, detail=args.detail)
+        Path(args.report).write_text(page, encoding="utf-8")
+        result["report"] = {
+            "bytes": len(page.encode()),
+            "seconds": round(time.perf_counter() - began, 3),
+            "detail": args.detail,
+        }
+        if args.chromium:
+            result["report"]["chromium_s"] = chromium_seconds(Path(args.report))
     if args.fsdb_sample:
         result["fsdb_sample_blocks"] = args.fsdb_sample
         result["fsdb_sample_same_events"] = fsdb_round_trip(obs, blocks, args.fsdb_sample, params)

@@ -10,22 +10,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from liveness.cli.main import main
+from cli_runner import run_cli
 from liveness.net.pcap import PcapWriter, read_pcap
 from liveness.probes import DEFAULT_PROBES, parse_probes
 from liveness.probes.synth import synthesize
 
 NET = "198.18.0.0/24"
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -40,7 +30,7 @@ def test_dry_run_writes_every_frame_to_pcap(
 ) -> None:
     pcap = tmp_path / "probes.pcap"
     args = ["scan", "-d", NET, "-w", allow, "-e", "11", "-S", "198.18.0.1"]
-    code, out, _ = run([*args, "--pcap-out", str(pcap), "--json"], capsys)
+    code, out, _ = run_cli([*args, "--pcap-out", str(pcap), "--json"], capsys)
     assert code == 0
     result = json.loads(out)
     n_probes = len(DEFAULT_PROBES.split(","))
@@ -58,7 +48,7 @@ def test_dry_run_writes_every_frame_to_pcap(
 
 def test_dry_run_prints_one_line_per_frame(allow: str, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["scan", "-d", "198.18.0.0/30", "-w", allow, "--retransmit-delay", "0"]
-    code, out, err = run([*args, "--probes", "icmp_echo,tcp_syn:80"], capsys)
+    code, out, err = run_cli([*args, "--probes", "icmp_echo,tcp_syn:80"], capsys)
     assert code == 0
     lines = out.splitlines()
     assert len(lines) == 4 * 2
@@ -68,13 +58,13 @@ def test_dry_run_prints_one_line_per_frame(allow: str, capsys: pytest.CaptureFix
 
 def test_dry_run_max_targets_and_shards(allow: str, capsys: pytest.CaptureFixture[str]) -> None:
     base = ["scan", "-d", NET, "-w", allow, "-e", "3", "--json", "--retransmit-delay", "0"]
-    code, out, _ = run([*base, "-n", "10"], capsys)
+    code, out, _ = run_cli([*base, "-n", "10"], capsys)
     assert code == 0 and json.loads(out)["targets"] == 10
-    code, out, _ = run([*base, "-n", "50%"], capsys)
+    code, out, _ = run_cli([*base, "-n", "50%"], capsys)
     assert json.loads(out)["targets"] == 128
     counts = []
     for shard in range(3):
-        code, out, _ = run([*base, "--shards", "3", "--shard", str(shard)], capsys)
+        code, out, _ = run_cli([*base, "--shards", "3", "--shard", str(shard)], capsys)
         counts.append(json.loads(out)["targets"])
     assert sum(counts) == 256
 
@@ -95,7 +85,7 @@ def test_dry_run_max_targets_and_shards(allow: str, capsys: pytest.CaptureFixtur
 def test_bad_flags_give_one_line_and_status_2(
     allow: str, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run(["scan", "-d", NET, "-w", allow, *extra], capsys)
+    code, out, err = run_cli(["scan", "-d", NET, "-w", allow, *extra], capsys)
     assert code == 2 and out == ""
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
@@ -103,7 +93,7 @@ def test_bad_flags_give_one_line_and_status_2(
 def test_blocklisted_target_without_allowlist_is_refused(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, _, err = run(["scan", "-d", NET], capsys)
+    code, _, err = run_cli(["scan", "-d", NET], capsys)
     assert code == 2 and "Traceback" not in err
 
 
@@ -140,7 +130,7 @@ def test_decode_writes_records(
     pcap, expected = _replies_pcap(tmp_path, 21, "198.18.0.1")
     out_file = tmp_path / f"out.{suffix}"
     args = ["decode", str(pcap), "-e", "21", "-S", "198.18.0.1", "-o", str(out_file), "--json"]
-    code, out, _ = run(args, capsys)
+    code, out, _ = run_cli(args, capsys)
     assert code == 0
     result = json.loads(out)
     n_probes = len(DEFAULT_PROBES.split(","))
@@ -160,11 +150,11 @@ def test_decode_with_key_and_wrong_seed(tmp_path: Path, capsys: pytest.CaptureFi
     from liveness.validate import derive_key
 
     pcap, expected = _replies_pcap(tmp_path, 5, "198.18.0.1")
-    code, out, _ = run(
+    code, out, _ = run_cli(
         ["decode", str(pcap), "--key", derive_key(5).hex(), "-S", "198.18.0.1", "--json"], capsys
     )
     assert code == 0 and json.loads(out)["records"] > expected
-    code, out, _ = run(["decode", str(pcap), "-e", "6", "-S", "198.18.0.1", "--json"], capsys)
+    code, out, _ = run_cli(["decode", str(pcap), "-e", "6", "-S", "198.18.0.1", "--json"], capsys)
     assert code == 0 and json.loads(out)["records"] == 0
 
 
@@ -173,7 +163,7 @@ def test_decode_truncated_pcap_warns_and_keeps(
 ) -> None:
     pcap, _ = _replies_pcap(tmp_path, 5, "198.18.0.1")
     pcap.write_bytes(pcap.read_bytes()[:-10])
-    code, out, err = run(["decode", str(pcap), "-e", "5", "-S", "198.18.0.1", "--json"], capsys)
+    code, out, err = run_cli(["decode", str(pcap), "-e", "5", "-S", "198.18.0.1", "--json"], capsys)
     assert code == 0
     result = json.loads(out)
     assert result["records"] > 0 and "truncated" in result["warning"]
@@ -194,7 +184,7 @@ def test_decode_bad_flags(
     tmp_path: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pcap, _ = _replies_pcap(tmp_path, 5, "198.18.0.1")
-    code, _, err = run(["decode", str(pcap), "-S", "198.18.0.1", *extra], capsys)
+    code, _, err = run_cli(["decode", str(pcap), "-S", "198.18.0.1", *extra], capsys)
     assert code == 2 and message in err and "Traceback" not in err
 
 
@@ -204,7 +194,7 @@ def test_dry_run_frames_answered_then_decoded(
     """scan -d --pcap-out -> replies to exactly those frames -> decode with the same seed."""
     sent = tmp_path / "sent.pcap"
     scan = ["scan", "-d", "198.18.0.0/28", "-w", allow, "-e", "77", "-S", "198.18.0.1"]
-    assert run([*scan, "--pcap-out", str(sent)], capsys)[0] == 0
+    assert run_cli([*scan, "--pcap-out", str(sent)], capsys)[0] == 0
     batch, _ = read_pcap(sent)
     replies = tmp_path / "replies.pcap"
     with PcapWriter(replies) as writer:
@@ -213,7 +203,7 @@ def test_dry_run_frames_answered_then_decoded(
             protocol = int(frames[0, 23])
             writer.write(synthesize(frames, {1: "echo_reply", 6: "rst_ack", 17: "udp"}[protocol]))
     args = ["decode", str(replies), "-e", "77", "-S", "198.18.0.1", "--json"]
-    code, out, _ = run([*args, "-o", str(tmp_path / "r.parquet")], capsys)
+    code, out, _ = run_cli([*args, "-o", str(tmp_path / "r.parquet")], capsys)
     assert code == 0 and json.loads(out)["records"] == len(batch)
     table = pq.read_table(tmp_path / "r.parquet")
     assert sorted(set(table.column("target").to_pylist())) == list(
@@ -227,7 +217,7 @@ def test_dry_run_lines_to_file(
 ) -> None:
     out_file = tmp_path / "frames.txt"
     args = ["scan", "-d", "198.18.0.0/29", "-w", allow, "-o", str(out_file), "--json"]
-    code, out, _ = run([*args, "--probes", "udp_dns:TXT:example.org"], capsys)
+    code, out, _ = run_cli([*args, "--probes", "udp_dns:TXT:example.org"], capsys)
     assert code == 0 and json.loads(out)["frames"] == 16
     lines = out_file.read_text().splitlines()
     assert len(lines) == 16 and all("udp_dns" in line and "dport=53" in line for line in lines)

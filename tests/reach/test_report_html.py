@@ -1,4 +1,4 @@
-"""The reach HTML report: timelines, event tables, DNSmon bars, RIR table; and its CLI."""
+"""The reach HTML report: overview, detail, event tables, DNSmon bars, RIR table; its CLI."""
 
 from __future__ import annotations
 
@@ -63,18 +63,20 @@ def test_render_report_sections() -> None:
     assert page.lower().startswith("<!doctype html>") and page.rstrip().endswith("</html>")
     assert "test &lt;report&gt;" in page  # escaped
     pngs = images(page)
-    assert len(pngs) == 3  # two block timelines and the DNSmon bars
+    # events per hour, durations (no island: no island timeline), two details, the DNSmon bars
+    assert len(pngs) == 5
     assert all(png.startswith(b"\x89PNG") for png in pngs)
     assert "Peninsulas (1)" in page and "Outages (1)" in page and "Islands (0)" in page
     assert "DNSmon" in page and "without islands" not in page.split("DNSmon")[0]
     assert "http" not in page.replace("http-equiv", "")  # self-contained: no external links
 
 
-def test_report_without_timelines_or_dnsmon() -> None:
+def test_report_without_detail_or_dnsmon() -> None:
     obs = observations()
     found = detect(obs, DetectParams(round_s=0, min_duration=0, min_blocks=1))
-    page = render_report(obs, found, timelines=0)
-    assert images(page) == [] and "DNSmon" not in page
+    page = render_report(obs, found, detail=0)
+    assert len(images(page)) == 2 and "DNSmon" not in page  # the overview only
+    assert '<section class="detail"' not in page
 
 
 def test_report_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -104,7 +106,7 @@ def test_report_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = json.loads(stdout)
     assert result["events"] == 2 and out.exists()
     page = out.read_text()
-    assert "Event timelines" in page
+    assert "largest events in detail" in page and result["detail"] == 2
     if atlas.exists() and rir.exists():
         assert result["dnsmon"] and result["rir"]
         assert "Who could secede" in page and "ZA" in page

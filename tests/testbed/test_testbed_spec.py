@@ -49,7 +49,8 @@ def test_paper_proportions_and_truth() -> None:
         return any(a is not None and a.reply in ("synack", "rst") for a in replies)
 
     tcp_alive = sum(c for name, c in counts.items() if answers_tcp(name))
-    assert 0.01 < counts["tarpit"] / tcp_alive < 0.03
+    # the study's 1.9M tarpits of 262M transport-active addresses (0.73%), within a quarter
+    assert 0.0055 < counts["tarpit"] / tcp_alive < 0.0091
     code13 = counts["router_prohibit"] + counts["host_prohibit"]
     assert code13 > counts["router_host_unreach"] + counts["router_net_unreach"]
     truth = plan.truth()

@@ -6,6 +6,9 @@ so the HTML file stays self-contained.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import matplotlib
@@ -24,6 +27,7 @@ from liveness.output.html import figure_png
 __all__ = [
     "LAYER_COLOURS",
     "address_map_figure",
+    "capturing",
     "conditional_figure",
     "coverage_figure",
     "icmp_errors_figure",
@@ -37,7 +41,27 @@ LAYER_COLOURS = ("#eeeeee", "#9ecae1", "#4292c6", "#08519c", "#e6550d")
 _DARK, _LIGHT, _MID = "#08519c", "#9ecae1", "#4292c6"
 
 
+#: While set (by :func:`capturing`), figures are handed over here instead of being rendered.
+_CAPTURED: ContextVar[list[Figure] | None] = ContextVar("captured_figures", default=None)
+
+
+@contextmanager
+def capturing() -> Iterator[list[Figure]]:
+    """Within the block, the figure functions return no PNG: their figures are collected in
+    the list yielded (open; the caller saves and closes them), for other file formats."""
+    figures: list[Figure] = []
+    token = _CAPTURED.set(figures)
+    try:
+        yield figures
+    finally:
+        _CAPTURED.reset(token)
+
+
 def _png(fig: Figure) -> bytes:
+    captured = _CAPTURED.get()
+    if captured is not None:
+        captured.append(fig)
+        return b""
     return figure_png(fig, dpi=100)
 
 

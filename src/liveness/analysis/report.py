@@ -18,6 +18,7 @@ from typing import Any
 
 from liveness import __version__
 from liveness.analysis import figures
+from liveness.analysis.study import comparison_rows
 from liveness.analysis.tables import percent
 from liveness.errors import RunError
 from liveness.output.html import html_table, page_start, png_figure
@@ -100,6 +101,21 @@ def _headline_section(summary: dict[str, Any]) -> str:
         ("tarpits", summary["tarpits"]["tarpits"], ""),
     ]
     return "<h2>Headline</h2>" + _table(("figure", "addresses", "share"), rows)
+
+
+def _study_section(summary: dict[str, Any]) -> str:
+    """The study's figures beside this scan's and the testbed truth's (``study_comparison``,
+    written by ``liveness demo``); empty when the summary has none."""
+    comparison = summary.get("study_comparison")
+    if not isinstance(comparison, dict) or not comparison:
+        return ""
+    rows = comparison_rows({k: v for k, v in comparison.items() if isinstance(v, dict)})
+    return (
+        "<h2>Compared with the study</h2><p>Bano et al., CCR 2018: each figure as published, "
+        "as this scan found it, and as the testbed's ground truth has it (shares of all "
+        "network-alive addresses unless the figure says otherwise).</p>"
+        + _table(("figure", "study", "this scan", "testbed truth"), rows)
+    )
 
 
 def _family_overview(summary: dict[str, Any]) -> str:
@@ -271,6 +287,7 @@ def render_report(summary: dict[str, Any], metadata: dict[str, Any] | None = Non
     parts = [page_start(title)]
     if ipv6 is not None:
         parts.append(_family_overview(summary))
+    parts.append(_study_section(summary))
     parts += _family_parts(summary, "/24", "IPv4" if ipv6 is not None else "")
     parts += [
         f"<h2>Address map{' (IPv4)' if ipv6 is not None else ''}</h2>",

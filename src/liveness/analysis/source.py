@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from liveness.analysis.zmap_files import parse_zmap_spec, read_zmap
 from liveness.errors import InputError, LivenessError
 from liveness.output.readers import read_replies
 from liveness.output.writers import format_for_path, journal_path
@@ -139,6 +140,16 @@ class ReplyBatches(Iterator[FamilyBatch]):
 
     def _read(self) -> Iterator[FamilyBatch]:
         path = self.path
+        zmap = parse_zmap_spec(path)  # ``FILE:PROBE`` naming ZMap output; None for our files
+        if zmap is not None:
+            try:
+                for batch in read_zmap(zmap, BATCH_ROWS):
+                    yield self._split(batch)
+            except LivenessError:
+                raise
+            except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
+                raise InputError(f"{zmap.path}: unreadable ZMap file: {exc}") from exc
+            return
         direct = format_for_path(path) == "parquet" and not os.path.exists(journal_path(path))
         if direct and not os.path.exists(path):
             raise InputError(f"{path}: no such file")
@@ -167,7 +178,8 @@ def iter_reply_batches(path: str) -> ReplyBatches:
 
     A finished Parquet file (no journal beside it) is read directly, decoding only the needed
     columns (the fast path); anything else (CSV, JSONL, a running or crashed scan's journal)
-    goes through the output layer's :func:`~liveness.output.readers.read_replies`. The IPv6
+    goes through the output layer's :func:`~liveness.output.readers.read_replies`; a
+    ``FILE:PROBE`` that names ZMap output goes through :mod:`~.zmap_files`. The IPv6
     rows are counted in the result's ``ipv6_rows``.
     Raises InputError (naming ``path``) for a missing file, a file that is not a reply table,
     a missing column, or a file that breaks while being read (a truncated Parquet file).

@@ -17,6 +17,7 @@ import click
 from liveness.analysis import Summary, summarize
 from liveness.analysis.sets import DEFAULT_PREFIX6
 from liveness.analysis.tables import format_headline
+from liveness.analysis.zmap_files import missing_fields_note, parse_zmap_spec, zmap_fields
 from liveness.cli._common import (
     check_output_file,
     echo,
@@ -29,6 +30,7 @@ from liveness.errors import InputError
 from liveness.targets.inputs import excerpt
 
 __all__ = [
+    "check_zmap_inputs",
     "command",
     "dask_options",
     "fail_on_bad_inputs",
@@ -88,6 +90,41 @@ def prefix6_option(func: F) -> F:
     )(func)
 
 
+def _hint_zmap(path: str) -> None:
+    """A note when ``path`` looks like ZMap output given without its probe."""
+    try:
+        names = zmap_fields(path)
+    except (InputError, OSError):
+        return
+    if "saddr" in names and "probe" not in names:
+        log(f"liveness: note: {path} looks like ZMap output: name its probe as {path}:PROBE")
+
+
+def check_zmap_inputs(scans: tuple[str, ...]) -> None:
+    """Check every ``FILE:PROBE`` (ZMap output) argument: its probe must name one probe type
+    (else InputError); a file lacking fields some analyses need gets one note line."""
+    from liveness.probes.registry import parse_probes
+
+    for scan in scans:
+        source = parse_zmap_spec(scan)
+        if source is None:
+            _hint_zmap(scan)
+            continue
+        try:
+            names = [probe.name for probe in parse_probes(source.probe)]
+        except InputError as exc:
+            reason = str(exc).removeprefix("--probes: ")
+            raise InputError(f"{scan}: {source.probe!r} is not a probe ({reason})") from None
+        if names != [source.probe]:
+            raise InputError(f"{scan}: give one probe per ZMap file (e.g. FILE:tcp_syn:443)")
+        try:
+            note = missing_fields_note(source)
+        except InputError:
+            continue  # reported with the file's analysis
+        if note:
+            log(f"liveness: note: {note}")
+
+
 def summarize_scans(
     scans: tuple[str, ...],
     workers: int | None,
@@ -96,6 +133,7 @@ def summarize_scans(
     prefix6: int = DEFAULT_PREFIX6,
 ) -> Summary:
     """Summarize ``scans``, logging one line per unreadable file."""
+    check_zmap_inputs(scans)
     if workers is not None and dask_address is not None:
         raise InputError("--workers and --dask: give one or the other")
     summary = summarize(
@@ -148,6 +186,9 @@ def command(
     as_json: bool,
 ) -> None:
     """Classify the addresses of SCANS (reply files) and run the study's analyses.
+
+    A SCAN may be ZMap's CSV or JSON output, one file per probe, as FILE:PROBE
+    (``icmp.csv:icmp_echo tcp443.json:tcp_syn:443``).
 
     Prints the headline table (on stderr with --json, where stdout holds the summary). IPv4
     and IPv6 rows are analysed apart: the IPv6 figures stand beside the IPv4 ones, and the

@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "testbed": ("testbed", "Build, inspect and remove an emulated Internet in namespaces."),
     "analyze": ("analyze", "Classify addresses by the liveness taxonomy; the study's analyses."),
     "report": ("report", "Write a self-contained HTML report of one or more scans."),
+    "sql": ("sql", "Query reply files (and ground truth) with DuckDB SQL."),
     "ipset": ("ipset", "Build and combine IPv4 and IPv6 address sets, like SiLK's rwset."),
     "reach": ("reach", "Outages, islands, peninsulas, the core, DNSmon, RIR tables."),
     "monitor": ("monitor", "Trinocular-style block monitoring from vantage points."),

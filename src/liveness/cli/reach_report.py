@@ -19,9 +19,12 @@ from liveness.errors import InputError
 from liveness.reach.atlas_islands import AtlasParams
 from liveness.reach.detection import detection_summary
 from liveness.reach.dnsmon import dnsmon_loss
-from liveness.reach.report import render_report
+from liveness.reach.report import DETAIL, render_report
 
-__all__ = ["command", "rir_table_or_none"]
+__all__ = ["MAX_DETAIL", "command", "rir_table_or_none"]
+
+MAX_DETAIL = 500
+"""The most detail sections ``--detail`` accepts (one figure each: the page stays small)."""
 
 
 def rir_table_or_none(paths: list[str], census: str | None) -> pa.Table | None:
@@ -71,12 +74,13 @@ def rir_table_or_none(paths: list[str], census: str | None) -> pa.Table | None:
     help="Active-address census (scan alive set or CSV block,active) for the RIR table.",
 )
 @click.option(
-    "--timelines",
-    type=click.IntRange(min=0),
-    default=6,
+    "--detail",
+    type=click.IntRange(min=0, max=MAX_DETAIL),
+    default=DETAIL,
     show_default=True,
-    help="Draw timelines of this many longest block events.",
+    help="Detail sections for at most this many largest events (blocks x duration).",
 )
+@click.option("--timelines", type=click.IntRange(min=0, max=MAX_DETAIL), hidden=True)
 @click.option("--title", default="liveness reach report", show_default=True)
 @json_option
 def command(
@@ -85,12 +89,16 @@ def command(
     atlas_paths: tuple[str, ...],
     rir_paths: tuple[str, ...],
     census: str | None,
-    timelines: int,
+    detail: int,
+    timelines: int | None,
     title: str,
     as_json: bool,
     **options: Any,
 ) -> None:
-    """Write an HTML report of outages, peninsulas, islands, DNSmon loss and RIR shares."""
+    """Write an HTML report of outages, peninsulas, islands, DNSmon loss and RIR shares.
+
+    An overview per address family first, then detail for the --detail largest events
+    (--timelines is its former name)."""
     if Path(output).suffix.lower() not in (".html", ".htm"):
         raise InputError(f"-o {output}: the report is HTML; use a .html file name")
     check_output_file(output, "-o")
@@ -110,7 +118,8 @@ def command(
         )
         dnsmon = dnsmon_loss(read_atlas_queries(sources), params)
     rir = rir_table_or_none(list(rir_paths), census)
-    page = render_report(obs, found, dnsmon=dnsmon, rir=rir, title=title, timelines=timelines)
+    detail = detail if timelines is None else timelines
+    page = render_report(obs, found, dnsmon=dnsmon, rir=rir, title=title, detail=detail)
     with output_file(output, "-o") as temporary:
         Path(temporary).write_text(page, encoding="utf-8")
     log(f"reach report: wrote {output} ({len(page)} bytes)")
@@ -120,6 +129,7 @@ def command(
                 **detection_summary(found),
                 "output": output,
                 "bytes": len(page),
+                "detail": page.count('<section class="detail"'),
                 "dnsmon": dnsmon is not None,
                 "rir": rir is not None,
             }

@@ -8,7 +8,9 @@ from typing import Any
 import click
 
 from liveness.analysis import ANALYSES, Summary
+from liveness.analysis.figure_files import write_figures
 from liveness.analysis.report import write_report
+from liveness.analysis.study import compare
 from liveness.cli._common import check_output_file, emit_json, json_option, log, output_file
 from liveness.cli.analyze import (
     dask_options,
@@ -79,6 +81,11 @@ def _write_from_summary(summary: Summary, path: str, out: str, metadata: Any) ->
 @click.option("-o", "--output", required=True, metavar="FILE", help="The HTML file to write.")
 @click.option("--summary", "summary_path", metavar="FILE", help="Use a saved `analyze -o` summary.")
 @click.option("-m", "--metadata", metavar="FILE", help="The scan's metadata JSON (scan -m).")
+@click.option(
+    "--figures-dir",
+    metavar="DIR",
+    help="Also write every figure as PDF and SVG (one paper column wide) with its data as CSV.",
+)
 @prefix6_option
 @dask_options
 @json_option
@@ -87,12 +94,16 @@ def command(
     output: str,
     summary_path: str | None,
     metadata: str | None,
+    figures_dir: str | None,
     prefix6: int,
     workers: int | None,
     dask_address: str | None,
     as_json: bool,
 ) -> None:
-    """Write a self-contained HTML report of SCANS (reply files) or of --summary."""
+    """Write a self-contained HTML report of SCANS (reply files) or of --summary.
+
+    A SCAN may be ZMap's CSV or JSON output, one file per probe, as FILE:PROBE.
+    """
     if bool(scans) == bool(summary_path):
         raise InputError("give reply files (SCAN...) or --summary FILE, not both or neither")
     check_output_file(output, "-o")
@@ -105,10 +116,23 @@ def command(
             _write_from_summary(summary, summary_path, temporary, scan_metadata)
     else:
         summary = summarize_scans(scans, workers, dask_address, prefix6=prefix6)
+        probed = (scan_metadata or {}).get("targets_total")
+        summary["study_comparison"] = compare(
+            summary, None, probed=probed if isinstance(probed, int) else None
+        )
         with output_file(output, "-o") as temporary:
             write_report(summary, temporary, scan_metadata)
+    figures: list[str] = []
+    if figures_dir:
+        try:
+            figures = [str(path) for path in write_figures(summary, figures_dir)]
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise InputError(f"--figures-dir: the summary cannot be drawn ({exc})") from exc
     if as_json:
-        emit_json({"report": output, "inputs": summary["inputs"]})
+        emit_json({"report": output, "inputs": summary["inputs"], "figures": figures})
     else:
-        log(f"wrote {output}")
+        log(
+            f"wrote {output}"
+            + (f" and {len(figures)} figure files to {figures_dir}" if figures else "")
+        )
     fail_on_bad_inputs(summary)

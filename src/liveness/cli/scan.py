@@ -96,6 +96,10 @@ class RunOptions:
     max_sendto_failures: int | None
     rate: float | None = None  # packets/s from -r or -B (None: unlimited), set by the check
     describe: dict[str, Any] | None = None  # --notes, --user-metadata: added to the metadata
+    output_module: str | None = None  # -O: csv, json, parquet (None: by -o's extension)
+    header: bool = True  # False: --no-header-row
+    max_results: int | None = None  # -N (0 or None: no cap, as ZMap)
+    min_hitrate: float | None = None  # --min-hitrate, percent (0 or None: never abort)
 
 
 def parse_max_targets(text: str | None, space_size: int) -> int | None:
@@ -424,6 +428,10 @@ def run_live(options: ScanOptions, live: RunOptions) -> dict[str, Any]:
         max_sendto_failures=live.max_sendto_failures,
         destination=destination,
         describe=dict(live.describe or {}),
+        output_module=live.output_module,
+        header=live.header,
+        max_results=live.max_results,
+        min_hitrate=live.min_hitrate,
     )
     return run_scan(settings)
 
@@ -440,6 +448,7 @@ def check_live_options(live: RunOptions, probes: list[Probe]) -> None:
         raise InputError(f"-t/--max-runtime: {max_runtime} must be a number > 0")
     if not 1 <= live.copies <= 16:
         raise InputError(f"-P/--probes-per-target: {live.copies} must be within 1..16")
+    check_zmap_limits(live)
     if live.fields is not None:
         resolve_fields(live.fields, "-f/--output-fields")
     if live.output_filter:
@@ -448,6 +457,22 @@ def check_live_options(live: RunOptions, probes: list[Probe]) -> None:
         except InputError as exc:
             raise InputError(f"--output-filter: {exc}") from None
     live.rate = _parse_rate(live.rate_text, live.bandwidth_text, probes)
+
+
+def check_zmap_limits(live: RunOptions) -> None:
+    """``-O``, ``-N`` and ``--min-hitrate`` as ZMap accepts them (InputError names the flag)."""
+    from liveness.output.writers import output_format
+
+    output_format(live.output, live.output_module)  # an unknown module lists the valid ones
+    if live.max_results is not None and live.max_results < 0:
+        raise InputError(f"-N/--max-results: {live.max_results} must be a count >= 0 (0: no cap)")
+    if live.max_results == 0:
+        live.max_results = None
+    rate = live.min_hitrate
+    if rate is not None and not (math.isfinite(rate) and 0 <= rate <= 100):
+        raise InputError(f"--min-hitrate: {rate} must be a percentage within 0..100 (0: off)")
+    if rate == 0:
+        live.min_hitrate = None
 
 
 def preflight_outputs(live: RunOptions) -> Any:
@@ -534,7 +559,53 @@ def run_dry(
     }
 
 
-@click.command(name="scan")
+# ZMap's man page groups its options; `liveness scan --help` does the same (zmap.1: BASIC,
+# SCAN (with sharding), NETWORK, PROBE, OUTPUT (with logging and metadata), ADDITIONAL).
+HELP_SECTIONS: dict[str, tuple[str, ...]] = {
+    "Basic options": (
+        "target_ports", "output_file", "blocklist_file", "allowlist_file", "list_of_ips_file",
+    ),
+    "Scan options": (
+        "rate", "bandwidth", "max_targets", "max_results", "max_runtime", "probes_per_target",
+        "cooldown_time", "seed", "retransmit_delay", "retransmissions", "dryrun", "pcap_out",
+        "shards", "shard", "resume", "iid",
+    ),
+    "Network options": (
+        "source_port", "source_ip", "source_ip6", "gateway_mac", "source_mac", "interface",
+    ),
+    "Probe options": ("probes", "probe_module", "probe_args", "probe_ttl", "list_probe_modules"),
+    "Output options": (
+        "output_fields", "output_module", "output_filter", "list_output_fields", "no_header_row",
+        "metadata_file", "status_updates_file", "quiet", "notes", "user_metadata", "vp",
+        "as_json",
+    ),
+    "Advanced options": ("max_sendto_failures", "min_hitrate", "help"),
+}  # fmt: skip
+
+
+class ScanCommand(click.Command):
+    """``liveness scan``: its ``--help`` lists options in ZMap's man-page sections."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """One section per ZMap group; an option left out of every group still shows."""
+        place = {
+            name: (title, index)
+            for title, names in HELP_SECTIONS.items()
+            for index, name in enumerate(names)
+        }
+        rows: dict[str, list[tuple[int, tuple[str, str]]]] = {title: [] for title in HELP_SECTIONS}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None and isinstance(param, click.Option):
+                title, index = place.get(param.name or "", ("Advanced options", len(place)))
+                rows[title].append((index, record))
+        for title, records in rows.items():
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl([record for _, record in sorted(records)])
+
+
+@click.command(name="scan", cls=ScanCommand)
 @click.argument("targets", nargs=-1)
 @click.option("-p", "--target-ports", help="TCP ports for the tcp_syn probes: 22,80-90.")
 @click.option(
@@ -542,14 +613,19 @@ def run_dry(
     default=DEFAULT_PROBES,
     show_default=True,
     help="Probe list: icmp_echo, icmp_timestamp, tcp_syn[:PORT|:random], "
-    "udp_dns[:TYPE[:NAME]], udp_ntp.",
+    "udp_dns[:TYPE[:NAME]], udp_ntp, udp:PORT[:PAYLOAD] (a named payload such as snmp, "
+    "or hex:/text:/file:).",
 )
 @click.option(
     "-M",
     "--probe-module",
-    help="ZMap's module name instead of --probes: icmp_echoscan, tcp_synscan (with -p), dns, ntp.",
+    help="ZMap's module name instead of --probes: icmp_echoscan, tcp_synscan (with -p), dns, "
+    "ntp, udp (with -p).",
 )
-@click.option("--probe-args", help="Arguments of the -M module (dns: TYPE,NAME).")
+@click.option(
+    "--probe-args",
+    help="Arguments of the -M module (dns: TYPE,NAME; udp: text:, hex:, file:PATH or a name).",
+)
 @click.option("--probe-ttl", type=int, default=64, show_default=True, help="TTL of the probes.")
 @click.option(
     "-s", "--source-port", help="Source ports: one, or a range A-B (default 32768-60999)."
@@ -567,6 +643,12 @@ def run_dry(
 @click.option("--shards", type=int, default=1, show_default=True, help="Number of shards.")
 @click.option("--shard", type=int, default=0, show_default=True, help="This shard (0-based).")
 @click.option("-n", "--max-targets", help="Stop after this many targets (or N%).")
+@click.option(
+    "-N",
+    "--max-results",
+    type=int,
+    help="Stop once this many results (rows, after --output-filter) are written (0: no cap).",
+)
 @click.option(
     "--iid",
     default="low",
@@ -610,6 +692,12 @@ def run_dry(
     help="Give up after more than this many failed sends, each retried (-1: never).",
 )
 @click.option(
+    "--min-hitrate",
+    type=float,
+    help="Abort (exit 1) once the hitrate, in percent, stays below this for 5 s after the "
+    "first 5 s (ZMap's rule).",
+)
+@click.option(
     "-c",
     "--cooldown-time",
     type=float,
@@ -633,6 +721,12 @@ def run_dry(
 @click.option(
     "--output-filter", help="Keep only replies matching, e.g. 'success = 1 && repeat = 0'."
 )
+@click.option(
+    "-O",
+    "--output-module",
+    help="Output format instead of -o's extension: csv, json (JSON lines), parquet.",
+)
+@click.option("--no-header-row", is_flag=True, help="CSV output without its header line.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted scan from its checkpoint.")
 @click.option("-u", "--status-updates-file", help="Write the status line as CSV to this file.")
 @click.option("-q", "--quiet", is_flag=True, help="No status line.")
@@ -682,6 +776,10 @@ def command(
     status_updates_file: str | None,
     quiet: bool,
     metadata_file: str | None,
+    max_results: int | None,
+    output_module: str | None,
+    no_header_row: bool,
+    min_hitrate: float | None,
     batch_size: int,
     as_json: bool,
 ) -> None:
@@ -696,6 +794,8 @@ def command(
         from liveness.cli.zmap_names import probes_for_module
 
         probes = probes_for_module(probe_module, target_ports, probe_args)
+        if probe_module == "udp":
+            target_ports = None  # the udp:PORT probes carry the -p ports
     elif probe_args is not None:
         raise InputError("--probe-args needs -M/--probe-module")
     describe = _describe(notes, user_metadata)
@@ -743,6 +843,10 @@ def command(
         copies=probes_per_target,
         max_sendto_failures=None if max_sendto_failures < 0 else max_sendto_failures,
         describe=describe,
+        output_module=output_module,
+        header=not no_header_row,
+        max_results=max_results,
+        min_hitrate=min_hitrate,
     )
     check_live_options(live, options.probes)
     if dryrun and source_ip is None:  # only once every flag has been checked
@@ -761,15 +865,22 @@ def command(
             log(f"liveness: dry run from placeholder source {DRY_RUN_SOURCE} (set -S to change)")
     if not dryrun:
         metadata = run_live(options, live)
+        aborted = metadata.get("aborted")
         if as_json:
             emit_json(metadata)
+            if aborted:
+                log(f"liveness: scan aborted: {aborted}")
         else:
             stopped = metadata["interrupted"]
             log(
                 f"liveness: sent {metadata['packets_sent']} probes to {metadata['targets_probed']}"
                 f" targets at {metadata['rate_achieved_pps']:.0f} p/s; "
                 f"{metadata['rows_written']} replies written to {live.output}"
-                + (f" (stopped: {stopped})" if stopped else "")
+                + (
+                    f"; scan aborted: {aborted}"
+                    if aborted
+                    else (f" (stopped: {stopped})" if stopped else "")
+                )
             )
         from liveness.scan.loop import EXIT_STATUS
 

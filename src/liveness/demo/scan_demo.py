@@ -8,10 +8,15 @@ A spec with IPv6 hosts (``dualstack``) is scanned over both families in the same
 population as prefix walks (``::1`` of every /64 of each IPv6 target block), and the summary
 and report have an IPv6 section. The spec's connectivity schedule is left out: the scan demo
 shows what the hosts answer, the connectivity demo what the events do.
+
+The summary carries ``study_comparison`` (:mod:`liveness.analysis.study`): each of the study's
+figures as published, as this scan found it and as the testbed's truth has it, so a reader
+sees how far the emulated Internet and the scan of it are from the paper's.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import sys
 import time
@@ -42,6 +47,7 @@ def run_scan_demo(
 
     from liveness.analysis import summarize
     from liveness.analysis.report import write_report
+    from liveness.analysis.study import format_comparison
     from liveness.scan.loop import default_checkpoint
     from liveness.testbed import Testbed, load_spec
 
@@ -74,12 +80,17 @@ def run_scan_demo(
             raise RunError(f"the scan failed (exit {done.returncode}); see the lines above")
         truth, _schedule = testbed.truth()
         pq.write_table(truth, out / "truth.parquet")
+        probed = sum(ipaddress.ip_network(net).num_addresses for net in testbed.targets)
         stage(3, "taking the testbed down")
     stage(4, "analysing the replies")
     summary = summarize([str(replies)])
+    attempts = 2 if retransmit_delay > 0 else 1  # the scan's default: one retransmission
+    summary["study_comparison"] = _study_comparison(summary, truth, probed, attempts)
     metadata = json.loads((out / "metadata.json").read_text())
     summary_path = out / "summary.json"
     summary_path.write_text(json.dumps(summary, indent=1, default=str))
+    for line in format_comparison(summary["study_comparison"]).splitlines():
+        progress(line)
     stage(5, "writing the report")
     report_path = out / "report.html"
     write_report(summary, str(report_path), metadata=metadata)
@@ -92,5 +103,27 @@ def run_scan_demo(
         "rate_achieved_pps": metadata.get("rate_achieved_pps"),
         "rate_max_1s_pps": metadata.get("rate_max_1s_pps"),
         "headline": summary.get("headline"),
+        "study_comparison": summary["study_comparison"],
     }
     return result, summary
+
+
+def _study_comparison(
+    summary: dict[str, Any], truth: Any, probed: int, attempts: int
+) -> dict[str, Any]:
+    """The study's figures beside this scan's and the truth's (the truth summarised by the
+    same analyses, from its rows turned into first-attempt replies)."""
+    from liveness.analysis import summarize_table
+    from liveness.analysis.study import compare, retransmission_expected, truth_replies
+    from liveness.errors import InputError
+
+    try:
+        truth_summary: dict[str, Any] | None = summarize_table(truth_replies(truth), "truth")
+    except InputError:  # a truth with no reply at all
+        truth_summary = None
+    return compare(
+        summary,
+        truth_summary,
+        probed=probed or None,
+        truth_retransmission=retransmission_expected(truth, attempts=attempts),
+    )

@@ -13,9 +13,9 @@ finished file into place. Devices, FIFOs and stdout are written as streams, in p
 working files in a private directory (see :mod:`liveness.output.destination`).
 
 Formats by extension: ``.csv``, ``.jsonl`` (or ``.ndjson``), ``-`` (CSV on stdout), anything
-else Parquet. Addresses are text in CSV and JSON (IPv4 dotted, IPv6 RFC 5952); in Parquet IPv4
-addresses are uint32 (null on IPv6 rows) and IPv6 addresses ``binary(16)`` (see
-:mod:`liveness.output.fields`).
+else Parquet; ZMap's ``-O csv|json`` (or ``parquet``) overrides the extension. Addresses are
+text in CSV and JSON (IPv4 dotted, IPv6 RFC 5952); in Parquet IPv4 addresses are uint32 (null
+on IPv6 rows) and IPv6 addresses ``binary(16)`` (see :mod:`liveness.output.fields`).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from liveness.output.schema import ADDR6, REPLY_SCHEMA
 from liveness.output.text import complete_lines_end, csv_header, render_csv, render_jsonl
 
 __all__ = [
+    "OUTPUT_MODULES",
     "CsvWriter",
     "JsonlWriter",
     "ParquetWriter",
@@ -46,6 +47,7 @@ __all__ = [
     "format_for_path",
     "journal_path",
     "open_writer",
+    "output_format",
     "output_schema",
     "partial_path",
 ]
@@ -53,6 +55,24 @@ __all__ = [
 _JOURNAL_CHUNK_ROWS = 65_536
 _ROW_GROUP_ROWS = 1_048_576
 _TEXT_BUFFER = 1 << 20
+
+
+OUTPUT_MODULES = {"csv": "csv", "json": "jsonl", "parquet": "parquet"}
+"""``-O/--output-module`` names (ZMap's ``csv`` and ``json``, and Parquet) -> writer format."""
+
+
+def output_format(path: str, module: str | None = None) -> str:
+    """The writer format: ``-O``'s module when given, else the extension rule; InputError names
+    the valid modules for an unknown one."""
+    if module is None:
+        return format_for_path(path)
+    if module not in OUTPUT_MODULES:
+        raise InputError(
+            f"-O/--output-module: {module!r} is not one of {', '.join(OUTPUT_MODULES)}"
+        )
+    if path == "-" and module == "parquet":
+        raise InputError("-O/--output-module: parquet cannot stream to stdout; name a file")
+    return OUTPUT_MODULES[module]
 
 
 def format_for_path(path: str) -> str:
@@ -112,18 +132,30 @@ class ReplyWriter(ABC):
         self.path = destination.path
         self.fields = fields
         self.rows_written = 0
+        self.max_rows: int | None = None
+        """ZMap's ``-N``: rows beyond this many are dropped (:attr:`full` then holds)."""
         self._filter = row_filter
         self._context = context
 
+    @property
+    def full(self) -> bool:
+        """``max_rows`` rows have been written: later ones are dropped."""
+        return self.max_rows is not None and self.rows_written >= self.max_rows
+
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:
-        """Write reply records (:data:`REPLY_SCHEMA` rows); filtered rows are dropped."""
+        """Write reply records (:data:`REPLY_SCHEMA` rows); filtered rows are dropped, and so
+        is every row past ``max_rows``."""
         batches = batch.to_batches() if isinstance(batch, pa.Table) else [batch]
         for one in batches:
+            if self.full:
+                return
             text = self.text_addresses
             if self._filter is None:
                 selected = derive(one, self.fields, self._context, text=text)
             else:
                 selected = self._filter.apply(one, self.fields, self._context, text=text)
+            if self.max_rows is not None and selected.num_rows > self.max_rows - self.rows_written:
+                selected = selected.slice(0, self.max_rows - self.rows_written)
             if selected.num_rows:
                 self._write_selected(selected)
                 self.rows_written += selected.num_rows
@@ -280,7 +312,8 @@ def _open_or_fail(path: str, mode: str) -> BinaryIO:
 
 
 class CsvWriter(_TextWriter):
-    """CSV with a header line; ZMap's conventions (booleans 0/1, empty for null)."""
+    """CSV with a header line (none with ``header=False``, ZMap's ``--no-header-row``);
+    ZMap's conventions (booleans 0/1, empty for null)."""
 
     def __init__(
         self,
@@ -290,8 +323,9 @@ class CsvWriter(_TextWriter):
         context: FieldContext,
         *,
         resume: bool,
+        header: bool = True,
     ) -> None:
-        self.header = csv_header(fields)
+        self.header = csv_header(fields) if header else None
         super().__init__(destination, fields, row_filter, context, resume=resume)
 
     def _render(self, batch: pa.RecordBatch) -> bytes:
@@ -446,24 +480,32 @@ def open_writer(
     scanner_addr: int = 0,
     scanner_addr6: bytes | None = None,
     resume: bool = False,
+    module: str | None = None,
+    header: bool = True,
+    max_rows: int | None = None,
 ) -> ReplyWriter:
-    """A writer for ``path`` (format by extension; ``-`` = CSV on stdout), resolved with
+    """A writer for ``path`` (format by extension, ``-`` = CSV on stdout, unless ``module``
+    names one: ``-O``'s csv, json or parquet), resolved with
     :func:`~liveness.output.destination.resolve_destination` unless already a destination.
 
     ``fields`` picks columns by reply or ZMap name (default: the reply record's columns);
     ``output_filter`` is ZMap's filter syntax; ``scanner_addr`` (IPv4, uint32) and
     ``scanner_addr6`` (IPv6, 16 bytes) fill ``daddr``; ``resume`` appends to what an
-    interrupted run left. Bad fields or filters raise :class:`InputError`.
+    interrupted run left; ``header=False`` writes CSV without its header line; ``max_rows``
+    caps the rows written (``-N``). Bad fields, filters or modules raise :class:`InputError`.
     """
     names = resolve_fields(fields)
     row_filter = compile_filter(output_filter) if output_filter else None
     context = FieldContext(scanner_addr=scanner_addr, scanner_addr6=scanner_addr6)
+    given = path if isinstance(path, str) else path.given
+    kind = output_format(given, module)
     destination = resolve_destination(path) if isinstance(path, str) else path
-    kind = format_for_path(destination.given)
     writer: ReplyWriter
     try:
         if kind == "csv":
-            writer = CsvWriter(destination, names, row_filter, context, resume=resume)
+            writer = CsvWriter(
+                destination, names, row_filter, context, resume=resume, header=header
+            )
         elif kind == "jsonl":
             writer = JsonlWriter(destination, names, row_filter, context, resume=resume)
         else:
@@ -474,4 +516,5 @@ def open_writer(
         raise
     if isinstance(path, str):
         writer.releases(destination)
+    writer.max_rows = max_rows
     return writer

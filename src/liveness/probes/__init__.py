@@ -16,6 +16,7 @@ from liveness.probes.registry import (
     probe_classes,
 )
 from liveness.probes.tcp_syn import TcpSyn, TcpSynRandom
+from liveness.probes.udp import UdpGeneric
 from liveness.probes.udp_dns import UdpDns
 from liveness.probes.udp_ntp import UdpNtp
 
@@ -28,6 +29,7 @@ __all__ = [
     "TcpSyn",
     "TcpSynRandom",
     "UdpDns",
+    "UdpGeneric",
     "UdpNtp",
     "UdpProbe",
     "parse_ports",

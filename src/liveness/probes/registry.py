@@ -7,7 +7,8 @@ itself (:data:`~liveness.probes.base.PROBE_CLASSES`), so a new probe type is one
 
 Grammar: a comma-separated list of ``icmp_echo``, ``tcp_syn:PORT`` (or ``tcp_syn:LO-HI``),
 bare ``tcp_syn`` (the ``-p`` ports), ``tcp_syn:random``, ``udp_dns[:TYPE[:NAME]]``,
-``udp_ntp`` and any other registered kind. When ports are given (``-p``), they replace every
+``udp_ntp``, ``udp:PORT[:PAYLOAD]`` (see :mod:`liveness.probes.udp`) and any other registered
+kind. When ports are given (``-p``), they replace every
 fixed ``tcp_syn`` port of the list (at the place of the first one, or at the end), so ``-p 80``
 with the default set probes ICMP, TCP 80, the random port, DNS and NTP.
 """
@@ -108,10 +109,19 @@ def parse_probes(spec: str, ports: str | None = None) -> list[Probe]:
 
 
 def _check_unique(probes: list[Probe]) -> None:
-    """Names and probe ids (part of the validation token) must not repeat."""
+    """Names, probe ids (part of the validation token) and fixed ports (which find a reply's
+    probe: ``udp:53`` and ``udp_dns`` would both claim port 53) must not repeat."""
     names: set[str] = set()
     ids: dict[int, str] = {}
+    ports: dict[tuple[int, int], str] = {}
     for probe in probes:
+        if probe.target_port is not None:
+            where = (probe.protocol, probe.target_port)
+            if where in ports:
+                raise InputError(
+                    f"--probes: {probe.name} and {ports[where]} both probe port {where[1]}"
+                )
+            ports[where] = probe.name
         if probe.name in names:
             raise InputError(f"--probes: {probe.name} listed twice")
         if probe.probe_id in ids:

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from liveness.packet.checksum import checksum_rows
 from liveness.packet.layout import ETH_LEN, L4_OFF, PROTO_ICMP, PROTO_TCP, PROTO_UDP
 
-__all__ = ["REPLY_KINDS", "synthesize"]
+__all__ = ["REPLY_KINDS", "synthesize", "udp_answer"]
 
 REPLY_KINDS = ("echo_reply", "timestamp_reply", "synack", "rst", "rst_ack", "udp", "icmp_error")
 _DST_MAC = slice(0, 6)
@@ -235,4 +235,37 @@ def _synthesize6(
         _fix_l4_6(frames, PROTO_UDP, 6)
     else:
         raise ValueError(f"no {kind} reply to an IPv6 frame with next header {next_header}")
+    return frames
+
+
+def udp_answer(
+    probe_frames: NDArray[np.uint8], payload: NDArray[np.uint8] | bytes, *, ttl: int = 57
+) -> NDArray[np.uint8]:
+    """UDP answers to UDP probe frames of either family carrying ``payload`` (one ``bytes`` for
+    every row, or ``(n, k)`` rows): addresses and ports swapped, lengths and checksums redone."""
+    probe = np.asarray(probe_frames, dtype=np.uint8)
+    n = len(probe)
+    ipv6 = bool(n) and probe[0, 12] == 0x86 and probe[0, 13] == 0xDD
+    l4 = _L4_6 if ipv6 else L4_OFF
+    rows = np.asarray(
+        np.frombuffer(payload, np.uint8)[None, :].repeat(n, 0)
+        if isinstance(payload, bytes)
+        else payload,
+        dtype=np.uint8,
+    )
+    frames = np.concatenate([probe[:, : l4 + 8], rows], axis=1)
+    _swap(frames, _DST_MAC, _SRC_MAC)
+    _swap(frames, slice(l4, l4 + 2), slice(l4 + 2, l4 + 4))
+    _put16(frames, l4 + 4, 8 + rows.shape[1])
+    if ipv6:
+        _swap(frames, _SRC6, _DST6)
+        frames[:, 21] = ttl
+        _put16(frames, 18, 8 + rows.shape[1])
+        _fix_l4_6(frames, PROTO_UDP, 6)
+        return frames
+    _swap(frames, _IP_SRC, _IP_DST)
+    frames[:, 22] = ttl
+    _put16(frames, 16, frames.shape[1] - ETH_LEN)
+    _fix_l4(frames, PROTO_UDP, 6)
+    _fix_ip(frames)
     return frames

@@ -48,6 +48,13 @@ def dictionary_codes(
     chunked = column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
     if not pa.types.is_dictionary(chunked.type):
         chunked = pc.dictionary_encode(chunked)
+    chunks: list[Any] = chunked.chunks
+    if len(chunks) > 1 and all(c.dictionary.equals(chunks[0].dictionary) for c in chunks[1:]):
+        # a Parquet file read back repeats one dictionary per chunk: unifying 166 copies of a
+        # 1M-name dictionary takes 35 s, joining the indices none
+        indices = pa.concat_arrays([c.indices for c in chunks])
+        codes = indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+        return codes, chunks[0].dictionary.cast(pa.string())
     table = pa.table({"c": chunked}).unify_dictionaries().combine_chunks()
     combined = table.column("c")
     if combined.num_chunks == 0:

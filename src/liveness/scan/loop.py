@@ -26,7 +26,7 @@ from liveness.errors import OutputClosed, RunError
 from liveness.output.destination import Destination, resolve_destination, write_result_file
 from liveness.scan.checkpoint import Checkpoint
 from liveness.scan.receiver import Counters, ReceiverSettings, start_receiver
-from liveness.scan.status import StatusReporter, StatusSample
+from liveness.scan.status import HitrateGuard, StatusReporter, StatusSample, hitrate
 
 __all__ = ["ScanSettings", "build_batch", "default_checkpoint", "run_scan"]
 
@@ -35,7 +35,10 @@ SEGMENT_MERGE_S = 0.05
 
 ORPHAN_DRAIN_MAX_S = 2.0  # a killed scan's receiver waits min(cooldown, this) for replies
 STOP_DRAIN_MAX_S = 2.0  # after SIGINT/SIGTERM, replies are drained for min(cooldown, this)
-EXIT_STATUS = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal, as a shell reports it
+# 128 + the signal, as a shell reports it; an abort for --min-hitrate is a failure (1).
+EXIT_STATUS = {"SIGINT": 130, "SIGTERM": 143, "min hitrate": 1}
+RATE_STEP = 0.05  # SIGUSR1 raises, SIGUSR2 lowers the send rate by 5%, as ZMap's send.c
+RATE_SIGNALS = {"SIGUSR1": 1.0 + RATE_STEP, "SIGUSR2": 1.0 - RATE_STEP}
 
 
 class Stopped(Exception):
@@ -79,6 +82,10 @@ class ScanSettings:
     # its own (a test driving the loop through the in-memory transport) turns this off.
     drop_privileges: bool = True
     describe: dict[str, Any] = field(default_factory=dict)
+    output_module: str | None = None  # -O: csv, json, parquet (None: by extension)
+    header: bool = True  # False: --no-header-row
+    max_results: int | None = None  # -N: stop once this many rows are written
+    min_hitrate: float | None = None  # --min-hitrate, percent (ZMap's monitor.c semantics)
 
 
 @dataclass
@@ -173,13 +180,26 @@ def run_scan(settings: ScanSettings) -> dict[str, Any]:
     where they are).
     """
     destination = settings.destination or resolve_destination(settings.output)
+    # SIGUSR1/SIGUSR2 only queue a rate change; the loop applies it between batches. The
+    # handlers stay until the end, so a late signal (in cooldown) never kills the scan.
+    rate_requests: list[str] = []
+
+    def request_rate(signum: int, frame: object) -> None:
+        rate_requests.append(signal.Signals(signum).name)
+
+    rate_signals = (signal.SIGUSR1, signal.SIGUSR2)
+    previous = [signal.signal(sig, request_rate) for sig in rate_signals]
     try:
-        return _run_scan(settings, destination)
+        return _run_scan(settings, destination, rate_requests)
     finally:
+        for sig, handler in zip(rate_signals, previous, strict=True):
+            signal.signal(sig, handler)
         destination.release()
 
 
-def _run_scan(settings: ScanSettings, destination: Destination) -> dict[str, Any]:
+def _run_scan(
+    settings: ScanSettings, destination: Destination, rate_requests: list[str]
+) -> dict[str, Any]:
     from liveness.net.afpacket import SendPolicy
     from liveness.net.transport import PacketTransport
     from liveness.scan.privileges import drop_capabilities
@@ -220,6 +240,9 @@ def _run_scan(settings: ScanSettings, destination: Destination) -> dict[str, Any
         parent_pid=os.getpid(),
         orphan_drain_s=min(settings.cooldown, ORPHAN_DRAIN_MAX_S),
         metadata_path=settings.metadata_path,
+        output_module=settings.output_module,
+        header=settings.header,
+        max_results=settings.max_results,
     )
     process, counters, stop, result = start_receiver(receiver_settings, pipeline)
     _wait_ready(counters, process, result)
@@ -233,6 +256,8 @@ def _run_scan(settings: ScanSettings, destination: Destination) -> dict[str, Any
         granule=frames_per_target,
     )
     status = StatusReporter(names, quiet=settings.quiet, csv_path=settings.status_csv)
+    guard = HitrateGuard(settings.min_hitrate) if settings.min_hitrate else None
+    rate_changes: list[dict[str, Any]] = []
     started_wall = time.time()
     started = time.monotonic()
     retransmissions = settings.retransmissions if settings.retransmit_delay > 0 else 0
@@ -263,7 +288,32 @@ def _run_scan(settings: ScanSettings, destination: Destination) -> dict[str, Any
             hits_any=int(counters[Counters.HITS_ANY]),
             phase=phase,
             sendto_failures=sender.send_failures,
+            rate=pacer.rate,
         )
+
+    def change_rate() -> None:
+        """Apply the SIGUSR1/SIGUSR2 received since the last batch, 5% each."""
+        while rate_requests:
+            name = rate_requests.pop(0)
+            elapsed = round(time.monotonic() - started, 3)
+            if pacer.rate is None:
+                status.note(f"liveness: {name} ignored: the send rate is unlimited (-r 0)")
+                continue
+            old = pacer.rate
+            pacer.set_rate(old * RATE_SIGNALS[name])
+            rate_changes.append(
+                {"t": elapsed, "signal": name, "from_pps": old, "to_pps": pacer.rate}
+            )
+            way = "increased" if pacer.rate > old else "decreased"
+            status.note(f"liveness: send rate {way} from {old:.0f} to {pacer.rate:.0f} p/s")
+
+    def watch(phase: str) -> str | None:
+        """Report the status line; the reason to stop the scan, if any."""
+        now_sample = sample(phase)
+        status.report(now_sample)
+        if guard is not None and guard.check(now_sample):
+            return "min hitrate"
+        return None
 
     # SIGINT and SIGTERM only ask the loop to stop: it does so between batches, never between
     # recording progress and the flush that makes it true, so the checkpoint stays exact.
@@ -283,9 +333,16 @@ def _run_scan(settings: ScanSettings, destination: Destination) -> dict[str, Any
             if counters[Counters.OUTPUT_CLOSED]:
                 interrupted = "output closed"
                 break
+            if counters[Counters.RESULTS_CAPPED]:
+                interrupted = "max results reached"
+                break
+            if rate_requests:
+                change_rate()
             if now >= next_status:
-                status.report(sample("send"))
+                interrupted = watch("send")
                 next_status = now + 1.0
+                if interrupted:
+                    break
             if not process.is_alive():
                 raise RunError("the receiver process stopped unexpectedly")
             if settings.max_runtime is not None and now - started >= settings.max_runtime:
@@ -343,12 +400,24 @@ def _run_scan(settings: ScanSettings, destination: Destination) -> dict[str, Any
     cooldown = settings.cooldown
     if interrupted in EXIT_STATUS or interrupted == "output closed":
         cooldown = min(cooldown, STOP_DRAIN_MAX_S)
+    if interrupted == "max results reached":
+        cooldown = 0.0  # ZMap's receiver stops at once: later replies would be dropped anyway
     try:
         with _DrainSignals():
             cooldown_end = time.monotonic() + cooldown
             while time.monotonic() < cooldown_end and process.is_alive():
-                time.sleep(min(1.0, max(0.0, cooldown_end - time.monotonic())))
-                status.report(sample("cooldown"))
+                # Wake often enough to see -N reached; report about once a second.
+                wake = min(next_status, cooldown_end) - time.monotonic()
+                time.sleep(min(0.05, max(0.0, wake)))
+                if counters[Counters.RESULTS_CAPPED]:
+                    interrupted = interrupted or "max results reached"
+                    break
+                if time.monotonic() >= min(next_status, cooldown_end):
+                    next_status = time.monotonic() + 1.0
+                    reason = watch("cooldown")
+                    if reason and interrupted is None:
+                        interrupted = reason
+                        cooldown_end = min(cooldown_end, time.monotonic() + STOP_DRAIN_MAX_S)
     except Stopped:
         pass
     stop.set()
@@ -378,6 +447,9 @@ def _run_scan(settings: ScanSettings, destination: Destination) -> dict[str, Any
         sendto_failures=sender.send_failures,
         capabilities_dropped=capabilities_dropped,
         interrupted=interrupted,
+    )
+    metadata.update(
+        _zmap_limits(settings, guard, pacer.rate, rate_changes, sample("end"), interrupted)
     )
     if settings.metadata_path:
         text = json.dumps(metadata, indent=1, sort_keys=True, default=str)
@@ -436,6 +508,10 @@ def _resume_identity(settings: ScanSettings, total: int) -> dict[str, Any]:
     ports = (settings.context.sport_base, settings.context.sport_count)
     if ports != (32768, 28232):  # -s given (absent otherwise, as before -s existed)
         identity["source_ports"] = list(ports)
+    if settings.output_module is not None:  # -O and --no-header-row shape the file resumed
+        identity["output_module"] = settings.output_module
+    if not settings.header:
+        identity["header_row"] = False
     return identity
 
 
@@ -541,6 +617,29 @@ def _metadata(
         "output": settings.output,
         **settings.describe,
     }
+
+
+def _zmap_limits(
+    settings: ScanSettings,
+    guard: HitrateGuard | None,
+    rate: float | None,
+    rate_changes: list[dict[str, Any]],
+    last: StatusSample,
+    interrupted: str | None,
+) -> dict[str, Any]:
+    """Metadata of -N, --min-hitrate, -O, --no-header-row and the SIGUSR1/2 rate changes."""
+    out: dict[str, Any] = {
+        "max_results": settings.max_results,
+        "min_hitrate": settings.min_hitrate,
+        "hitrate_percent": round(hitrate(last), 4),
+        "rate_final_pps": rate,
+        "rate_changes": rate_changes,
+        "output_module": settings.output_module,
+        "header_row": settings.header,
+    }
+    if interrupted == "min hitrate" and guard is not None:
+        out["aborted"] = guard.reason()
+    return out
 
 
 def _dotted(address: int) -> str:

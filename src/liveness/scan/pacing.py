@@ -59,8 +59,19 @@ class Pacer:
         self.granule = granule
         self.clock = clock
         self.sleep = sleep
+        self.burst_s = burst_s
         self.started: float | None = None
         self.sent = 0
+        self._size_batches()
+        self._tokens = 0.0
+        self._refilled = 0.0
+        self._window: deque[tuple[float, int]] = deque()
+        self._window_sum = 0
+        self.max_1s = 0
+        self.last_sent_at: float | None = None
+
+    def _size_batches(self) -> None:
+        rate, granule, max_batch = self.rate, self.granule, self.max_batch
         # At high rates, batch about a millisecond of packets per system call.
         per_ms = int(rate / 1000) if rate else max_batch
         self.min_batch = max(granule, min(max_batch, per_ms - per_ms % granule))
@@ -68,13 +79,19 @@ class Pacer:
         # would exceed 3% of a second's packets (very low rates, where wake-ups are early
         # enough anyway); more than ``burst_s`` of packets would be a burst.
         slack = min(2 * self.min_batch, int(0.03 * rate)) if rate else 0
-        self.burst = max(self.min_batch, slack, int(rate * burst_s) if rate else 0)
-        self._tokens = 0.0
-        self._refilled = 0.0
-        self._window: deque[tuple[float, int]] = deque()
-        self._window_sum = 0
-        self.max_1s = 0
-        self.last_sent_at: float | None = None
+        self.burst = max(self.min_batch, slack, int(rate * self.burst_s) if rate else 0)
+
+    def set_rate(self, rate: float) -> None:
+        """Change the rate from now on (SIGUSR1/SIGUSR2). The allowance earned so far is counted
+        at the old rate and capped by the new burst, so a step never makes a burst: any window
+        holds at most what the old rate allowed before the step and the new one after."""
+        if self.rate is None or not rate > 0:
+            raise ValueError(f"only a paced rate can change, to a rate > 0 (not {rate})")
+        if self.started is not None:
+            self._refill(self.clock())
+        self.rate = rate
+        self._size_batches()
+        self._tokens = min(self._tokens, float(self.burst))
 
     def grant(self, deadline: float | None = None) -> int:
         """Sleep until a batch is due (or ``deadline`` passes), then return its size in packets.

@@ -35,7 +35,8 @@ class Counters:
     READY = 6
     HITS_ANY = 7
     OUTPUT_CLOSED = 8  # the output's reader went away (a closed pipe): the sender stops
-    FIXED = 9
+    RESULTS_CAPPED = 9  # -N results were written: the sender stops, later replies are dropped
+    FIXED = 10
 
     @staticmethod
     def size(n_probes: int) -> int:
@@ -74,6 +75,12 @@ class ReceiverSettings:
     metadata_path: str | None = None
     """Where the sender writes ``-m``: if the sender dies, the receiver writes there instead
     what it knows (the replies, and that the scan was killed)."""
+    output_module: str | None = None
+    """``-O``: csv, json or parquet (None: by the output's extension)."""
+    header: bool = True
+    """False: CSV without its header line (``--no-header-row``)."""
+    max_results: int | None = None
+    """``-N``: write at most this many rows, then tell the sender to stop."""
 
 
 def receiver_main(
@@ -102,6 +109,9 @@ def receiver_main(
             scanner_addr=settings.src_ip,
             scanner_addr6=settings.src_ip6,
             resume=settings.resume,
+            module=settings.output_module,
+            header=settings.header,
+            max_rows=settings.max_results,
         )
     except Exception as exc:  # reported to the parent, which raises it
         summary["error"] = f"{type(exc).__name__}: {exc}"
@@ -133,6 +143,8 @@ def receiver_main(
                 )
                 if records.num_rows:
                     writer.write(records)
+                    if writer.full and not counters[Counters.RESULTS_CAPPED]:
+                        counters[Counters.RESULTS_CAPPED] = 1
             now = time.monotonic()
             if not cooldown_marked and counters[Counters.COOLDOWN_START_NS] > 0:
                 writer.set_cooldown_start(int(counters[Counters.COOLDOWN_START_NS]))
@@ -218,6 +230,8 @@ def _stop_with_parent(parent: int) -> None:
 
     signal.signal(signal.SIGTERM, _on_parent_death)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the sender, which stops us
+    for rate_signal in (signal.SIGUSR1, signal.SIGUSR2):  # the sender's rate, not ours
+        signal.signal(rate_signal, signal.SIG_IGN)
     pr_set_pdeathsig = 1
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)

@@ -11,7 +11,12 @@ from typing import IO, Any
 
 from liveness.errors import RunError
 
-__all__ = ["StatusReporter", "StatusSample", "format_duration"]
+__all__ = ["HitrateGuard", "StatusReporter", "StatusSample", "format_duration", "hitrate"]
+
+# ZMap's monitor.c: the hitrate is judged only after WARMUP_PERIOD seconds of scanning, and the
+# scan is aborted once it has stayed below --min-hitrate for MIN_HITRATE_TIME_WINDOW seconds.
+HITRATE_WARMUP_S = 5.0
+HITRATE_WINDOW_S = 5.0
 
 
 def format_duration(seconds: float) -> str:
@@ -44,6 +49,45 @@ class StatusSample:
     hits_any: int = 0
     phase: str = "send"
     sendto_failures: int = 0  # failed flushes, each retried (ZMap's sendto failures)
+    rate: float | None = None  # the send rate asked for now (-r, changed by SIGUSR1/SIGUSR2)
+
+
+def hitrate(sample: StatusSample) -> float:
+    """Percent of the targets probed so far that answered any probe (the status line's)."""
+    return 100.0 * sample.hits_any / max(sample.targets_done, 1)
+
+
+@dataclass
+class HitrateGuard:
+    """ZMap's ``--min-hitrate`` (a percentage): after ``warmup_s`` of scanning, a hitrate below
+    ``minimum`` for ``window_s`` seconds without a break aborts the scan."""
+
+    minimum: float
+    warmup_s: float = HITRATE_WARMUP_S
+    window_s: float = HITRATE_WINDOW_S
+    below_since: float | None = None
+    last: float = 0.0  # the hitrate of the last sample, percent
+    below_for: float = 0.0  # seconds it had stayed below the minimum at the last sample
+
+    def check(self, sample: StatusSample) -> bool:
+        """Record one sample; True once the scan should be aborted (and from then on)."""
+        if self.below_for >= self.window_s:
+            return True  # tripped: the reason stays as it was when the scan was aborted
+        self.last = hitrate(sample)
+        if sample.elapsed > self.warmup_s and self.last < self.minimum:
+            if self.below_since is None:
+                self.below_since = sample.elapsed
+        else:
+            self.below_since = None
+        self.below_for = 0.0 if self.below_since is None else sample.elapsed - self.below_since
+        return self.below_for >= self.window_s
+
+    def reason(self) -> str:
+        """Why the scan was aborted, in one line."""
+        return (
+            f"hitrate {self.last:.2f}% stayed below --min-hitrate {self.minimum:g}% for "
+            f"{self.below_for:.0f} s"
+        )
 
 
 @dataclass
@@ -55,6 +99,7 @@ class StatusReporter:
     csv_path: str | None = None
     stream: IO[str] = field(default_factory=lambda: sys.stderr)
     _last: StatusSample | None = None
+    _first_rate: float | None = None
     _csv_file: IO[str] | None = None
     _csv: Any = None
 
@@ -84,6 +129,7 @@ class StatusReporter:
                     "hitrate",
                     *[f"hitrate-{name}" for name in self.probe_names],
                     "sendto-fail-total",
+                    "send-rate",
                 ]
             )
 
@@ -102,7 +148,7 @@ class StatusReporter:
         rate_targets = sample.targets_done / elapsed
         left = (sample.targets_total - sample.targets_done) / rate_targets if rate_targets else 0.0
         done = max(sample.targets_done, 1)
-        hitrate = 100.0 * sample.hits_any / done
+        hits = hitrate(sample)
         per_probe = [100.0 * hits / done for hits in sample.hits_per_probe]
         probes = " ".join(
             f"{name} {rate:.1f}%" for name, rate in zip(self.probe_names, per_probe, strict=True)
@@ -112,8 +158,12 @@ class StatusReporter:
             f"send: {sample.sent} {_si(send_now)}p/s ({_si(sample.sent / elapsed)}p/s avg); "
             f"recv: {sample.valid} {_si(recv_now)}p/s ({_si(sample.valid / elapsed)}p/s avg); "
             f"drops: {_si(drop_now)}p/s ({_si(sample.drops / elapsed)}p/s avg); "
-            f"hitrate: {hitrate:.2f}% [{probes}]"
+            f"hitrate: {hits:.2f}% [{probes}]"
         )
+        if self._first_rate is None:
+            self._first_rate = sample.rate
+        if sample.rate is not None and sample.rate != self._first_rate:
+            line += f"; rate: {_si(sample.rate)}p/s (from {_si(self._first_rate or 0)}p/s)"
         if sample.sendto_failures:
             line += f"; sendto failures: {sample.sendto_failures} (retried)"
         if sample.phase != "send":
@@ -135,14 +185,20 @@ class StatusReporter:
                     f"{sample.valid / elapsed:.0f}",
                     sample.received,
                     sample.drops,
-                    f"{hitrate:.4f}",
+                    f"{hits:.4f}",
                     *[f"{rate:.4f}" for rate in per_probe],
                     sample.sendto_failures,
+                    "" if sample.rate is None else f"{sample.rate:.1f}",
                 ]
             )
             self._csv_file.flush()
         self._last = sample
         return line
+
+    def note(self, text: str) -> None:
+        """Print one event line (a rate change) beside the status lines, unless quiet."""
+        if not self.quiet:
+            print(text, file=self.stream, flush=True)
 
     def close(self) -> None:
         """Close the CSV file, if any."""

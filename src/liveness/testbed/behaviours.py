@@ -9,7 +9,9 @@ ICMP error: admin-prohibited, host or network unreachable, or time exceeded).
 Every behaviour has a meaning in both address families, with the ICMPv6 counterparts on IPv6:
 admin-prohibited is code 1 (13 in IPv4), a closed UDP port answers port unreachable code 4 (3),
 host_unreach is address unreachable code 3 (1), net_unreach is no route code 0 (0), and
-ttl_exceeded is hop limit exceeded. Two router errors exist in ICMPv6 only (``policy_fail``,
+ttl_exceeded is hop limit exceeded. The router errors net_prohibited and host_prohibited (IPv4
+codes 9 and 10, network and host administratively prohibited) have no ICMPv6 counterpart and
+are admin-prohibited (code 1) there. Two router errors exist in ICMPv6 only (``policy_fail``,
 code 5, and ``reject_route``, code 6): a spec may give them to IPv6 addresses only.
 
 The same description yields the ground truth (:func:`answers`), so the truth cannot drift from
@@ -56,6 +58,8 @@ ROUTER_ERRORS = (
     "host_unreach",
     "net_unreach",
     "ttl_exceeded",
+    "net_prohibited",
+    "host_prohibited",
     "policy_fail",
     "reject_route",
 )
@@ -67,12 +71,16 @@ ROUTER_REPLY = {
     "host_unreach": ("icmp_unreach", 1),
     "net_unreach": ("icmp_unreach", 0),
     "ttl_exceeded": ("icmp_time_exceeded", 0),
+    "net_prohibited": ("icmp_unreach", 9),
+    "host_prohibited": ("icmp_unreach", 10),
 }
 ROUTER_REPLY6 = {
     "prohibit": ("icmp_unreach", 1),
     "host_unreach": ("icmp_unreach", 3),
     "net_unreach": ("icmp_unreach", 0),
     "ttl_exceeded": ("icmp_time_exceeded", 0),
+    "net_prohibited": ("icmp_unreach", 1),
+    "host_prohibited": ("icmp_unreach", 1),
     "policy_fail": ("icmp_unreach", 5),
     "reject_route": ("icmp_unreach", 6),
 }

@@ -313,8 +313,12 @@ def make_plan(spec: TestbedSpec) -> Plan:
     for i, assign in enumerate(spec.assigns):
         if assign.selection.fraction:
             base = min(sizes[af] for af in assign.families)
-            count = round(assign.selection.fraction * base)
             fits = np.ones(len(order), dtype=np.bool_)
+            if assign.selection.within:  # a share of the hosts of these blocks only
+                region = _region(hosts, population, population6, assign.selection.within)
+                base = int(region.sum())
+                fits &= region[order]
+            count = round(assign.selection.fraction * base)
             for af in assign.families:
                 inside = order < sizes[af]
                 fits &= inside
@@ -390,6 +394,16 @@ def _assign_hosts(
         given += len(mine)
     if not given:
         raise InputError(f"{where}: its blocks hold no population address")
+
+
+def _region(
+    hosts: int, population: Addrs, population6: Hosts6, nets: tuple[AnyNet, ...]
+) -> NDArray[np.bool_]:
+    """A mask over the ``hosts`` host ranks: the hosts with an address inside ``nets``."""
+    mask = np.zeros(hosts, dtype=np.bool_)
+    mask[_positions(population, nets)] = True
+    mask[_positions6(population6, nets)] = True
+    return mask
 
 
 def _select(

@@ -84,6 +84,8 @@ FAMILY = {
             ("prohibit", "reject with icmp type admin-prohibited"),
             ("host_unreach", "reject with icmp type host-unreachable"),
             ("net_unreach", "reject with icmp type net-unreachable"),
+            ("net_prohibited", "reject with icmp type net-prohibited"),
+            ("host_prohibited", "reject with icmp type host-prohibited"),
         ),
     ),
     6: Family(
@@ -99,6 +101,8 @@ FAMILY = {
             ("prohibit", "reject with icmpv6 type admin-prohibited"),
             ("host_unreach", "reject with icmpv6 type addr-unreachable"),
             ("net_unreach", "reject with icmpv6 type no-route"),
+            ("net_prohibited", "reject with icmpv6 type admin-prohibited"),
+            ("host_prohibited", "reject with icmpv6 type admin-prohibited"),
             ("policy_fail", "reject with icmpv6 type policy-fail"),
             ("reject_route", "reject with icmpv6 type reject-route"),
         ),

@@ -8,6 +8,7 @@ file and the key (and the line, for TOML syntax errors).
 Layout of a spec (see the shipped ``specs/*.toml``)::
 
     name = "small"
+    version = 1                       # optional: the spec's version (an integer, default 1)
     seed = 1                          # assignment of fractions is a seeded shuffle
     population = ["198.18.0.0/22"]    # the addresses that exist (unassigned ones are silent)
     infrastructure = "198.19.255.0/24"  # VPs, router, Internet; excluded from the targets
@@ -24,6 +25,7 @@ Layout of a spec (see the shipped ``specs/*.toml``)::
     [[assign]]                        # a behaviour for a fraction, blocks or addresses
     behaviour = "icmp_only"
     fraction = 0.1                    # or: blocks = ["198.18.1.0/24"], addresses = ["198.18.0.7"]
+    within = ["198.18.0.0/23"]        # optional, with fraction: a share of these blocks' hosts
     families = ["4", "6"]             # "4" IPv4-only, "6" IPv6-only, both: dual-stack hosts
 
     [[loss]]                          # loss on the path to chosen addresses
@@ -123,6 +125,7 @@ class Selection:
 
     fraction: float = 0.0
     nets: tuple[AnyNet, ...] = ()
+    within: tuple[AnyNet, ...] = ()  # with ``fraction``: drawn from these blocks' hosts only
 
     @property
     def everything(self) -> bool:
@@ -197,6 +200,7 @@ class TestbedSpec:
     text: str = ""  # the TOML text it was read from (kept with a running testbed)
     population6: tuple[Net6, ...] = ()
     infrastructure6: Net6 = _DEFAULT_INFRA6_NET
+    version: int = 1  # a shipped spec's version, raised when its population changes
 
     @property
     def families(self) -> tuple[int, ...]:
@@ -257,6 +261,7 @@ _TOP_KEYS = {
     "description",
     "population6",
     "infrastructure6",
+    "version",
 }
 
 
@@ -298,7 +303,8 @@ def parse_spec(raw: dict[str, Any], where: str) -> TestbedSpec:
         for i, entry in enumerate(_tables(raw.get("assign", []), f"{where}: assign"))
     )
     for af in families:
-        if sum(a.selection.fraction for a in assigns if af in a.families) > 1.0 + 1e-9:
+        spread = [a for a in assigns if af in a.families and not a.selection.within]
+        if sum(a.selection.fraction for a in spread) > 1.0 + 1e-9:
             raise InputError(f"{where}: assign: the fractions add up to more than 1")
     losses = tuple(
         _loss(entry, vp_names, families, f"{where}: loss[{i}]")
@@ -324,7 +330,15 @@ def parse_spec(raw: dict[str, Any], where: str) -> TestbedSpec:
         behaviours=behaviours,
         population6=population6,
         infrastructure6=infra6,
+        version=_version(raw.get("version", 1), f"{where}: version"),
     )
+
+
+def _version(value: Any, where: str) -> int:
+    version = _int(value, where)
+    if version < 1:
+        raise InputError(f"{where}: must be a positive integer, got {version}")
+    return version
 
 
 def _vps(value: Any, families: tuple[int, ...], where: str) -> tuple[VpSpec, ...]:
@@ -403,12 +417,21 @@ def _assign(
     spec_families: tuple[int, ...],
     where: str,
 ) -> AssignSpec:
-    _no_unknown(entry, {"behaviour", "fraction", "blocks", "addresses", "families"}, where)
+    _no_unknown(
+        entry, {"behaviour", "fraction", "blocks", "addresses", "families", "within"}, where
+    )
     name = _str(entry.get("behaviour"), f"{where}.behaviour")
     if name not in behaviours:
         known = ", ".join(sorted(behaviours))
         raise InputError(f"{where}.behaviour: unknown behaviour {excerpt(name)} (known: {known})")
     selection = _selection(entry, spec_families, where)
+    if "within" in entry:
+        if not selection.fraction:
+            raise InputError(f"{where}.within: needs a fraction (the share of these blocks)")
+        within = tuple(_nets(entry["within"], f"{where}.within"))
+        for net in within:
+            _need_family(net.version, spec_families, f"{where}.within: {net}")
+        selection = replace(selection, within=within)
     if selection.everything:
         raise InputError(f"{where}: needs fraction, blocks or addresses")
     default = (6,) if behaviours[name].ipv6_only and 6 in spec_families else spec_families
