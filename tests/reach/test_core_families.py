@@ -22,8 +22,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_runner import run_cli
 
+from cli_runner import run_cli
 from liveness.errors import InputError
 from liveness.reach.core import FamilyCores
 

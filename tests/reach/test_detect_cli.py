@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from cli_runner import run_cli
 
+from cli_runner import run_cli
 from liveness.reach.detect import EVENT_SCHEMA
 from liveness.reach.trinocular import write_trinocular
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from cli_runner import run_cli
 
+from cli_runner import run_cli
 from liveness.output import REPLY_SCHEMA, open_writer
 from liveness.reach.blocks import block_keys6, block_names6
 from liveness.reach.detect import DetectParams, detect

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from cli_runner import run_cli
 
+from cli_runner import run_cli
 from liveness.reach.detect import DetectParams, detect
 from liveness.reach.dnsmon import dnsmon_loss
 from liveness.reach.observation import OBSERVATION_SCHEMA

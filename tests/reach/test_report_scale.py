@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from cli_runner import run_cli
 
+from cli_runner import run_cli
 from liveness.reach.detect import EVENT_SCHEMA, DetectParams, detect
 from liveness.reach.island_mask import detect_with_island_mask
 from liveness.reach.observation import OBSERVATION_SCHEMA

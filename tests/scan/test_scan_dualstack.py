@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from reply_rows import address, row_tuples
 from router_capture import capture_at_router, stop
 
 from liveness.analysis import summarize
@@ -29,7 +30,6 @@ from liveness.testbed.testbed import LIVENESS_CLI
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 ALLOW = "198.18.0.0/15\n2001:2::/48\n"
-ERRORS = ("icmp_unreach", "icmp_time_exceeded", "icmp_param_problem", "icmp_other")
 Row = tuple[int, str, str, str, str, int]
 
 
@@ -53,23 +53,9 @@ def _argv(tb: Testbed, out: Path, targets: list[str], *extra: str) -> list[str]:
     return [*scan, *vp.sender_options6(), *extra]
 
 
-def _address(af: int, v4: int | None, v6: bytes | None) -> str:
-    if af == 6:
-        assert v6 is not None
-        return str(ipaddress.IPv6Address(v6))
-    assert v4 is not None
-    return str(ipaddress.IPv4Address(v4))
-
-
 def _rows(table: pa.Table) -> set[Row]:
     """(af, target, probe, reply, responder, code of errors) of every row."""
-    out = set()
-    for r in table.to_pylist():
-        code = r["icmp_code"] if str(r["reply"]) in ERRORS else -1
-        target = _address(r["af"], r["target"], r["target6"])
-        responder = _address(r["af"], r["responder"], r["responder6"])
-        out.add((r["af"], target, str(r["probe"]), str(r["reply"]), responder, code))
-    return out
+    return row_tuples(table)
 
 
 def _truth(tb: Testbed, vp: str) -> set[Row]:
@@ -207,7 +193,7 @@ def test_prefix_walks_reach_exactly_the_expected_slash64s(
     if iid == "low":
         assert iids == {1}
         table = _replies(out)  # the hosts at ::1 answer as the truth says
-        answered = {_address(6, None, t) for t in table["target6"].to_pylist()}
+        answered = {address(6, None, t) for t in table["target6"].to_pylist()}
         want = {r[1] for r in _truth(tb, "vp1") if r[0] == 6 and r[2] == "icmp_echo"}
         assert answered == {w for w in want if ipaddress.IPv6Address(w) in _net(walk)}
     elif iid == "fixed:abcd":
@@ -279,7 +265,7 @@ def test_retransmission_recovers_ipv6_hosts_lost_in_bursts(tmp_path: Path) -> No
         table = _replies(out)
         assert set(table["af"].to_pylist()) == {6}
         attempts = table["attempt"].to_pylist()
-        targets = [_address(6, None, t) for t in table["target6"].to_pylist()]
+        targets = [address(6, None, t) for t in table["target6"].to_pylist()]
         first_try = {t for t, a in zip(targets, attempts, strict=True) if a == 0}
         second_try = {t for t, a in zip(targets, attempts, strict=True) if a == 1}
         population = 1024
@@ -348,8 +334,8 @@ def test_analyses_of_each_family_lie_between_truth_less_lossy_and_truth(
     truth = [
         {
             **row,
-            "target": _address(row["af"], row["target"], row["target6"]),
-            "responder": _address(row["af"], row["responder"], row["responder6"]),
+            "target": address(row["af"], row["target"], row["target6"]),
+            "responder": address(row["af"], row["responder"], row["responder6"]),
         }
         for row in mine.to_pylist()
     ]
@@ -427,4 +413,4 @@ def test_source_and_gateway_come_from_the_ipv6_route_and_the_ndp_table(
     table = _replies(out)
     want = {r[1] for r in _truth(tb, "vp1") if r[0] == 6 and r[2] == "icmp_echo"}
     want = {w for w in want if ipaddress.IPv6Address(w) in _net("2001:2:0:300::/56-64")}
-    assert {_address(6, None, t) for t in table["target6"].to_pylist()} == want
+    assert {address(6, None, t) for t in table["target6"].to_pylist()} == want

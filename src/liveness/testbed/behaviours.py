@@ -6,6 +6,12 @@ reset`` for a closed port, ``reject with icmp type admin-prohibited`` for a host
 ``drop`` for a filter) or a router behaviour (the router namespace answers for the address with an
 ICMP error: admin-prohibited, host or network unreachable, or time exceeded).
 
+UDP services (``udp_services``) are the named payloads of the generic ``udp:PORT:NAME`` probe:
+snmpd answers ``snmp``, the testbed's own responder (:mod:`liveness.testbed.udp_responder`) the
+others. A spec whose hosts serve any of them gets truth rows for every ``udp:PORT:NAME`` probe
+of :data:`UDP_SERVICES` (an unserved one gets the behaviour's ``udp_other`` answer) and for
+``udp:53:dns`` and ``udp:123:ntp`` (answered as ``udp_dns`` and ``udp_ntp``).
+
 Every behaviour has a meaning in both address families, with the ICMPv6 counterparts on IPv6:
 admin-prohibited is code 1 (13 in IPv4), a closed UDP port answers port unreachable code 4 (3),
 host_unreach is address unreachable code 3 (1), net_unreach is no route code 0 (0), and
@@ -21,7 +27,7 @@ the mechanism.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from liveness.errors import InputError
@@ -34,11 +40,13 @@ __all__ = [
     "PROBES",
     "ROUTER_ERRORS",
     "TCP_PORTS",
+    "UDP_SERVICES",
     "Answer",
     "Behaviour",
     "answers",
     "host_chain",
     "parse_behaviour",
+    "service_probes",
 ]
 
 TCP_PORTS = (22, 23, 80, 443, 7547)
@@ -50,6 +58,15 @@ PROBES = (
     "udp_dns",
     "udp_ntp",
 )
+# UDP service -> its port; the probe is ``udp:PORT:NAME`` (liveness.packet.udp_payloads)
+UDP_SERVICES = {
+    "snmp": 161,
+    "ssdp": 1900,
+    "memcached": 11211,
+    "portmapper": 111,
+    "netbios": 137,
+    "coap": 5683,
+}
 ICMP_ACTIONS = ("reply", "drop", "prohibit")
 TCP_ACTIONS = ("open", "closed", "drop", "prohibit")
 UDP_ACTIONS = ("serve", "closed", "drop", "prohibit")
@@ -112,6 +129,7 @@ class Answer:
 class Behaviour:
     """One behaviour. ``tcp`` maps the probed fixed ports to actions; ``tcp_other`` is every
     other port (``open`` there makes a tarpit); ``dns``/``ntp`` ``serve`` runs a real server;
+    ``udp_services`` (names of :data:`UDP_SERVICES`) are answered by real servers;
     ``router`` set makes it a router behaviour (the host fields are then unused)."""
 
     name: str
@@ -122,6 +140,7 @@ class Behaviour:
     ntp: str = "drop"
     udp_other: str = "drop"
     router: str | None = None
+    udp_services: tuple[str, ...] = ()
 
     def tcp_action(self, port: int) -> str:
         """The action for a TCP port."""
@@ -135,7 +154,7 @@ class Behaviour:
     @property
     def silent(self) -> bool:
         """Answers nothing at all, in either family."""
-        return not any(a for af in FAMILIES for a in answers(self, af).values())
+        return not any(a for af in FAMILIES for a in answers(self, af, True).values())
 
     @property
     def ipv6_only(self) -> bool:
@@ -162,14 +181,22 @@ def _tcp_answer(action: str, af: int) -> Answer | None:
     }.get(action)
 
 
-def answers(behaviour: Behaviour, af: int = 4) -> dict[str, Answer | None]:
-    """Probe name -> the answer this behaviour gives over IPv4 or IPv6 (None: silence)."""
+def service_probes() -> tuple[str, ...]:
+    """The generic UDP probes a testbed with UDP services has truth rows for."""
+    named = (f"udp:{port}:{name}" for name, port in UDP_SERVICES.items())
+    return ("udp:53:dns", "udp:123:ntp", *named)
+
+
+def answers(behaviour: Behaviour, af: int = 4, services: bool = False) -> dict[str, Answer | None]:
+    """Probe name -> the answer this behaviour gives over IPv4 or IPv6 (None: silence); with
+    ``services``, the :func:`service_probes` as well."""
+    probes = (*PROBES, *service_probes()) if services else PROBES
     if behaviour.router is not None:
         table = ROUTER_REPLY6 if af == 6 else ROUTER_REPLY
         if behaviour.router not in table:
-            return dict.fromkeys(PROBES)
+            return dict.fromkeys(probes)
         reply, code = table[behaviour.router]
-        return dict.fromkeys(PROBES, Answer(reply, code, False, True))
+        return dict.fromkeys(probes, Answer(reply, code, False, True))
     result: dict[str, Answer | None] = {
         "icmp_echo": {
             "reply": Answer("echo_reply", -1, False, False),
@@ -181,6 +208,12 @@ def answers(behaviour: Behaviour, af: int = 4) -> dict[str, Answer | None]:
     result["tcp_syn:random"] = _tcp_answer(behaviour.tcp_other, af)
     result["udp_dns"] = _udp_answer(behaviour.dns, af)
     result["udp_ntp"] = _udp_answer(behaviour.ntp, af)
+    if services:
+        result["udp:53:dns"] = result["udp_dns"]
+        result["udp:123:ntp"] = result["udp_ntp"]
+        for name, port in UDP_SERVICES.items():
+            action = "serve" if name in behaviour.udp_services else behaviour.udp_other
+            result[f"udp:{port}:{name}"] = _udp_answer(action, af)
     return result
 
 
@@ -201,6 +234,9 @@ def host_chain(behaviour: Behaviour, chain: str, af: int = 4) -> str:
     lines.append(f"meta l4proto tcp {'reject with tcp reset' if other == 'closed' else nft[other]}")
     for port, action in ((53, behaviour.dns), (123, behaviour.ntp)):
         lines.append(f"udp dport {port} {udp_closed if action == 'closed' else nft[action]}")
+    served = sorted(UDP_SERVICES[name] for name in behaviour.udp_services)
+    if served:
+        lines.append(f"udp dport {{ {', '.join(map(str, served))} }} accept")
     udp = behaviour.udp_other
     lines.append(f"meta l4proto udp {udp_closed if udp == 'closed' else nft[udp]}")
     lines.append("drop")
@@ -248,6 +284,10 @@ BUILTIN_BEHAVIOURS: dict[str, Behaviour] = {
         _host("cpe", "reply", {23: "open", 80: "open", 7547: "open"}, **_CLOSED),
         _host("dns_server", "reply", {22: "open"}, **{**_CLOSED, "dns": "serve"}),
         _host("ntp_server", "reply", {}, **{**_CLOSED, "ntp": "serve"}),
+        replace(
+            _host("udp_server", "reply", {22: "open"}, **_CLOSED),
+            udp_services=tuple(UDP_SERVICES),
+        ),
         _host(
             "host_prohibit",
             "reply",
@@ -274,7 +314,7 @@ def parse_behaviour(name: str, body: Any, where: str) -> Behaviour:
     """A custom behaviour from a spec's ``[behaviour.NAME]`` table."""
     if not isinstance(body, dict):
         raise InputError(f"{where}: must be a table")
-    allowed = {"icmp", "tcp", "dns", "ntp", "udp_other", "router"}
+    allowed = {"icmp", "tcp", "dns", "ntp", "udp_other", "udp_services", "router"}
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise InputError(f"{where}: unknown key(s) {', '.join(unknown)}")
@@ -307,4 +347,15 @@ def parse_behaviour(name: str, body: Any, where: str) -> Behaviour:
         _choice(body.get("dns", "drop"), UDP_ACTIONS, f"{where}.dns"),
         _choice(body.get("ntp", "drop"), UDP_ACTIONS, f"{where}.ntp"),
         _choice(body.get("udp_other", "drop"), UDP_ACTIONS[1:], f"{where}.udp_other"),
+        udp_services=_services(body.get("udp_services", []), f"{where}.udp_services"),
     )
+
+
+def _services(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise InputError(f"{where}: must be a list of {', '.join(UDP_SERVICES)}")
+    for name in value:
+        _choice(name, tuple(UDP_SERVICES), where)
+    if len(set(value)) != len(value):
+        raise InputError(f"{where}: a service is listed twice")
+    return tuple(value)

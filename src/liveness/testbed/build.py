@@ -10,7 +10,8 @@ Topology (every address inside 198.18.0.0/15, and with IPv6 inside 2001:2::/48):
   the VPs would be martians. One nftables map per family sends each address to its
   behaviour's chain (one element per address, one chain per behaviour); tarpits are a
   ``tproxy`` to one transparent listener per family. dnsmasq and chronyd answer DNS and NTP
-  on both families.
+  on both families; snmpd answers SNMP, and the testbed's UDP responder the other UDP
+  services (SSDP, memcached, portmapper, NetBIOS, CoAP).
 - IPv6 AnyIP accepts any address, but the kernel sources an ICMPv6 error (port unreachable,
   admin-prohibited) from the failing packet's destination only when that address is assigned
   to an interface (and assigning thousands costs time quadratic in their number); so the
@@ -48,9 +49,9 @@ from pathlib import Path
 
 from liveness.errors import RunError
 from liveness.safety import BENCHMARK_NET, BENCHMARK_NET6
-from liveness.testbed.behaviours import TCP_PORTS
+from liveness.testbed.behaviours import TCP_PORTS, UDP_SERVICES
 from liveness.testbed.layout import Layout
-from liveness.testbed.plan import Plan
+from liveness.testbed.plan import Plan, host6_text
 from liveness.testbed.rules import (
     FAMILY,
     TARPIT_PORT,
@@ -63,6 +64,22 @@ from liveness.testbed.rules import (
 
 __all__ = ["bring_up"]
 
+# snmpd answers SNMPv1/v2c ``public``; nothing is read from /etc or written to /var, no MIB
+# file is loaded. Its IPv4 socket is a wildcard (it answers from the address asked, by
+# IP_PKTINFO), but its udp6 transport answers from the kernel's choice of source, so on IPv6
+# it binds each serving address (``ip_nonlocal_bind``), at most MAX_SNMP6 of them, given on
+# the command line (an ``agentaddress`` line holds at most 2,560 characters).
+SNMPD_CONF = """\
+[snmp] persistentDir {persistent}
+rocommunity public default
+rocommunity6 public default
+sysDescr liveness testbed SNMP agent (net-snmp)
+sysLocation the emulated Internet
+sysContact nobody@liveness.test
+sysServices 72
+dontLogTCPWrappersConnects yes
+"""
+MAX_SNMP6 = 4096
 ICMP_SYSCTLS = {
     "net.ipv4.icmp_ratelimit": "0",
     "net.ipv4.icmp_msgs_per_sec": "10000000",
@@ -322,6 +339,22 @@ def _inet_lines(plan: Plan, layout: Layout) -> list[str]:
     return lines
 
 
+def _snmp_hosts6(plan: Plan) -> list[str]:
+    """The IPv6 addresses serving SNMP (snmpd binds each one)."""
+    six = [
+        host
+        for name, hosts in plan.assigned6.items()
+        if "snmp" in plan.spec.behaviours[name].udp_services
+        for host in host6_text(hosts)
+    ]
+    if len(six) > MAX_SNMP6:
+        raise RunError(
+            f"testbed: {len(six)} IPv6 addresses serve snmp; snmpd binds one socket each, "
+            f"at most {MAX_SNMP6}"
+        )
+    return six
+
+
 def _start_servers(plan: Plan, layout: Layout, work: Path, record: Record) -> None:
     inet = layout.inet_ns
     v6 = plan.has_ipv6
@@ -340,8 +373,8 @@ def _start_servers(plan: Plan, layout: Layout, work: Path, record: Record) -> No
         *(["--ipv6"] if v6 else []),
     ]
     pid = _spawn(inet, argv, work / "listener.log", "listener", record)
-    waits: list[tuple[int, list[int], list[int], str]] = [
-        (pid, [*TCP_PORTS, TARPIT_PORT], [], "the TCP listener")
+    waits: list[tuple[int, list[int], list[int], str, bool]] = [
+        (pid, [*TCP_PORTS, TARPIT_PORT], [], "the TCP listener", v6)
     ]
     if any(b.dns == "serve" for b in behaviours):
         dns_argv = [
@@ -358,7 +391,7 @@ def _start_servers(plan: Plan, layout: Layout, work: Path, record: Record) -> No
             f"--log-facility={work / 'dnsmasq.log'}",
         ]
         pid = _spawn(inet, dns_argv, work / "dnsmasq.out", "dnsmasq", record)
-        waits.append((pid, [], [53], "dnsmasq"))
+        waits.append((pid, [], [53], "dnsmasq", v6))
     if any(b.ntp == "serve" for b in behaviours):
         conf = work / "chrony.conf"
         conf.write_text(
@@ -368,6 +401,43 @@ def _start_servers(plan: Plan, layout: Layout, work: Path, record: Record) -> No
         )
         ntp_argv = ["chronyd", "-x", "-d", "-u", "root", "-f", str(conf)]
         pid = _spawn(inet, ntp_argv, work / "chronyd.log", "chronyd", record)
-        waits.append((pid, [], [123], "chronyd"))
-    for pid, tcp, udp, what in waits:
-        _wait_listening(pid, tcp, udp, what, v6)
+        waits.append((pid, [], [123], "chronyd", v6))
+    services = plan.udp_services
+    if "snmp" in services:
+        conf = work / "snmpd.conf"
+        conf.write_text(SNMPD_CONF.format(persistent=work / "snmp"))
+        six = _snmp_hosts6(plan)
+        snmp_argv = [
+            "snmpd",
+            "-f",
+            "-C",
+            "-c",
+            str(conf),
+            "-Lf",
+            str(work / "snmpd.log"),
+            "-p",
+            str(work / "snmpd.pid"),
+            "-m",
+            "",
+            # bound in this order: the IPv4 wildcard listening means every IPv6 socket does
+            *(f"udp6:[{host}]:161" for host in six),
+            "udp:161",
+        ]
+        pid = _spawn(inet, snmp_argv, work / "snmpd.out", "snmpd", record)
+        waits.append((pid, [], [161], "snmpd", bool(six)))
+    own = [name for name in services if name != "snmp"]
+    if own:
+        responder_argv = [
+            sys.executable,
+            "-m",
+            "liveness.testbed.udp_responder",
+            "--services",
+            ",".join(own),
+            "--ready",
+            str(work / "udp_responder.ready"),
+            *(["--ipv6"] if v6 else []),
+        ]
+        pid = _spawn(inet, responder_argv, work / "udp_responder.log", "udp_responder", record)
+        waits.append((pid, [], [UDP_SERVICES[name] for name in own], "the UDP responder", v6))
+    for pid, tcp, udp, what, ipv6 in waits:
+        _wait_listening(pid, tcp, udp, what, ipv6)

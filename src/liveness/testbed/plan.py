@@ -22,7 +22,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from liveness.errors import InputError
-from liveness.testbed.behaviours import PROBES, answers
+from liveness.testbed.behaviours import PROBES, answers, service_probes
 from liveness.testbed.spec import AnyNet, Selection, TestbedSpec
 from liveness.testbed.truth_schema import ADDR6, SCHEDULE_SCHEMA, TRUTH_SCHEMA
 
@@ -92,6 +92,20 @@ class Plan:
         """Every behaviour with at least one address, in either family."""
         return list(dict.fromkeys([*self.assigned, *self.assigned6]))
 
+    @property
+    def udp_services(self) -> list[str]:
+        """The UDP services (``snmp``, ``ssdp``, ...) some address serves."""
+        served = {
+            s for name in self.behaviour_names for s in self.spec.behaviours[name].udp_services
+        }
+        return sorted(served)
+
+    @property
+    def probes(self) -> tuple[str, ...]:
+        """The probes the truth has rows for: the study's, and with UDP services the generic
+        ``udp:PORT:NAME`` probes."""
+        return (*PROBES, *service_probes()) if self.udp_services else PROBES
+
     def vp_loss(self, vp: str, af: int = 4) -> NDArray[np.float64]:
         """The loss probability from ``vp`` to each population address of a family (entries
         compound)."""
@@ -128,13 +142,15 @@ class Plan:
         cols: dict[str, list[NDArray[Any]]] = {
             k: [] for k in ("target", "probe", "reply", "by_router", "code", "app")
         }
+        probes = self.probes
+        services = len(probes) > len(PROBES)
         for name, addrs in assigned.items():
-            for probe, answer in answers(self.spec.behaviours[name], af).items():
+            for probe, answer in answers(self.spec.behaviours[name], af, services).items():
                 if answer is None:
                     continue
                 n = len(addrs)
                 cols["target"].append(addrs)
-                cols["probe"].append(np.full(n, PROBES.index(probe), dtype=np.int8))
+                cols["probe"].append(np.full(n, probes.index(probe), dtype=np.int8))
                 cols["reply"].append(np.full(n, answer.reply, dtype=object))
                 cols["by_router"].append(np.full(n, answer.by_router, dtype=np.bool_))
                 cols["code"].append(np.full(n, answer.icmp_code, dtype=np.int16))
@@ -165,7 +181,7 @@ class Plan:
             router6 = np.frombuffer(ipaddress.IPv6Address(self.router_ip6).packed, np.uint8)
             target6 = _bytes6_array(raw)
             responder6 = _bytes6_array(np.where(by_router[:, None], router6[None, :], raw))
-        probe_names = np.array(PROBES, dtype=object)[rows["probe"].astype(np.intp)]
+        probe_names = np.array(self.probes, dtype=object)[rows["probe"].astype(np.intp)]
         return pa.table(
             {
                 "target": pa.array(target4, pa.uint32()),

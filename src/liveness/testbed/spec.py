@@ -46,6 +46,7 @@ Layout of a spec (see the shipped ``specs/*.toml``)::
     [behaviour.my_host]               # optional custom behaviours (see behaviours.py)
     icmp = "reply"
     tcp = { "22" = "open", other = "closed" }
+    udp_services = ["snmp", "ssdp"]   # optional: real UDP servers (behaviours.UDP_SERVICES)
 
 IPv6 addressing. The IPv6 population is host ``::1`` of every /64 inside ``population6`` (minus
 the /64s that ``infrastructure6`` touches), so a prefix walk over /64s finds every host. Hosts
