@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ import pytest
 from analysis_replies import WriteReplies
 from handmade_rows import ROWS
 
+from chromium import chromium, screenshot
 from liveness.analysis import summarize
 from liveness.analysis.addressmap import hilbert_grid, hilbert_xy
 from liveness.analysis.report import write_report
@@ -36,32 +35,13 @@ def test_report_is_self_contained(scan: str, tmp_path: Path) -> None:
     assert "198.18.0.0/22" in text
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(_chromium() is None, reason="chromium is not installed")
+@pytest.mark.skipif(chromium() is None, reason="chromium is not installed")
 def test_report_renders_in_headless_chromium(scan: str, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     write_report(summarize([scan]), str(out))
     png = tmp_path / "shot.png"
-    command = [
-        str(_chromium()),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        f"--screenshot={png}",
-        "--window-size=1200,2000",
-        out.as_uri(),
-    ]
-    subprocess.run(command, capture_output=True, timeout=120, check=False, cwd=tmp_path)
+    screenshot(out, png, height=2000)
     assert png.exists() and png.stat().st_size > 10_000
     matplotlib_image = pytest.importorskip("matplotlib.image")
     pixels = matplotlib_image.imread(str(png))

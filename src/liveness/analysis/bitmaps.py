@@ -12,6 +12,7 @@ array about as fast as numpy could, so those go through ``BitMap``. The reductio
 from __future__ import annotations
 
 import array
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,7 @@ from pyroaring import BitMap
 __all__ = ["drop_repeats", "from_sorted", "from_unsorted", "sorted_unique"]
 
 U32 = npt.NDArray[np.uint32]
+_T = TypeVar("_T", bound=np.generic)
 I64 = npt.NDArray[np.int64]
 
 _COOKIE_NO_RUNS = 12346  # CRoaring's SERIAL_COOKIE_NO_RUNCONTAINER
@@ -36,8 +38,8 @@ def sorted_unique(values: U32, *, in_place: bool = False) -> U32:
     return drop_repeats(values)
 
 
-def drop_repeats(values: U32) -> U32:
-    """Sorted ``values`` without their repeats."""
+def drop_repeats(values: npt.NDArray[_T]) -> npt.NDArray[_T]:
+    """Sorted ``values`` (any dtype) without their repeats."""
     if values.size < 2:
         return values
     keep = np.empty(values.size, dtype=np.bool_)

@@ -144,14 +144,8 @@ class Set6:
         return first_hi, first_lo, last_hi, last_lo
 
 
-def _words(hi: U64, lo: U64) -> Words:
-    words = np.empty((len(hi), 2), dtype=">u8")
-    words[:, 0], words[:, 1] = hi, lo
-    return words.view(np.uint8)
-
-
 def _make(hi: U64, lo: U64) -> Set6:
-    return Set6(_words(hi, lo))
+    return Set6(wide.to_bytes(hi, lo))
 
 
 EMPTY = Set6(np.zeros((0, 16), dtype=np.uint8))
@@ -261,17 +255,12 @@ def from_packed(packed: npt.NDArray[np.uint8] | bytes) -> Set6:
 
 def to_packed(hi: U64, lo: U64) -> bytes:
     """16-byte network-order addresses, back to back."""
-    return _words(hi, lo).tobytes()
+    return wide.to_bytes(hi, lo).tobytes()
 
 
 def to_rows(hi: U64, lo: U64) -> Words:
     """``(n, 16)`` network-order rows."""
-    return _words(hi, lo)
-
-
-def _halves(rows: Words) -> tuple[U64, U64]:
-    words = np.ascontiguousarray(rows).view(">u8")
-    return words[:, 0].astype(np.uint64), words[:, 1].astype(np.uint64)
+    return wide.to_bytes(hi, lo)
 
 
 def _increasing(rows: Words) -> bool:
@@ -287,11 +276,11 @@ def from_rows(singles: npt.NDArray[np.uint8], ranges: npt.NDArray[np.uint8]) -> 
     is sorted and merged. A range whose last address is below its first raises ValueError.
     """
     rows = singles.reshape(-1, 16)
-    hi, lo = _halves(rows)
+    hi, lo = wide.from_bytes(rows)
     points = _bounds_of_sorted(hi, lo) if _increasing(rows) else from_addresses(hi, lo)
     pairs = ranges.reshape(-1, 32)
-    first_hi, first_lo = _halves(pairs[:, :16])
-    last_hi, last_lo = _halves(pairs[:, 16:])
+    first_hi, first_lo = wide.from_bytes(pairs[:, :16])
+    last_hi, last_lo = wide.from_bytes(pairs[:, 16:])
     backwards = np.flatnonzero(wide.less(last_hi, last_lo, first_hi, first_lo))
     if backwards.size:
         raise ValueError(f"range {int(backwards[0]) + 1} ends before it starts")

@@ -30,7 +30,9 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 from pyroaring import BitMap
 
+from liveness.analysis.bitmaps import drop_repeats
 from liveness.errors import InputError
+from liveness.targets import wide
 from liveness.targets.inputs import check_input_file, excerpt
 
 __all__ = [
@@ -102,13 +104,7 @@ class Census6:
 
 def sorted_unique(values: NDArray[_T]) -> NDArray[_T]:
     """``np.unique`` by sorting (numpy 2's hash-based unique is several times slower here)."""
-    ordered = np.sort(values, kind="stable")
-    if ordered.size < 2:
-        return ordered
-    keep = np.empty(ordered.size, dtype=bool)
-    keep[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
-    return ordered[keep]
+    return drop_repeats(np.sort(values, kind="stable"))
 
 
 def census_from_snapshots(snapshots: Sequence[NDArray[np.uint32]]) -> Census:
@@ -141,19 +137,6 @@ def census_from_snapshots(snapshots: Sequence[NDArray[np.uint32]]) -> Census:
     )
 
 
-def _words6(addresses: NDArray[np.uint8]) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
-    """(upper, lower) 64-bit halves of ``(n, 16)`` network-order IPv6 addresses."""
-    words = np.ascontiguousarray(addresses, dtype=np.uint8).reshape(-1, 16).view(">u8")
-    return words[:, 0].astype(np.uint64), words[:, 1].astype(np.uint64)
-
-
-def _bytes6(hi: NDArray[np.uint64], lo: NDArray[np.uint64]) -> NDArray[np.uint8]:
-    """``(n, 16)`` network-order bytes from the two 64-bit halves."""
-    words = np.empty((hi.size, 2), dtype=">u8")
-    words[:, 0], words[:, 1] = hi, lo
-    return words.view(np.uint8).reshape(-1, 16)
-
-
 def prefix_mask(prefix_len: int) -> np.uint64:
     """The mask of a /prefix_len (<= 64) on the upper 64 bits of an IPv6 address."""
     return np.uint64(((1 << 64) - 1) ^ ((1 << (64 - prefix_len)) - 1))
@@ -161,7 +144,7 @@ def prefix_mask(prefix_len: int) -> np.uint64:
 
 def _unique6(addresses: NDArray[np.uint8]) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
     """The distinct addresses of a snapshot, ascending, as (upper, lower) halves."""
-    hi, lo = _words6(addresses)
+    hi, lo = wide.from_bytes(addresses)
     order = np.lexsort((lo, hi))
     hi, lo = hi[order], lo[order]
     keep = np.ones(hi.size, dtype=bool)
@@ -180,7 +163,7 @@ def census6_from_snapshots(
         raise InputError(f"--block6: /{prefix_len} must be between /1 and /64")
     mask = prefix_mask(prefix_len)
     unique = [_unique6(np.asarray(snap, dtype=np.uint8)) for snap in snapshots]
-    hi, lo = _unique6(np.concatenate([_bytes6(h, lo_) for h, lo_ in unique]))
+    hi, lo = _unique6(np.concatenate([wide.to_bytes(h, lo_) for h, lo_ in unique]))
     keys = hi & mask
     first_of_block = np.ones(keys.size, dtype=bool)
     np.not_equal(keys[1:], keys[:-1], out=first_of_block[1:])
@@ -200,7 +183,7 @@ def census6_from_snapshots(
         prefix_len=prefix_len,
         blocks=blocks,
         indptr=indptr,
-        addresses=_bytes6(hi, lo),
+        addresses=wide.to_bytes(hi, lo),
         availability=availability,
         snapshots=len(unique),
     )
@@ -374,7 +357,7 @@ def _mixed_set(data: bytes, path: PathLike) -> tuple[NDArray[np.uint32], NDArray
     first_hi, first_lo, last_hi, last_lo = value.v6.intervals()
     if np.any((first_hi != last_hi) | (first_lo != last_lo)):
         raise InputError(f"{path}: the IP set holds IPv6 ranges; a census lists addresses")
-    return v4, _bytes6(np.asarray(first_hi, np.uint64), np.asarray(first_lo, np.uint64))
+    return v4, wide.to_bytes(np.asarray(first_hi, np.uint64), np.asarray(first_lo, np.uint64))
 
 
 def read_alive_addresses(path: PathLike) -> NDArray[np.uint32]:

@@ -57,6 +57,12 @@ def to_bytes(hi: U64, lo: U64) -> NDArray[np.uint8]:
     return out.view(np.uint8).reshape(len(hi), 16)
 
 
+def from_bytes(rows: NDArray[np.uint8]) -> tuple[U64, U64]:
+    """``(hi, lo)`` of ``(n, 16)`` uint8 rows in network byte order (:func:`to_bytes` undone)."""
+    words = np.ascontiguousarray(rows, dtype=np.uint8).reshape(-1, 16).view(">u8")
+    return words[:, 0].astype(np.uint64), words[:, 1].astype(np.uint64)
+
+
 def add(a_hi: U64, a_lo: U64, b_hi: U64, b_lo: U64) -> tuple[U64, U64]:
     """``a + b`` modulo ``2**128``."""
     lo = a_lo + b_lo
