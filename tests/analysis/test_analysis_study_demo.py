@@ -27,9 +27,19 @@ def comparison(paper_demo: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     summary = json.loads((out / "summary.json").read_text())
     rows = [r for r in pq.read_table(out / "truth.parquet").to_pylist() if r["af"] == 4]
     first_vp = rows[0]["vp"]
-    truth = truth_figures([r for r in rows if r["vp"] == first_vp], PROBED)
+    mine = [r for r in rows if r["vp"] == first_vp]
+    truth = truth_figures(mine, PROBED)
     assert paper_demo["study_comparison"] == summary["study_comparison"]
-    return summary["study_comparison"], truth
+    return summary["study_comparison"], truth | {"lossy_tarpits_missed": _tarpits_missed(mine)}
+
+
+def _tarpits_missed(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The truth's figures if every tarpit on a lossy path were missed as one: loss takes one
+    of its six SYN-ACKs (here its random port's) and leaves it alive on the other five. Loss
+    never makes a tarpit, so a scan's tarpit figures lie between these and the truth's."""
+    lossy = {r["target"] for r in rows if r["loss"] > 0}
+    kept = [r for r in rows if not (r["target"] in lossy and r["probe"] == "tcp_syn:random")]
+    return truth_figures(kept, PROBED)
 
 
 def test_summary_carries_the_study_truth_and_scan(
@@ -58,11 +68,18 @@ def test_scan_meets_the_study_targets(comparison: tuple[dict[str, Any], dict[str
 
 def test_scan_lies_close_to_the_truth(comparison: tuple[dict[str, Any], dict[str, Any]]) -> None:
     """Within half the study's tolerance of the truth: loss on a quarter of the paths misses
-    about 1% of their probes after the retransmission, which moves no share by more."""
+    about 1% of their probes after the retransmission, which moves no share by more. The
+    tarpit figures are the exception: one lost SYN-ACK of six un-makes a tarpit, so there the
+    scan may lie anywhere from the truth's value with every lossy tarpit missed (see
+    ``_tarpits_missed``) to the truth's, within the same half tolerance."""
     table, truth = comparison
-    far = {
-        name: (round(table[name]["scan"], 4), round(truth[name], 4))
-        for name, study in STUDY.items()
-        if abs(table[name]["scan"] - truth[name]) > allowed(study) / 2
-    }
+    missed = truth["lossy_tarpits_missed"]
+    far = {}
+    for name, study in STUDY.items():
+        scan, margin = table[name]["scan"], allowed(study) / 2
+        low = high = truth[name]
+        if name.startswith("tarpit_"):
+            low, high = min(low, missed[name]), max(high, missed[name])
+        if not low - margin <= scan <= high + margin:
+            far[name] = (round(scan, 4), round(truth[name], 4))
     assert not far
