@@ -19,7 +19,17 @@ if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
     echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections || true
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    # Servers the testbed runs in its own namespaces (nginx, sshd) must not start on the host
+    # when their packages are installed: policy-rc.d forbids every service start meanwhile.
+    policy=/usr/sbin/policy-rc.d
+    made_policy=""
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && made_policy=1
+    fi
+    status=0
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null || status=$?
+    if [ -n "$made_policy" ]; then rm -f "$policy"; fi
+    [ "$status" = 0 ] || exit "$status"
   else
     echo "bootstrap: missing system packages:$missing (not root: tests that need them will skip)" >&2
   fi

@@ -81,6 +81,9 @@ def _replies() -> pa.Table:
             "af": 4,
             "target6": None,
             "responder6": None,
+            "app_active": False,
+            "app_proto": "",
+            "banner": None,
         }
         for name in REPLY_SCHEMA.names:
             columns[name].append(values[name])

@@ -43,4 +43,7 @@ def reply_table(rows: Sequence[Row]) -> pa.Table:
         columns["af"].append(4)
         columns["target6"].append(None)
         columns["responder6"].append(None)
+        columns["app_active"].append(False)
+        columns["app_proto"].append("")
+        columns["banner"].append(None)
     return pa.Table.from_pydict(columns, schema=REPLY_SCHEMA)

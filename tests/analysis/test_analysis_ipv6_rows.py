@@ -62,6 +62,9 @@ def table(rows: Sequence[tuple[Any, ...]], families: Sequence[int]) -> pa.Table:
         columns["af"].append(af)
         columns["target6"].append(ipaddress.IPv6Address(target).packed if ipv6 else None)
         columns["responder6"].append(ipaddress.IPv6Address(responder).packed if ipv6 else None)
+        columns["app_active"].append(False)
+        columns["app_proto"].append("")
+        columns["banner"].append(None)
     return pa.Table.from_pydict(columns, schema=REPLY_SCHEMA)
 
 

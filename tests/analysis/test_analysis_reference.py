@@ -1,7 +1,8 @@
 """The fast paths against plain references on random data (each reference is the spec).
 
 - bitmaps built from sorted arrays equal ``BitMap(values)``;
-- the vectorised reduction equals a row-by-row classification with the taxonomy's helpers;
+- the vectorised reduction equals a row-by-row classification with the taxonomy's helpers
+  (the application rows of ``--app-layer`` in application classes, never in the others);
 - the set algebra's shortcuts (shared, normalised cache keys) equal plain class unions;
 - analysing a partial in address slices, or the files in address passes, gives the summary of
   the whole.
@@ -26,6 +27,14 @@ from liveness.analysis.sets import ALL_PROBES_AND_UNKNOWN, ReplySets
 from liveness.analysis.summary import analyze, summarize
 from liveness.analysis.taxonomy import (
     ALL_PROBES,
+    APP_ACK,
+    APP_ACTIVE,
+    APP_DATA_OTHER,
+    APP_DATA_VALID,
+    APP_PROTO_ALIASES,
+    APP_PROTO_BASE,
+    APP_PROTOS,
+    APP_RST,
     ERR_ROUTER,
     ERR_TARGET,
     ERROR_KINDS,
@@ -39,12 +48,15 @@ from liveness.analysis.taxonomy import (
     N_ERROR_KINDS,
     REPLY_KINDS,
     UNKNOWN_PROBE,
+    app_class_of,
     class_of,
     error_class_of,
 )
-from liveness.output.schema import REPLY_CATEGORIES
+from liveness.output.schema import APP_CATEGORIES, REPLY_CATEGORIES
 
 PROBE_NAMES = [*ALL_PROBES, "tcp_syn:8080"]  # the last one is outside the default set
+# app_proto values: the scanner's, an early alias, and one nobody knows
+APP_PROTO_NAMES = ["", "http", "tls", "ssh", "telnet", "text", "binary", "banner", "gopher"]
 
 
 @pytest.mark.parametrize("span", [1 << 12, 1 << 16, 1 << 20, 1 << 32])
@@ -73,18 +85,43 @@ def random_replies(rng: np.random.Generator, rows: int, spread: int) -> pa.Table
             "icmp_code": pa.array(rng.integers(-1, 20, size=rows).astype(np.int16)),
             "attempt": pa.array(rng.integers(0, 3, size=rows).astype(np.uint8)),
             "app_valid": pa.array(rng.random(rows) < 0.5),
+            "app_active": pa.array(rng.random(rows) < 0.5),
+            "app_proto": pa.array(rng.choice(APP_PROTO_NAMES, size=rows)).dictionary_encode(),
         }
     )
+
+
+def _reference_app(row: dict[str, object], probe: int, into: dict[int, set[int]]) -> int:
+    """The application classes of an application row, added to ``into``; its kind's class."""
+    category = row["reply"]
+    kind = {
+        "app_data": APP_DATA_VALID if row["app_valid"] else APP_DATA_OTHER,
+        "app_ack": APP_ACK,
+        "app_rst": APP_RST,
+    }[str(category)]
+    responder = int(str(row["responder"]))
+    into[app_class_of(probe, kind)].add(responder)
+    if category != "app_rst" or row["app_active"]:
+        into[app_class_of(probe, APP_ACTIVE)].add(responder)
+    if category == "app_data":
+        proto = APP_PROTO_ALIASES.get(str(row["app_proto"]), str(row["app_proto"]))
+        index = APP_PROTOS.index(proto) if proto in APP_PROTOS else APP_PROTOS.index("other")
+        into[app_class_of(probe, APP_PROTO_BASE + index)].add(responder)
+    return app_class_of(probe, kind)
 
 
 def reference_partial(table: pa.Table) -> ReplyPartial:
     """The reduction row by row, straight from the taxonomy (no vectorisation, no grouping)."""
     responders: dict[int, set[int]] = defaultdict(set)
     targets: dict[int, set[int]] = defaultdict(set)
+    app: dict[int, set[int]] = defaultdict(set)
     expected = ReplyPartial(rows=table.num_rows)
     for row in table.to_pylist():
         probe = ALL_PROBES.index(row["probe"]) if row["probe"] in ALL_PROBES else UNKNOWN_PROBE
         category, own = row["reply"], row["responder"] == row["target"]
+        if category in APP_CATEGORIES:  # no transport reply, whatever the probe
+            expected.app_rows[_reference_app(row, probe, app)] += 1
+            continue
         kind = {
             "echo_reply": KIND_ECHO,
             "timestamp_reply": KIND_ECHO,  # an ICMP answer, as echo's
@@ -106,6 +143,7 @@ def reference_partial(table: pa.Table) -> ReplyPartial:
             expected.error_rows[e] += 1
     expected.responders = {c: BitMap(v) for c, v in responders.items()}
     expected.error_targets = {e: BitMap(v) for e, v in targets.items()}
+    expected.app_responders = {a: BitMap(v) for a, v in app.items()}
     return expected
 
 
@@ -125,8 +163,10 @@ def test_reducer_equals_row_by_row_reference(seed: int) -> None:
     got = reducer.finish()
     assert got.responders == expected.responders
     assert got.error_targets == expected.error_targets
+    assert got.app_responders == expected.app_responders and len(got.app_responders) > 50
     assert (got.class_rows == expected.class_rows).all()
     assert (got.error_rows == expected.error_rows).all()
+    assert (got.app_rows == expected.app_rows).all()
     assert got.rows == expected.rows
     assert got.unknown_probes == {"tcp_syn:8080"}
     assert got.class_rows.size == N_CLASSES and got.error_rows.size == N_ERROR_CLASSES
@@ -200,5 +240,7 @@ def test_windows_partition_the_bitmaps() -> None:
     merged = merge_partials(pieces)
     assert merged.responders == expected.responders
     assert merged.error_targets == expected.error_targets
+    assert merged.app_responders == expected.app_responders
     assert (merged.class_rows == expected.class_rows).all()
     assert (merged.error_rows == expected.error_rows).all()
+    assert (merged.app_rows == expected.app_rows).all()

@@ -55,6 +55,9 @@ def write_scan(path: Path, rows: list[tuple[str, str, str, str, int]]) -> None:
         "af": [4] * n,
         "target6": pa.nulls(n, pa.binary(16)),
         "responder6": pa.nulls(n, pa.binary(16)),
+        "app_active": [False] * n,
+        "app_proto": [""] * n,
+        "banner": [None] * n,
     }
     table = pa.table({f.name: pa.array(columns[f.name]).cast(f.type) for f in REPLY_SCHEMA})
     pq.write_table(table.cast(REPLY_SCHEMA), path)

@@ -297,6 +297,9 @@ def write_dual_stack(path: Path) -> None:
         "af": [r[0] for r in ROWS],
         "target6": [packed(r[2], s) for r, s in zip(ROWS, ipv6, strict=True)],
         "responder6": [packed(r[3], s) for r, s in zip(ROWS, ipv6, strict=True)],
+        "app_active": [False] * n,
+        "app_proto": [""] * n,
+        "banner": [None] * n,
     }
     table = pa.Table.from_pydict(columns, schema=REPLY_SCHEMA)
     with open_writer(str(path)) as writer:

@@ -67,9 +67,12 @@ def random_replies(
     *,
     start_ns: int = 1_700_000_000 * 10**9,
     ipv6_share: float = IPV6_SHARE,
+    app: bool = False,
 ) -> pa.RecordBatch:
     """``rows`` reply records with plausible, seed-determined values, IPv4 and IPv6 mixed
-    (``ipv6_share`` of them IPv6: ``af = 6``, ICMPv6 types, ``target``/``responder`` 0)."""
+    (``ipv6_share`` of them IPv6: ``af = 6``, ICMPv6 types, ``target``/``responder`` 0); with
+    ``app``, application-layer rows with banners (else the app columns hold their defaults, as
+    a scan without ``--app-layer`` writes)."""
     rng = np.random.default_rng(seed)
     reply = rng.choice(np.array(REPLY_CATEGORIES), rows)
     ipv6 = rng.random(rows) < ipv6_share
@@ -107,9 +110,37 @@ def random_replies(
         "af": np.where(ipv6, 6, 4).astype(np.uint8),
         "target6": ipv6_array(target6, ipv6),
         "responder6": ipv6_array(responder6, ipv6),
+        **random_app_columns(rng, reply if app else np.full(rows, "synack")),
     }
     arrays = [pa.array(columns[f.name]).cast(f.type) for f in REPLY_SCHEMA]
     return pa.RecordBatch.from_arrays(arrays, schema=REPLY_SCHEMA)
+
+
+BANNER_SAMPLES = (
+    b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n",
+    b"HTTP/1.1 200 OK\r\nServer: a, b\r\n\r\n",
+    b"\xff\xfd\x18\xff\xfd\x20\xff\xfb\x01login: ",
+    b'\x16\x03\x03\x00\x5a\x02\x00\x00\x56\x03\x03\x00"\\\n',
+)
+
+
+def random_app_columns(rng: np.random.Generator, reply: np.ndarray) -> dict[str, object]:
+    """``app_active``, ``app_proto``, ``banner`` consistent with ``reply``: banners (some with
+    commas, quotes, newlines and every byte value) on ``app_data`` rows, null elsewhere. (A
+    banner is never empty: an ``app_data`` row carries payload; CSV writes null and empty
+    alike.)"""
+    rows = len(reply)
+    data = reply == "app_data"
+    pick = rng.integers(0, len(BANNER_SAMPLES) + 1, rows)
+    noise = [bytes(rng.integers(0, 256, 40, dtype=np.uint8)) for _ in range(8)]
+    samples = [*BANNER_SAMPLES, *noise]
+    banners = [samples[p % len(samples)] if d else None for p, d in zip(pick, data, strict=True)]
+    protos = np.array(["", "http", "tls", "ssh", "telnet", "text", "binary"])
+    return {
+        "app_active": data | (reply == "app_ack"),
+        "app_proto": pa.array(np.where(data, protos[pick % len(protos)], "")).dictionary_encode(),
+        "banner": pa.array(banners, pa.binary()),
+    }
 
 
 def address_text(value: int | bytes | None) -> str | None:

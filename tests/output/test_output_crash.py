@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 from output_fixtures import random_replies, same_rows
 
-from liveness.output import REPLY_SCHEMA, journal_path, open_writer, read_replies
+from liveness.output import REPLY_COLUMNS, REPLY_SCHEMA, journal_path, open_writer, read_replies
 
 ROWS_PER_BATCH = 200
 HERE = Path(__file__).parent
@@ -24,12 +24,12 @@ CHILD = textwrap.dedent(
     import sys, time
     sys.path.insert(0, sys.argv[2])
     from output_fixtures import random_replies, same_rows
-    from liveness.output import open_writer
+    from liveness.output import REPLY_COLUMNS, open_writer
 
-    writer = open_writer(sys.argv[1], fields=None)
+    writer = open_writer(sys.argv[1], fields=list(REPLY_COLUMNS))
     index = 0
     while True:
-        writer.write(random_replies({rows}, seed=index))
+        writer.write(random_replies({rows}, seed=index, app=True))
         index += 1
         if index % 5 == 0:
             writer.flush()
@@ -40,7 +40,9 @@ CHILD = textwrap.dedent(
 
 
 def expected_prefix(rows: int) -> pa.Table:
-    batches = [random_replies(ROWS_PER_BATCH, seed=i) for i in range(rows // ROWS_PER_BATCH + 1)]
+    batches = [
+        random_replies(ROWS_PER_BATCH, seed=i, app=True) for i in range(rows // ROWS_PER_BATCH + 1)
+    ]
     return pa.Table.from_batches(batches).slice(0, rows)
 
 
@@ -87,8 +89,8 @@ def test_sigkill_keeps_flushed_rows_and_resume_continues(tmp_path: Path, extensi
     assert recovered.num_rows >= flushed
     assert same_rows(recovered, expected_prefix(recovered.num_rows))
 
-    extra = random_replies(50, seed=10_000)
-    with open_writer(str(path), resume=True) as writer:
+    extra = random_replies(50, seed=10_000, app=True)
+    with open_writer(str(path), resume=True, fields=list(REPLY_COLUMNS)) as writer:
         writer.write(extra)
     final = read_all(path)
     assert same_rows(final, pa.concat_tables([recovered, pa.Table.from_batches([extra])]))

@@ -18,7 +18,7 @@ from liveness.errors import InputError
 from liveness.output import ALL_FIELDS, FIELD_KINDS, ZMAP_FIELDS, format_dotted, parse_dotted
 from liveness.output.addresses import format_ipv6, parse_ipv6
 from liveness.output.fields import FieldContext, derive, resolve_fields, source_columns
-from liveness.output.schema import ADDR6, REPLY_COLUMNS
+from liveness.output.schema import ADDR6, BASE_COLUMNS, REPLY_COLUMNS
 
 SCANNER = int(ipaddress.IPv4Address("198.18.0.1"))
 SCANNER6 = ipaddress.IPv6Address("2001:2::1").packed
@@ -35,6 +35,9 @@ ZMAP_NAMES = {
     "icmp_param_problem": "paramprob",
     "icmp_other": "other",
     "timestamp_reply": "timestampreply",
+    "app_data": "data",  # ZMap has no application-layer follow-up: named here
+    "app_ack": "ack",
+    "app_rst": "rst",
 }
 ADDRESS_FIELDS = [name for name, kind in FIELD_KINDS.items() if kind in ("addr", "addr6")]
 
@@ -59,7 +62,7 @@ def test_zmap_fields_match_a_row_by_row_computation() -> None:
             assert row["saddr_raw"] == struct.unpack("<I", packed)[0]
             assert row["daddr_raw"] == struct.unpack("<I", socket.inet_aton("198.18.0.1"))[0]
         assert row["classification"] == ZMAP_NAMES[reply["reply"]]
-        positive = ("synack", "echo_reply", "udp", "timestamp_reply")
+        positive = ("synack", "echo_reply", "udp", "timestamp_reply", "app_data", "app_ack")
         assert row["success"] == (reply["reply"] in positive)
         assert row["cooldown"] == (reply["ts"] >= cooldown)
         when = dt.datetime.fromtimestamp(reply["ts"] // 10**9, dt.UTC)
@@ -126,7 +129,7 @@ def test_no_cooldown_start_means_no_cooldown_rows() -> None:
 
 
 def test_resolve_fields_accepts_commas_star_and_rejects_unknown() -> None:
-    assert resolve_fields(None) == REPLY_COLUMNS
+    assert resolve_fields(None) == BASE_COLUMNS
     assert resolve_fields(["saddr, daddr", "success"]) == ("saddr", "daddr", "success")
     assert set(resolve_fields(["*"])) == set(ALL_FIELDS)
     assert set(ZMAP_FIELDS) <= set(ALL_FIELDS)

@@ -175,6 +175,7 @@ def write_scan(path: Path, vp: str, replies: list[tuple[float, str, str]]) -> Pa
             "icmp_type": 0, "icmp_code": 0, "tcp_flags": 0, "ttl": 64, "ipid": 0, "sport": 0,
             "dport": 0, "attempt": 0, "repeat": False, "app_valid": False, "vp": vp,
             "af": 4 if t6 is None else 6, "target6": t6, "responder6": r6,
+            "app_active": False, "app_proto": "", "banner": None,
         }  # fmt: skip
         for name, value in row.items():
             columns[name].append(value)

@@ -49,6 +49,9 @@ def _write_scan(path: Path, vp: str, replies: list[tuple[float, str, str, str]])
         "af": [4] * count,
         "target6": [None] * count,
         "responder6": [None] * count,
+        "app_active": [False] * count,
+        "app_proto": [""] * count,
+        "banner": [None] * count,
     }
     plain = pa.schema(
         [

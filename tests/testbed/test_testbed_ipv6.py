@@ -210,6 +210,7 @@ def test_old_truth_and_schedule_files_still_read() -> None:
         "af": 4,
         "target6": None,
         "responder6": None,
+        "app_proto": "",
     }
     assert truth_text(old_truth)["target"].to_pylist() == ["0.0.0.1"]
     old_schedule = pa.table(
@@ -699,7 +700,7 @@ def test_truth_cli_writes_both_families_as_csv_and_parquet(dual: Testbed, tmp_pa
         rows = list(csv.DictReader(handle))
     assert len(rows) == result["rows"] == result["rows_ipv4"] + result["rows_ipv6"]
     assert list(rows[0]) == ["target", "probe", "vp", "reply", "responder", "icmp_code",
-                             "app_valid", "loss", "af"]  # fmt: skip
+                             "app_valid", "loss", "af", "app_proto"]  # fmt: skip
     for row in rows:
         addr = ipaddress.ip_address(row["target"])
         assert addr.version == int(row["af"]) and in_benchmark_range(row["target"])

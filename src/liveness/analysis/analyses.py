@@ -53,6 +53,7 @@ from liveness.analysis.taxonomy import (
 )
 
 __all__ = [
+    "Measured",
     "NonZero",
     "Ratio",
     "application",
@@ -95,6 +96,12 @@ class NonZero(dict[str, int]):
     """Counts of which :func:`finish` keeps the non-zero ones (the same keys in every slice)."""
 
 
+class Measured(dict[str, Any]):
+    """A result that holds only if something was measured: its ``scanned`` is a count (of
+    addresses that answered it) while slices add up, and :func:`finish` makes it True, or
+    gives ``{"scanned": False}`` alone when it is 0 (no figures shown as if measured)."""
+
+
 def combine(a: Any, b: Any) -> Any:
     """The result of two disjoint address slices: counts and ratios added, the rest kept."""
     if isinstance(a, Ratio):
@@ -114,6 +121,10 @@ def finish(result: Any) -> Any:
         return share(result.part, result.whole)
     if isinstance(result, NonZero):
         return {k: n for k, n in result.items() if n}
+    if isinstance(result, Measured):
+        if not result["scanned"]:
+            return {"scanned": False}
+        return {**{k: finish(v) for k, v in result.items()}, "scanned": True}
     if isinstance(result, dict):
         return {k: finish(v) for k, v in result.items()}
     if isinstance(result, list):

@@ -5,7 +5,9 @@
 dotted paths into ``summary.json``), so a figure can go into LaTeX as it is and be redrawn
 from its data. Figures are drawn by the same functions as the HTML report's
 (:mod:`.figures`), captured before rendering, with small fonts and resized to a two-column
-paper's column (3.5 in wide). The IPv6 section's figures get the suffix ``_ipv6``.
+paper's column (3.5 in wide). The IPv6 section's figures get the suffix ``_ipv6``. The
+application-layer figure (:data:`APP_FIGURES`) is written only for a section whose input had
+``--app-layer`` answers.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import matplotlib.pyplot as plt
 from liveness.analysis import figures
 from liveness.errors import RunError
 
-__all__ = ["COLUMN_WIDTH_IN", "FIGURES", "write_figures"]
+__all__ = ["APP_FIGURES", "COLUMN_WIDTH_IN", "FIGURES", "write_figures"]
 
 #: The width of one column of a two-column paper (ACM and IEEE templates), in inches.
 COLUMN_WIDTH_IN = 3.5
@@ -44,6 +46,10 @@ FIGURES: dict[str, tuple[Callable[[dict[str, Any]], bytes], tuple[str, ...]]] = 
     "ports": (figures.ports_figure, ("transport", "tarpits")),
     "conditional": (figures.conditional_figure, ("conditional",)),
     "address_map": (figures.address_map_figure, ("address_map",)),
+}
+#: Figures of ``--app-layer`` scans, written when the section's ``app_layer`` was scanned.
+APP_FIGURES: dict[str, tuple[Callable[[dict[str, Any]], bytes], tuple[str, ...]]] = {
+    "app_layer": (figures.app_layer_figure, ("app_layer",)),
 }
 _IPV6_FIGURES: dict[str, tuple[Callable[[dict[str, Any]], bytes], tuple[str, ...]]] = {
     **{name: entry for name, entry in FIGURES.items() if name != "address_map"},
@@ -133,15 +139,22 @@ def _write(
     return written
 
 
+def _app_figures(section: dict[str, Any]) -> dict[str, Any]:
+    """:data:`APP_FIGURES` if ``section`` measured the application layer, else none."""
+    measured = isinstance(section.get("app_layer"), dict) and section["app_layer"].get("scanned")
+    return APP_FIGURES if measured else {}
+
+
 def write_figures(summary: dict[str, Any], directory: str | Path) -> list[Path]:
     """Write every figure of ``summary`` (and of its IPv6 section) into ``directory``
     (created if needed); return the files written."""
     target = Path(directory)
     try:
         target.mkdir(parents=True, exist_ok=True)
-        written = _write(summary, target, "", FIGURES)
+        written = _write(summary, target, "", {**FIGURES, **_app_figures(summary)})
         if summary.get("ipv6") is not None:
-            written += _write(summary["ipv6"], target, "_ipv6", _IPV6_FIGURES)
+            ipv6 = summary["ipv6"]
+            written += _write(ipv6, target, "_ipv6", {**_IPV6_FIGURES, **_app_figures(ipv6)})
     except OSError as exc:
         raise RunError(f"--figures-dir {directory}: cannot write the figures: {exc}") from exc
     return written

@@ -27,6 +27,7 @@ from liveness.output.html import figure_png
 __all__ = [
     "LAYER_COLOURS",
     "address_map_figure",
+    "app_layer_figure",
     "capturing",
     "conditional_figure",
     "coverage_figure",
@@ -240,4 +241,36 @@ def prefix_figure(section: dict[str, Any]) -> bytes:
             ax.set_yscale("log")
         ax.tick_params(axis="x", labelrotation=45, labelsize="small")
     fig.tight_layout()
+    return _png(fig)
+
+
+def app_layer_figure(section: dict[str, Any]) -> bytes:
+    """Analysis 10: per TCP port, transport-alive (SYN-ACK) beside application-active and
+    application-alive; the outlined bar is transport-alive without the no-service tarpits."""
+    ports = section["app_layer"]["ports"]
+    names = list(ports)
+    x = np.arange(len(names))
+    series = [
+        ("transport-alive (SYN-ACK)", _DARK, [ports[p]["transport_alive"] for p in names]),
+        ("application-active", _MID, [ports[p]["app_active"] for p in names]),
+        ("application-alive", "#e6550d", [ports[p]["app_alive"] for p in names]),
+    ]
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    width = 0.26
+    for i, (label, colour, values) in enumerate(series):
+        ax.bar(x + (i - 1) * width, values, width, color=colour, label=label)
+    kept = [ports[p]["without_no_service_tarpits"]["transport_alive"] for p in names]
+    ax.bar(
+        x - width,
+        kept,
+        width,
+        fill=False,
+        edgecolor="#fdae6b",
+        linewidth=1.5,
+        label="transport-alive without no-service tarpits",
+    )
+    ax.set_xticks(x, [f"TCP/{p}" for p in names])
+    ax.set_ylabel("addresses")
+    ax.set_title("Per-port application layer: SYN-ACK vs a service answering")
+    ax.legend(fontsize="small")
     return _png(fig)

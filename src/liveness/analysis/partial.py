@@ -11,6 +11,13 @@ The hot path is vectorised: per batch, a counting sort of the class numbers grou
 addresses by class; every few batches each class's addresses are sorted, deduplicated and
 written straight into roaring's serialized form (:mod:`.bitmaps`), one bitmap per class.
 
+The answers to ``--app-layer``'s TCP follow-up (categories ``app_data``, ``app_ack``,
+``app_rst``) never get a class: they are no transport reply (an ``app_rst`` is not the port's
+RST), so the analyses of the SYN's answers see the same bitmaps with or without them. Each
+such row puts its responder into the bitmaps of its *application classes* instead (probe and
+application group, :data:`~.taxonomy.APP_GROUP_NAMES`: its kind, application-active, the
+protocol of its data), which merge like the others.
+
 IPv4 and IPv6 rows reduce to partials of their own (a :class:`Reduction` holds both). In an
 IPv6 partial a bitmap holds ids, not addresses: indices into the partial's
 :class:`~.address_book6.AddressBook6`, so the same set algebra serves both families.
@@ -37,6 +44,14 @@ from liveness.analysis.bitmaps import drop_repeats, from_sorted, from_unsorted
 from liveness.analysis.source import iter_reply_batches
 from liveness.analysis.taxonomy import (
     ALL_PROBES,
+    APP_ACK,
+    APP_ACTIVE,
+    APP_DATA_OTHER,
+    APP_DATA_VALID,
+    APP_PROTO_ALIASES,
+    APP_PROTO_BASE,
+    APP_PROTOS,
+    APP_RST,
     ERR_ROUTER,
     ERR_TARGET,
     ERROR_KINDS,
@@ -45,6 +60,8 @@ from liveness.analysis.taxonomy import (
     KIND_SYNACK,
     KIND_UDP_INVALID,
     KIND_UDP_VALID,
+    N_APP_CLASSES,
+    N_APP_GROUPS,
     N_CLASSES,
     N_ERROR_CLASSES,
     N_ERROR_KINDS,
@@ -54,7 +71,7 @@ from liveness.analysis.taxonomy import (
     error_class_of,
 )
 from liveness.errors import InputError
-from liveness.output.schema import REPLY_CATEGORIES
+from liveness.output.schema import APP_CATEGORIES, REPLY_CATEGORIES
 
 __all__ = [
     "Reducer",
@@ -71,6 +88,19 @@ U64 = npt.NDArray[np.uint64]
 _PROBE_INDEX = {name: i for i, name in enumerate(ALL_PROBES)}
 _CATEGORY_INDEX = {name: i for i, name in enumerate(REPLY_CATEGORIES)}
 _UNREACH_CATEGORY = _CATEGORY_INDEX["icmp_unreach"]
+_APP_DATA, _APP_ACK, _APP_RST = (_CATEGORY_INDEX[name] for name in APP_CATEGORIES)
+_IS_APP_CATEGORY = np.array([name in APP_CATEGORIES for name in REPLY_CATEGORIES] + [False])
+# the class of the application rows before they are set apart (even: + retransmission fits)
+_APP_ROWS = N_CLASSES + N_CLASSES % 2
+assert _APP_ROWS + 1 < 256  # classes are uint8
+_APP_PROTO_INDEX = {
+    **{name: i for i, name in enumerate(APP_PROTOS)},
+    **{alias: APP_PROTOS.index(name) for alias, name in APP_PROTO_ALIASES.items()},
+}
+_APP_PROTO_OTHER = APP_PROTOS.index("other")
+# application category -> the application group of its rows (app_data: the invalid one)
+_APP_GROUP_OF_CATEGORY = np.zeros(len(REPLY_CATEGORIES) + 1, dtype=np.uint16)
+_APP_GROUP_OF_CATEGORY[[_APP_DATA, _APP_ACK, _APP_RST]] = (APP_DATA_OTHER, APP_ACK, APP_RST)
 # reply category -> reply kind (UDP is refined by app_valid, ICMP errors by their source)
 _KIND_OF_CATEGORY = np.array(
     [
@@ -98,7 +128,11 @@ _ERROR_KIND_OF_CATEGORY = np.array(
 
 
 # class -> its reply kind; class -> error class of (its probe, error kind 0, not from target)
-_CLASS_KIND = np.array([(c // 2) % N_KINDS for c in range(N_CLASSES)], dtype=np.uint8)
+# (the application rows' two classes have no kind: 255)
+_CLASS_KIND = np.array(
+    [(c // 2) % N_KINDS for c in range(N_CLASSES)] + [255] * (_APP_ROWS + 2 - N_CLASSES),
+    dtype=np.uint8,
+)
 _ERROR_CLASS_BASE = np.array(
     [error_class_of(c // 2 // N_KINDS, 0, False) for c in range(N_CLASSES)], dtype=np.uint16
 )
@@ -132,9 +166,12 @@ class ReplyPartial:
     """The reduction of some reply rows: bitmaps per class and row counters.
 
     ``responders[c]``: responders of the rows of class ``c``; ``error_targets[e]``: targets of
-    the ICMP error rows of error class ``e``; ``class_rows`` / ``error_rows``: row counts per
-    class / error class; ``target_min`` / ``target_max``: the range of probed addresses
-    (IPv4). ``af`` is the address family; for 6 the bitmaps hold ids into ``book6``.
+    the ICMP error rows of error class ``e``; ``app_responders[a]``: responders of the
+    application rows of application class ``a``; ``class_rows`` / ``error_rows`` /
+    ``app_rows``: row counts per class / error class / application class (``app_rows`` counts
+    each row once, in the group of its kind); ``target_min`` / ``target_max``: the range of
+    probed addresses (IPv4). ``af`` is the address family; for 6 the bitmaps hold ids into
+    ``book6``.
     """
 
     rows: int = 0
@@ -146,6 +183,10 @@ class ReplyPartial:
     )
     responders: dict[int, BitMap] = field(default_factory=dict)
     error_targets: dict[int, BitMap] = field(default_factory=dict)
+    app_rows: npt.NDArray[np.int64] = field(
+        default_factory=lambda: np.zeros(N_APP_CLASSES, dtype=np.int64)
+    )
+    app_responders: dict[int, BitMap] = field(default_factory=dict)
     target_min: int = 2**32
     target_max: int = -1
     unknown_probes: set[str] = field(default_factory=set)
@@ -154,7 +195,11 @@ class ReplyPartial:
 
     def is_empty(self) -> bool:
         """Whether nothing was added (no row, no bitmap)."""
-        return self.rows == 0 and not self.responders and not self.error_targets
+        return not (self.rows or self.responders or self.error_targets or self.app_responders)
+
+    def bitmap_dicts(self) -> tuple[dict[int, BitMap], dict[int, BitMap], dict[int, BitMap]]:
+        """The three kinds of bitmaps: responders, error targets, application responders."""
+        return self.responders, self.error_targets, self.app_responders
 
     def merge(self, other: ReplyPartial) -> None:
         """Add ``other`` into this partial (union of bitmaps, sum of counters).
@@ -170,8 +215,10 @@ class ReplyPartial:
         self.rows += other.rows
         self.class_rows += other.class_rows
         self.error_rows += other.error_rows
+        self.app_rows += other.app_rows
         _union_into(self.responders, other.responders)
         _union_into(self.error_targets, other.error_targets)
+        _union_into(self.app_responders, other.app_responders)
         self.target_min = min(self.target_min, other.target_min)
         self.target_max = max(self.target_max, other.target_max)
         self.unknown_probes |= other.unknown_probes
@@ -184,6 +231,7 @@ class ReplyPartial:
         if len(book) != len(self.book6):  # new addresses came between ours: renumber ours
             self.responders = renumber(self.responders, mine)
             self.error_targets = renumber(self.error_targets, mine)
+            self.app_responders = renumber(self.app_responders, mine)
         self.book6 = book
         renumbered = ReplyPartial(
             rows=other.rows,
@@ -191,6 +239,8 @@ class ReplyPartial:
             error_rows=other.error_rows,
             responders=renumber(other.responders, theirs),
             error_targets=renumber(other.error_targets, theirs),
+            app_rows=other.app_rows,
+            app_responders=renumber(other.app_responders, theirs),
             target_min=other.target_min,
             target_max=other.target_max,
             unknown_probes=other.unknown_probes,
@@ -201,12 +251,12 @@ class ReplyPartial:
 
     def bitmap_bytes(self) -> int:
         """The size of every bitmap (roaring's own count)."""
-        bitmaps = (*self.responders.values(), *self.error_targets.values())
+        bitmaps = (bitmap for bitmaps in self.bitmap_dicts() for bitmap in bitmaps.values())
         return sum(bitmap.__sizeof__() for bitmap in bitmaps)
 
     def address_span(self) -> tuple[int, int]:
         """The lowest and highest address in any bitmap; (0, -1) when there is none."""
-        bitmaps = [b for b in (*self.responders.values(), *self.error_targets.values()) if b]
+        bitmaps = [b for bitmaps in self.bitmap_dicts() for b in bitmaps.values() if b]
         if not bitmaps:
             return 0, -1
         return min(b.min() for b in bitmaps), max(b.max() for b in bitmaps)
@@ -230,10 +280,8 @@ class ReplyPartial:
         if counters:
             part.class_rows = self.class_rows.copy()
             part.error_rows = self.error_rows.copy()
-        for into, source in (
-            (part.responders, self.responders),
-            (part.error_targets, self.error_targets),
-        ):
+            part.app_rows = self.app_rows.copy()
+        for into, source in zip(part.bitmap_dicts(), self.bitmap_dicts(), strict=True):
             for key, bitmap in source.items():
                 if piece := bitmap & window:
                     into[key] = piece
@@ -385,6 +433,16 @@ def _move(
         sizes[source] -= count
 
 
+class _Codes(NamedTuple):
+    """A batch's classes (:meth:`Reducer._codes`), with the lookups and codes they came from."""
+
+    classes: npt.NDArray[np.uint8]
+    category_of: npt.NDArray[np.uint8]
+    reply_codes: np.ndarray
+    probe_of: npt.NDArray[np.uint8]
+    probe_codes: np.ndarray
+
+
 class Reducer:
     """Reduces the record batches of one input and one address family into a
     :class:`ReplyPartial`.
@@ -401,6 +459,9 @@ class Reducer:
     each class's ids come out sorted by a stable partition on the class. The windows' books
     are merged and their bitmaps renumbered once, by :meth:`finish`. IPv6 windows are shorter
     (``FLUSH_EVERY6``): their addresses are 16 bytes.
+
+    Application rows (``--app-layer``) are picked out by their class (one value for all of
+    them, :data:`_APP_ROWS`) and reduced by :meth:`_app_groups` into application classes.
     """
 
     FLUSH_EVERY = 64
@@ -419,10 +480,12 @@ class Reducer:
         self.counters = counters
         self.af = af
         self.partial = ReplyPartial(af=af)
-        # per (0 = responders / 1 = error targets): group -> address chunks not yet in bitmaps
-        self._pending: tuple[dict[int, list[U32]], dict[int, list[U32]]] = ({}, {})
+        # per (0 = responders / 1 = error targets / 2 = application responders): group ->
+        # address chunks not yet in bitmaps
+        self._pending: tuple[dict[int, list[U32]], ...] = ({}, {}, {})
         self._batches = 0
-        # IPv6: per row of the window, its group (class, or N_CLASSES + error class) and address
+        # IPv6: per row of the window, its group (class, N_CLASSES + error class, or
+        # N_CLASSES + N_ERROR_CLASSES + application class) and address
         self._pending6: list[tuple[npt.NDArray[np.uint16], Words]] = []
         self._windows6: list[ReplyPartial] = []
 
@@ -431,7 +494,7 @@ class Reducer:
         if self.af == 6:
             self._flush6()
             return
-        for which, into in enumerate((self.partial.responders, self.partial.error_targets)):
+        for which, into in enumerate(self.partial.bitmap_dicts()):
             pending = self._pending[which]
             for group in sorted(pending):
                 chunks = pending.pop(group)
@@ -451,7 +514,7 @@ class Reducer:
         numbering = number128(words)
         del words
         sorted_groups = groups.take(numbering.order)
-        sizes = np.bincount(sorted_groups, minlength=N_CLASSES + N_ERROR_CLASSES)
+        sizes = np.bincount(sorted_groups, minlength=N_CLASSES + N_ERROR_CLASSES + N_APP_CLASSES)
         # (group, id) in one uint64, sorted: each group's ids in a row, in order
         combined = sorted_groups.astype(np.uint64)
         combined <<= np.uint64(32)
@@ -466,8 +529,10 @@ class Reducer:
                 values = drop_repeats(ids[start : start + size])
                 if group < N_CLASSES:
                     window.responders[group] = from_sorted(values)
-                else:
+                elif group < N_CLASSES + N_ERROR_CLASSES:
                     window.error_targets[group - N_CLASSES] = from_sorted(values)
+                else:
+                    window.app_responders[group - N_CLASSES - N_ERROR_CLASSES] = from_sorted(values)
                 start += size
         self._windows6.append(window)
 
@@ -479,12 +544,10 @@ class Reducer:
             if chunk.size:
                 pending.setdefault(group, []).append(chunk)
 
-    def _codes(
-        self, batch: pa.RecordBatch
-    ) -> tuple[npt.NDArray[np.uint8], np.ndarray, npt.NDArray[np.uint8], np.ndarray]:
+    def _codes(self, batch: pa.RecordBatch) -> _Codes:
         """Each row's class, UDP taken as invalid and ICMP errors as from the target (one
-        lookup of its (probe, reply) dictionary codes, plus the retransmission bit); and the
-        reply category table and codes."""
+        lookup of its (probe, reply) dictionary codes, plus the retransmission bit; the
+        application rows get :data:`_APP_ROWS` or one more); and the lookups and codes."""
         path = self.path
         probe_of, probe_codes, unknown_probes = _dictionary_codes(
             path, "probe", batch, _PROBE_INDEX, UNKNOWN_PROBE
@@ -497,12 +560,53 @@ class Reducer:
         retransmission = _numeric(path, batch, "attempt", np.uint8) != 0
         # uint8 arithmetic: classes < N_CLASSES <= 256
         table = (probe_of[:, None] * np.uint8(N_KINDS) + _KIND_OF_CATEGORY[category_of]) * 2
+        table[:, _IS_APP_CATEGORY[category_of]] = _APP_ROWS
         pair = probe_codes * np.int32(category_of.size)  # a new array: the codes are Arrow's
         pair += reply_codes
         classes = table.ravel().take(pair)
         classes += retransmission
         self.partial.unknown_probes.update(unknown_probes)
-        return classes, pair, category_of, reply_codes
+        return _Codes(classes, category_of, reply_codes, probe_of, probe_codes)
+
+    def _app_groups(
+        self, batch: pa.RecordBatch, codes: _Codes, rows: np.ndarray
+    ) -> tuple[npt.NDArray[np.uint16], np.ndarray]:
+        """The application classes of the application ``rows`` (batch row numbers): one per
+        row for its kind, one more for each ``app_active`` row (``app_data`` and ``app_ack``
+        are, whatever a narrow file kept of the column) and one for each ``app_data`` row's
+        protocol. Returns (classes, the row of each: indices into ``rows``); counts the rows."""
+        path = self.path
+        probe = codes.probe_of.take(codes.probe_codes.take(rows)).astype(np.uint16)
+        category = codes.category_of.take(codes.reply_codes.take(rows))
+        base = probe * np.uint16(N_APP_GROUPS)
+        kind = _APP_GROUP_OF_CATEGORY.take(category)
+        data = np.flatnonzero(category == _APP_DATA)
+        valid = _rows_of(_boolean_column(path, batch, "app_valid"), rows.take(data))
+        kind[data[valid]] = APP_DATA_VALID
+        active = category != _APP_RST
+        names = batch.schema.names
+        if "app_active" in names:
+            active |= _rows_of(_boolean_column(path, batch, "app_active"), rows)
+        if "app_proto" in names:
+            proto_of, proto_codes, _ = _dictionary_codes(
+                path, "app_proto", batch, _APP_PROTO_INDEX, _APP_PROTO_OTHER
+            )
+            proto = proto_of.take(proto_codes.take(rows.take(data))).astype(np.uint16)
+        else:
+            proto = np.full(data.size, _APP_PROTO_OTHER, dtype=np.uint16)
+        kinds = base + kind
+        if self.counters:
+            self.partial.app_rows += np.bincount(kinds, minlength=N_APP_CLASSES)
+        picks = np.flatnonzero(active)
+        classes = np.concatenate(
+            (
+                kinds,
+                base.take(picks) + np.uint16(APP_ACTIVE),
+                base.take(data) + APP_PROTO_BASE + proto,
+            )
+        )
+        which = np.concatenate((np.arange(rows.size), picks, data))
+        return classes.astype(np.uint16), which
 
     def _error_classes(
         self,
@@ -540,12 +644,27 @@ class Reducer:
             self._add6(batch)
             return
         path, partial = self.path, self.partial
-        classes, _, category_of, reply_codes = self._codes(batch)
+        codes = self._codes(batch)
+        classes, category_of, reply_codes = codes.classes, codes.category_of, codes.reply_codes
         target = _numeric(path, batch, "target", np.uint32)
         responder = _numeric(path, batch, "responder", np.uint32)
         app_valid = _boolean_column(path, batch, "app_valid")
-        order, edges, sizes, grouped = _group(classes, responder, N_CLASSES)
+        order, edges, all_sizes, grouped = _group(classes, responder, _APP_ROWS + 2)
+        sizes = all_sizes[:N_CLASSES]  # a view: the moves below update it
         chunks = {c: grouped[edges[c] : edges[c + 1]] for c in np.flatnonzero(sizes).tolist()}
+        if edges[-1] > edges[_APP_ROWS]:  # the application rows, grouped last
+            app_rows = order[edges[_APP_ROWS] :]
+            app_classes, which = self._app_groups(batch, codes, app_rows)
+            _, app_edges, app_sizes, app_grouped = _group(
+                app_classes, grouped[edges[_APP_ROWS] :].take(which), N_APP_CLASSES
+            )
+            self._set_aside(
+                2,
+                {
+                    a: app_grouped[app_edges[a] : app_edges[a + 1]]
+                    for a in np.flatnonzero(app_sizes).tolist()
+                },
+            )
 
         for c in [c for c in chunks if _CLASS_KIND[c] == KIND_UDP_INVALID]:
             valid = _rows_of(app_valid, order[edges[c] : edges[c + 1]])
@@ -591,9 +710,15 @@ class Reducer:
         """:meth:`add` for IPv6: the same classes, computed per row (no grouping here; the
         flush sorts the window's rows once, by address)."""
         path, partial = self.path, self.partial
-        classes, _, category_of, reply_codes = self._codes(batch)
+        codes = self._codes(batch)
+        classes, category_of, reply_codes = codes.classes, codes.category_of, codes.reply_codes
         responders = _address6(path, batch, "responder6")
         kind = _CLASS_KIND.take(classes)
+        app = np.flatnonzero(kind == 255)
+        if app.size:
+            app_classes, which = self._app_groups(batch, codes, app)
+            offset = np.uint16(N_CLASSES + N_ERROR_CLASSES)
+            self._pending6.append((app_classes + offset, responders.take(app.take(which), axis=0)))
         udp = np.flatnonzero(kind == KIND_UDP_INVALID)
         if udp.size:
             valid = _rows_of(_boolean_column(path, batch, "app_valid"), udp)
@@ -612,6 +737,9 @@ class Reducer:
             if self.counters:
                 partial.error_rows += np.bincount(error_classes, minlength=N_ERROR_CLASSES)
             self._pending6.append((error_classes + np.uint16(N_CLASSES), error_targets))
+        if app.size:  # the application rows have no class
+            kept = kind != 255
+            groups, responders = groups[kept], responders[kept]
         if self.counters:
             partial.class_rows += np.bincount(groups, minlength=N_CLASSES)
         self._pending6.append((groups, responders))
@@ -647,11 +775,10 @@ def _merge_windows6(partial: ReplyPartial, windows: list[ReplyPartial]) -> None:
     ``partial`` (which has counters but no bitmaps yet)."""
     book, tables = merge_books([w.book6 for w in windows])
     partial.book6 = book
-    for which in ("responders", "error_targets"):
-        into: dict[int, BitMap] = getattr(partial, which)
+    for which, into in enumerate(partial.bitmap_dicts()):
         groups: dict[int, list[U32]] = {}
         for window, table in zip(windows, tables, strict=True):
-            for group, bitmap in getattr(window, which).items():
+            for group, bitmap in window.bitmap_dicts()[which].items():
                 ids = np.frombuffer(bitmap.to_array(), dtype=np.uint32)
                 groups.setdefault(group, []).append(table.take(ids).astype(np.uint32))
         for group, parts in groups.items():

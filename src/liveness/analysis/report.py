@@ -1,7 +1,8 @@
 """``write_report``: one self-contained HTML file of a summary (inline PNG figures, tables).
 
 With IPv6 rows the report opens with the families side by side, then gives each family the
-same sections; IPv6 has the prefix picture (:mod:`.prefixes6`) where IPv4 has its address map.
+same sections (the TCP application layer of ``--app-layer`` scans among them, or a line saying
+the input had none); IPv6 has the prefix picture (:mod:`.prefixes6`) where IPv4 has its address map.
 
 Nothing is fetched at view time: figures are base64 PNG, the style is inline, and the summary
 itself is embedded as JSON (in a collapsed section) so the numbers travel with the report.
@@ -19,7 +20,8 @@ from typing import Any
 from liveness import __version__
 from liveness.analysis import figures
 from liveness.analysis.study import comparison_rows
-from liveness.analysis.tables import percent
+from liveness.analysis.tables import APP_LAYER_HEADERS, app_layer_rows, percent
+from liveness.analysis.taxonomy import APP_PROTOS
 from liveness.errors import RunError
 from liveness.output.html import html_table, page_start, png_figure
 
@@ -45,6 +47,16 @@ router alive, not the probed address. <b>All</b>: alive for any probe.</li>
 and on a random high port.</li>
 <li><b>Application-active</b>: any UDP payload to the DNS or NTP probe;
 <b>application-alive</b>: a valid DNS response or NTP server reply.</li>
+<li><b>Application layer on TCP</b> (<code>--app-layer</code>): after a SYN-ACK the scan
+completes the handshake statelessly with the port profile's payload (an HTTP GET, a TLS
+ClientHello, or nothing: wait for a banner). <b>App-active</b> on a port: answered with data or
+an ACK of our payload; <b>app-alive</b>: data in the profile's protocol (HTTP, TLS, or an SSH,
+Telnet or text banner). <b>Shrink</b>: 1 - app-alive (or app-active) / SYN-ACK addresses, how
+much a port's service population shrinks once a SYN-ACK is no longer taken as a service.
+<b>No-service tarpit</b>: a tarpit app-active on no port (a tarpit or an ACKing middlebox);
+a tarpit that sent data on some port serves data and is no tarpit. <b>Unexpected
+services</b>: HTTP, TLS, SSH or Telnet where the port expects another (22 SSH, 23 Telnet,
+80 and 7547 HTTP, 443 TLS; the random port expects none).</li>
 <li><b>Active</b> in the conditional matrix: echo reply (ICMP), SYN-ACK or RST (TCP port),
 any UDP payload (DNS, NTP).</li>
 <li><b>Found only by retransmission</b>: replied to a probe's retransmissions but never to its
@@ -100,6 +112,15 @@ def _headline_section(summary: dict[str, Any]) -> str:
         ),
         ("tarpits", summary["tarpits"]["tarpits"], ""),
     ]
+    app = summary.get("app_layer")
+    if isinstance(app, dict) and app.get("scanned"):
+        rows.append(
+            (
+                "SYN-ACK without a service (of the SYN-ACKing)",
+                app["headline"]["synack_without_service"],
+                percent(app["headline"]["synack_without_service_share"]),
+            )
+        )
     return "<h2>Headline</h2>" + _table(("figure", "addresses", "share"), rows)
 
 
@@ -248,6 +269,97 @@ def _layer_tables(summary: dict[str, Any]) -> str:
     )
 
 
+def _app_layer_parts(section: dict[str, Any], title: str) -> list[str]:
+    """The TCP application layer (analysis 10) of one family: per-port figure and tables, the
+    protocols found per port, tarpits and the headline; a line when it was not measured (none
+    for a summary written before it)."""
+    app = section.get("app_layer")
+    if not isinstance(app, dict):
+        return []
+    heading = f"<h2>Application layer on TCP{title}</h2>"
+    if not app.get("scanned"):
+        return [
+            heading,
+            "<p>Not measured: the input has no answers to <code>--app-layer</code>'s "
+            "follow-up, so a SYN-ACK is not told apart from a service here.</p>",
+        ]
+    ports = app["ports"]
+    detail = [
+        (
+            port,
+            v["transport_alive"],
+            v["app_active"],
+            v["app_alive"],
+            v["sent_data"],
+            v["ack_only"],
+            v["reset_only"],
+            v["no_answer"],
+            percent(v["shrink_active"]),
+            percent(v["shrink_alive"]),
+            v["without_no_service_tarpits"]["transport_alive"],
+            percent(v["without_no_service_tarpits"]["shrink_alive"]),
+        )
+        for port, v in ports.items()
+    ]
+    protocols = [
+        (
+            port,
+            v["expected_protocol"] or "-",
+            *(v["protocols"][p] for p in APP_PROTOS),
+            v["unexpected_addresses"],
+        )
+        for port, v in ports.items()
+    ]
+    head, pits = app["headline"], app["tarpits"]
+    facts = [
+        ("SYN-ACK on some TCP port", head["synack_any_port"], ""),
+        ("app-active on some port", head["app_active_any_port"], ""),
+        ("app-alive on some port", head["app_alive_any_port"], ""),
+        (
+            "SYN-ACK without a service (app-active on no port)",
+            head["synack_without_service"],
+            percent(head["synack_without_service_share"]),
+        ),
+        ("  of them not tarpits", head["synack_without_service_not_tarpits"], ""),
+        ("tarpits (analysis 5)", pits["tarpits"], ""),
+        ("  no service: tarpit or ACKing middlebox", pits["no_service"], ""),
+        ("  ACK our payload, send no data", pits["ack_only"], ""),
+        ("  serve data on some port: not a tarpit", pits["serves_data"], ""),
+    ]
+    replies = ", ".join(f"{n} {k}" for k, n in app["replies"].items())
+    return [
+        heading,
+        f"<p>Answers to the follow-up of a SYN-ACK: {html.escape(replies)} rows. "
+        "&ldquo;Without no-service tarpits&rdquo; removes the tarpits that were app-active on "
+        "no port.</p>",
+        _figure(
+            figures.app_layer_figure,
+            section,
+            "Per TCP port: SYN-ACK vs application-active vs application-alive addresses.",
+        ),
+        _table(APP_LAYER_HEADERS, app_layer_rows(app)),
+        _table(
+            (
+                "TCP port",
+                "SYN-ACK",
+                "app-active",
+                "app-alive",
+                "sent data",
+                "ACK only",
+                "reset after payload",
+                "no answer",
+                "shrink (active)",
+                "shrink (alive)",
+                "SYN-ACK w/o no-service tarpits",
+                "shrink (alive) w/o them",
+            ),
+            detail,
+        ),
+        _table(("TCP port", "expects", *APP_PROTOS, "unexpected services"), protocols),
+        _table(("application layer", "addresses", "share"), facts),
+    ]
+
+
 def _prefix_tables(section: dict[str, Any]) -> str:
     tables = []
     for length, entry in section["prefixes"].items():
@@ -275,6 +387,7 @@ def _family_parts(section: dict[str, Any], block: str, family: str) -> list[str]
         f"<h2>Transport layer{title}</h2>",
         _figure(figures.port_count_figure, section, "Ports answered per transport-active address."),
         _figure(figures.ports_figure, section, "Per-port counts, with and without tarpits."),
+        *_app_layer_parts(section, title),
         f"<h2>Cross-protocol activity{title}</h2>",
         _figure(figures.conditional_figure, section, "P(active for B | active for A)."),
     ]

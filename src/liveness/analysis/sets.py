@@ -2,7 +2,8 @@
 
 :class:`ReplySets` answers "which addresses replied to these probes with these reply kinds"
 by unions of the class bitmaps of a :class:`~liveness.analysis.partial.ReplyPartial`, and
-provides the taxonomy's sets (network-alive, transport-active/alive, application-active/alive).
+provides the taxonomy's sets (network-alive, transport-active/alive, application-active/alive);
+:meth:`ReplySets.app_responders` gives those of the TCP application layer (``--app-layer``).
 The sets of an IPv6 partial hold address ids (:mod:`.address_book6`); its blocks are prefixes
 (``/48`` by default) where IPv4's are /24s (:meth:`ReplySets.blocks`).
 """
@@ -32,9 +33,11 @@ from liveness.analysis.taxonomy import (
     KIND_UDP_INVALID,
     KIND_UDP_VALID,
     N_PROBES,
+    OTHER_PROBES,
     POSITIVE_KINDS,
     REPLY_KINDS,
     TCP_PORT_PROBES,
+    app_class_of,
     class_of,
     error_class_of,
 )
@@ -45,9 +48,10 @@ __all__ = ["DEFAULT_PREFIX6", "ReplySets", "mask24", "union"]
 DEFAULT_PREFIX6 = 48
 
 #: Probe names by index; the last index stands for every probe outside the default set.
-ALL_PROBES_AND_UNKNOWN: tuple[str, ...] = (*ALL_PROBES, "<unknown>")
+ALL_PROBES_AND_UNKNOWN: tuple[str, ...] = (*ALL_PROBES, OTHER_PROBES)
 _PROBE_INDEX = {name: i for i, name in enumerate(ALL_PROBES_AND_UNKNOWN)}
-#: ("r", (probe, kinds) pairs, first attempt only) or ("e", error classes, None)
+#: ("r", (probe, kinds) pairs, first attempt only), ("e", error classes, None) or
+#: ("a", application classes, None)
 _CacheKey = tuple[str, tuple[Any, ...], bool | None]
 
 
@@ -184,6 +188,17 @@ class ReplySets:
         self._remember(key, result)
         return result
 
+    def _cached_union(self, tag: str, classes: tuple[int, ...], found: Any) -> BitMap:
+        """The union of ``found[c]`` over ``classes``, cached under ``(tag, classes)``."""
+        key: _CacheKey = (tag, classes, None)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        result = _union_shared(found[c] for c in classes)
+        self._remember(key, result)
+        return result
+
     def _remember(self, key: _CacheKey, value: BitMap) -> None:
         size = value.__sizeof__()
         while self._cache and self._cached_bytes + size > self.cache_bytes:
@@ -208,14 +223,29 @@ class ReplySets:
                 if (c := error_class_of(p, k, s)) in found
             )
         )
-        key: _CacheKey = ("e", classes, None)
-        cached = self._cache.get(key)
-        if cached is not None:
-            self._cache.move_to_end(key)
-            return cached
-        result = _union_shared(found[c] for c in classes)
-        self._remember(key, result)
-        return result
+        return self._cached_union("e", classes, found)
+
+    def app_responders(self, probes: Iterable[str] | None, groups: Iterable[int]) -> BitMap:
+        """Addresses whose answers to the TCP follow-up of ``probes`` (``--app-layer``) put
+        them in one of the application ``groups`` (:data:`~.taxonomy.APP_GROUP_NAMES`)."""
+        found = self.partial.app_responders
+        classes = tuple(
+            sorted(
+                c
+                for p in self.probe_indices(probes)
+                for g in set(groups)
+                if (c := app_class_of(p, g)) in found
+            )
+        )
+        return self._cached_union("a", classes, found)
+
+    def app_rows(self, probes: Iterable[str] | None, groups: Iterable[int]) -> int:
+        """How many application rows of ``probes`` are of the kinds ``groups`` (the first
+        four application groups; each row counts in one of them)."""
+        rows = self.partial.app_rows
+        return int(
+            sum(rows[app_class_of(p, g)] for p in self.probe_indices(probes) for g in set(groups))
+        )
 
     def error_rows(
         self, probes: Iterable[str] | None, error_kinds: Iterable[int], from_target: bool | None

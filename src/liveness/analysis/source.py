@@ -29,6 +29,7 @@ __all__ = [
     "BATCH_ROWS",
     "NEEDED_COLUMNS",
     "NEEDED_COLUMNS6",
+    "OPTIONAL_COLUMNS",
     "FamilyBatch",
     "ReplyBatches",
     "iter_reply_batches",
@@ -45,6 +46,9 @@ NEEDED_COLUMNS: tuple[str, ...] = (
     "attempt",
     "app_valid",
 )
+#: Columns read when a file has them: the TCP application layer (``--app-layer``). A batch
+#: without them has no application answers to qualify (their defaults: False, "").
+OPTIONAL_COLUMNS: tuple[str, ...] = ("app_active", "app_proto")
 #: The columns of an IPv6 batch: the addresses are ``target6`` and ``responder6``.
 NEEDED_COLUMNS6: tuple[str, ...] = tuple(
     {"target": "target6", "responder": "responder6"}.get(c, c) for c in NEEDED_COLUMNS
@@ -56,8 +60,9 @@ _ADDRESS6 = ("target6", "responder6")
 
 class FamilyBatch(NamedTuple):
     """One batch's rows by family: IPv4 as :data:`NEEDED_COLUMNS`, IPv6 (None when the batch
-    has none) as :data:`NEEDED_COLUMNS6`; ``unaddressed6`` counts IPv6 rows left out because
-    the file has no IPv6 address columns (written with a narrow ``--output-fields``)."""
+    has none) as :data:`NEEDED_COLUMNS6`, both with the :data:`OPTIONAL_COLUMNS` it has;
+    ``unaddressed6`` counts IPv6 rows left out because the file has no IPv6 address columns
+    (written with a narrow ``--output-fields``)."""
 
     ipv4: pa.RecordBatch
     ipv6: pa.RecordBatch | None
@@ -71,6 +76,8 @@ def split_families(batch: pa.RecordBatch, path: str) -> FamilyBatch:
     Parquet writer stores them). Rows of another ``af`` are refused.
     """
     names = batch.schema.names
+    wanted = [*NEEDED_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in names)]
+    wanted6 = [{"target": "target6", "responder": "responder6"}.get(c, c) for c in wanted]
     if _FAMILY in names:
         family = batch.column(_FAMILY)
         if family.null_count:
@@ -83,17 +90,17 @@ def split_families(batch: pa.RecordBatch, path: str) -> FamilyBatch:
     elif batch.column("target").null_count:
         is6 = ~batch.column("target").is_valid().to_numpy(zero_copy_only=False)
     else:
-        return FamilyBatch(batch.select(list(NEEDED_COLUMNS)), None)
+        return FamilyBatch(batch.select(wanted), None)
     count6 = int(np.count_nonzero(is6))
     if count6 == 0:
-        return FamilyBatch(batch.select(list(NEEDED_COLUMNS)), None)
+        return FamilyBatch(batch.select(wanted), None)
     if any(c not in names for c in _ADDRESS6):
-        return FamilyBatch(batch.filter(pa.array(~is6)).select(list(NEEDED_COLUMNS)), None, count6)
+        return FamilyBatch(batch.filter(pa.array(~is6)).select(wanted), None, count6)
     if count6 == batch.num_rows:
         ipv4, ipv6 = batch.slice(0, 0), batch
     else:
         ipv4, ipv6 = batch.filter(pa.array(~is6)), batch.filter(pa.array(is6))
-    return FamilyBatch(ipv4.select(list(NEEDED_COLUMNS)), ipv6.select(list(NEEDED_COLUMNS6)))
+    return FamilyBatch(ipv4.select(wanted), ipv6.select(wanted6))
 
 
 def _check_columns(path: str, names: list[str]) -> None:
@@ -160,7 +167,7 @@ class ReplyBatches(Iterator[FamilyBatch]):
                     raise InputError(f"{path}: not a readable Parquet reply file (truncated?)")
                 names = parquet.schema_arrow.names
                 _check_columns(path, names)
-                extra = [c for c in (_FAMILY, *_ADDRESS6) if c in names]
+                extra = [c for c in (_FAMILY, *_ADDRESS6, *OPTIONAL_COLUMNS) if c in names]
                 columns = [*NEEDED_COLUMNS, *extra]
                 for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns):
                     yield self._split(batch)

@@ -11,7 +11,9 @@ The families are analysed apart, with the same analyses: the IPv4 results are th
 top-level keys (where readers have always found them) and also its ``ipv4`` section, the IPv6
 results its ``ipv6`` section (blocks are ``/prefix6`` prefixes there, and ``prefixes`` gives the
 picture of :mod:`.prefixes6` in place of the address map); ``families`` says how many rows each
-had and what its blocks are.
+had and what its blocks are. Each section also has ``app_layer`` (:mod:`.app_layer`, the TCP
+application layer of ``--app-layer`` scans; ``{"scanned": false}`` without one), which is not
+in :data:`ANALYSES`, so summaries written before it still load.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pyarrow as pa
 
 from liveness.analysis import analyses
 from liveness.analysis.addressmap import address_cells, address_map_of
+from liveness.analysis.app_layer import app_layer
 from liveness.analysis.partial import (
     Reducer,
     Reduction,
@@ -211,6 +214,7 @@ _STEPS: list[tuple[str, Callable[[ReplySets, dict[str, Any]], Any]]] = [
     ("application", lambda sets, _: analyses.application(sets)),
     ("retransmission", lambda sets, _: analyses.retransmission(sets)),
     ("headline", lambda sets, found: analyses.headline(sets, found["transport"])),
+    ("app_layer", lambda sets, _: app_layer(sets)),
     ("probes", lambda sets, _: analyses.per_probe(sets)),
 ]
 

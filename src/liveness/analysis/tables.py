@@ -1,11 +1,31 @@
-"""The headline table for the terminal, from a summary dict."""
+"""The headline table for the terminal, from a summary dict; the application layer on TCP
+(``--app-layer``) in a table of its own per family."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["format_headline", "format_table", "percent"]
+__all__ = [
+    "APP_LAYER_HEADERS",
+    "app_layer_rows",
+    "format_app_layer",
+    "format_headline",
+    "format_table",
+    "percent",
+]
+
+#: The columns of :func:`app_layer_rows`.
+APP_LAYER_HEADERS: tuple[str, ...] = (
+    "TCP port",
+    "expects",
+    "SYN-ACK",
+    "app-active",
+    "app-alive",
+    "shrink",
+    "shrink w/o no-service tarpits",
+    "unexpected services",
+)
 
 
 def percent(value: float | None) -> str:
@@ -72,6 +92,22 @@ def _facts(section: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         ("tarpits", str(section["tarpits"]["tarpits"])),
         ("found only by retransmission", f"{retrans['gain']} ({percent(retrans['share'])})"),
+        *_no_service_fact(section),
+    ]
+
+
+def _no_service_fact(section: dict[str, Any]) -> list[tuple[str, str]]:
+    """ "SYN-ACK without a service", when the scan measured the application layer."""
+    app = section.get("app_layer")
+    if not isinstance(app, dict) or not app.get("scanned"):
+        return []
+    head = app["headline"]
+    return [
+        (
+            "SYN-ACK without a service",
+            f"{head['synack_without_service']}"
+            f" ({percent(head['synack_without_service_share'])} of SYN-ACKing)",
+        )
     ]
 
 
@@ -118,7 +154,68 @@ def format_headline(summary: dict[str, Any]) -> str:
     lines.append(format_table(headers, rows))
     lines.append("")
     lines.append(format_table(fact_headers, facts))
+    app = format_app_layer(summary, "IPv4" if ipv6 is not None else "")
+    if ipv6 is not None and "app_layer" in ipv6:
+        app += "\n\n" + format_app_layer(ipv6, "IPv6")
+    if app:
+        lines += ["", app]
     return "\n".join(lines)
+
+
+def app_layer_rows(app: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Per TCP port of a scanned ``app_layer`` result: SYN-ACK, app-active, app-alive and how
+    much the service population shrinks (by app-alive), also without the no-service tarpits,
+    and the services found where another protocol was expected."""
+    rows = []
+    for port, entry in app["ports"].items():
+        unexpected = ", ".join(f"{p} {n}" for p, n in entry["unexpected"].items() if n) or "-"
+        rows.append(
+            (
+                port,
+                entry["expected_protocol"] or "-",
+                entry["transport_alive"],
+                entry["app_active"],
+                entry["app_alive"],
+                percent(entry["shrink_alive"]),
+                percent(entry["without_no_service_tarpits"]["shrink_alive"]),
+                unexpected,
+            )
+        )
+    return rows
+
+
+def _app_facts(app: dict[str, Any]) -> list[tuple[str, str]]:
+    head, pits = app["headline"], app["tarpits"]
+    return [
+        (
+            "SYN-ACK without a service (app-active on no port)",
+            f"{head['synack_without_service']} of {head['synack_any_port']}"
+            f" ({percent(head['synack_without_service_share'])})",
+        ),
+        ("  of them not tarpits", str(head["synack_without_service_not_tarpits"])),
+        ("tarpits: no service (tarpit or ACKing middlebox)", str(pits["no_service"])),
+        ("tarpits: ACK our payload, send no data", str(pits["ack_only"])),
+        ("tarpits: serve data (not a tarpit)", str(pits["serves_data"])),
+    ]
+
+
+def format_app_layer(section: dict[str, Any], family: str = "") -> str:
+    """The application layer on TCP of one family's section ("" when the summary predates
+    it; one line when the input had no ``--app-layer`` answers)."""
+    app = section.get("app_layer")
+    if not isinstance(app, dict):
+        return ""
+    title = f"application layer on TCP{f' ({family})' if family else ''}"
+    if not app.get("scanned"):
+        return f"{title}: not measured (no --app-layer answers in the input)"
+    return "\n".join(
+        [
+            f"{title}; shrink = 1 - app-alive / SYN-ACK",
+            format_table(APP_LAYER_HEADERS, app_layer_rows(app)),
+            "",
+            format_table(("application layer", "addresses"), _app_facts(app)),
+        ]
+    )
 
 
 def _share(part: int, whole: int) -> float | None:

@@ -3,18 +3,31 @@
 Every analysis names things through this module, so the vocabulary of DESIGN.md lives in one
 place. Reply rows are reduced to a *class* (probe, reply kind, retransmission) and ICMP error
 rows additionally to an *error class* (probe, error kind, sourced by the target or not); the
-helpers here encode and decode those small integers.
+helpers here encode and decode those small integers. The answers to ``--app-layer``'s TCP
+follow-up (reply categories ``app_data``, ``app_ack``, ``app_rst``) get an *application class*
+(probe, application group) of their own instead, so they never count as transport replies.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ALL_PROBES",
+    "ALL_TCP_PROBES",
+    "APP_ACK",
+    "APP_ACTIVE",
+    "APP_DATA_OTHER",
+    "APP_DATA_VALID",
+    "APP_GROUP_NAMES",
     "APP_PROBES",
+    "APP_PROTOS",
+    "APP_PROTO_ALIASES",
+    "APP_PROTO_BASE",
+    "APP_RST",
     "CONDITIONAL_PROBES",
     "ERROR_KINDS",
     "ERR_ROUTER",
     "ERR_TARGET",
+    "EXPECTED_APP_PROTO",
     "FAMILIES",
     "KIND_ECHO",
     "KIND_NAMES",
@@ -22,19 +35,24 @@ __all__ = [
     "KIND_SYNACK",
     "KIND_UDP_INVALID",
     "KIND_UDP_VALID",
+    "KNOWN_APP_PROTOS",
     "LAYERS",
     "NEGATIVE_KINDS",
+    "N_APP_CLASSES",
+    "N_APP_GROUPS",
     "N_CLASSES",
     "N_ERROR_CLASSES",
     "N_ERROR_KINDS",
     "N_KINDS",
     "N_PROBES",
+    "OTHER_PROBES",
     "POSITIVE_KINDS",
     "PROBE_FAMILY",
     "RANDOM_PORT_PROBE",
     "REPLY_KINDS",
     "TCP_PORT_PROBES",
     "UNKNOWN_PROBE",
+    "app_class_of",
     "class_of",
     "error_class_of",
 ]
@@ -55,6 +73,10 @@ ALL_PROBES: tuple[str, ...] = (*CONDITIONAL_PROBES, RANDOM_PORT_PROBE)
 #: Index given to probe names outside the default set: they count for "all", not for a family.
 UNKNOWN_PROBE = len(ALL_PROBES)
 N_PROBES = UNKNOWN_PROBE + 1
+#: The name the sets give the probes outside the default set (``tcp_syn:8080``, ...).
+OTHER_PROBES = "<unknown>"
+#: Every TCP probe: the five ports, the random port, and other ports (outside the default set).
+ALL_TCP_PROBES: tuple[str, ...] = (*TCP_PORT_PROBES, RANDOM_PORT_PROBE, OTHER_PROBES)
 
 FAMILIES: dict[str, tuple[str, ...]] = {
     "icmp": ("icmp_echo",),
@@ -128,3 +150,47 @@ LAYERS: tuple[str, ...] = (
     "transport-alive",
     "application-alive",
 )
+
+
+#: What ``app_proto`` says an answer's bytes are (``--app-layer``), in table order; ``other``
+#: stands for any value outside the list (an ``app_data`` row should have none).
+APP_PROTOS: tuple[str, ...] = ("http", "tls", "ssh", "telnet", "text", "binary", "other")
+#: ``app_proto`` values read as another: early files named other printable text ``banner``.
+APP_PROTO_ALIASES: dict[str, str] = {"banner": "text"}
+#: The protocols recognised by name; on a port that expects another, a service found there.
+KNOWN_APP_PROTOS: tuple[str, ...] = ("http", "tls", "ssh", "telnet")
+#: The protocol each of the study's ports is expected to speak (the random port, and every
+#: port outside the default set, expect none: every known protocol there is unexpected).
+EXPECTED_APP_PROTO: dict[str, str] = {
+    "tcp_syn:22": "ssh",
+    "tcp_syn:23": "telnet",
+    "tcp_syn:80": "http",
+    "tcp_syn:443": "tls",
+    "tcp_syn:7547": "http",
+}
+
+#: Application groups: what a TCP probe's follow-up drew from an address. The first four are
+#: the rows' own kinds (``app_data`` valid for the port's profile or not, ``app_ack``,
+#: ``app_rst``); an address is also in ``active`` for any ``app_active`` answer (data or an
+#: ACK of our payload), and in ``proto_<p>`` for data that looks like ``p``.
+APP_DATA_VALID = 0
+APP_DATA_OTHER = 1
+APP_ACK = 2
+APP_RST = 3
+APP_ACTIVE = 4
+APP_PROTO_BASE = 5
+APP_GROUP_NAMES: tuple[str, ...] = (
+    "data_valid",
+    "data_other",
+    "ack",
+    "rst",
+    "active",
+    *(f"proto_{p}" for p in APP_PROTOS),
+)
+N_APP_GROUPS = len(APP_GROUP_NAMES)
+N_APP_CLASSES = N_PROBES * N_APP_GROUPS
+
+
+def app_class_of(probe: int, group: int) -> int:
+    """The application class number of (probe index, application group)."""
+    return probe * N_APP_GROUPS + group

@@ -491,6 +491,12 @@ def _to_replies(batch: pa.RecordBatch, source: ZmapSource, first_row: int) -> pa
         "af": af,
         "target6": target.ipv6,
         "responder6": responder.ipv6,
+        # ZMap has no application layer for TCP: the columns' defaults (no --app-layer)
+        "app_active": np.zeros(n, dtype=np.bool_),
+        "app_proto": pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(n, dtype=np.int32), pa.int32()), pa.array([""])
+        ),
+        "banner": pa.nulls(n, pa.binary()),
     }
     columns = [
         value if isinstance(value, pa.Array) else pa.array(value, type=field.type)

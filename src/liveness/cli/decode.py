@@ -53,7 +53,7 @@ def _context(
     sources: tuple[str, ...],
     vp: str,
     max_attempts: int,
-    ports: dict[str, int] | None = None,
+    ports: dict[str, Any] | None = None,
 ) -> ScanContext:
     src, src6 = _sources(sources)
     fields: dict[str, Any] = {
@@ -102,6 +102,9 @@ def _context(
 @click.option("-s", "--source-port", help="The scan's -s source ports, if it gave any.")
 @click.option("--vp", default="", help="Vantage point name to record.")
 @click.option("-o", "--output-file", help="Records: .parquet, .csv, .jsonl (- = CSV stdout).")
+@click.option("--app-layer", is_flag=True, help="The scan ran with --app-layer.")
+@click.option("--app-profile", help="The scan's --app-profile, if it gave one.")
+@click.option("--banner-bytes", type=int, default=256, show_default=True, help="Banner bytes kept.")
 @json_option
 def command(
     pcap: str,
@@ -114,6 +117,9 @@ def command(
     source_port: str | None,
     vp: str,
     output_file: str | None,
+    app_layer: bool,
+    app_profile: str | None,
+    banner_bytes: int,
     as_json: bool,
 ) -> None:
     """Decode PCAP (captured replies) into reply records and print the counters."""
@@ -129,12 +135,17 @@ def command(
         assert output_file is not None
         check_output_file(output_file, "-o/--output-file")
     check_input_file(pcap)
-    ports: dict[str, int] = {}
+    ports: dict[str, Any] = {}
     if source_port is not None:
         from liveness.cli.scan import parse_source_ports
 
         base, count = parse_source_ports(source_port)
         ports = {"sport_base": base, "sport_count": count}
+    from liveness.cli.scan import app_layer_settings
+
+    app = app_layer_settings(app_layer, app_profile, 4.0, banner_bytes)
+    if app is not None:
+        ports["app_layer"] = app
     ctx = _context(seed, key, source_ip, vp, max_attempts, ports)
     probe_list = parse_probes(probes, target_ports)
     with ExitStack() as stack:
@@ -143,8 +154,13 @@ def command(
         if to_file:
             assert output_file is not None
             target = stack.enter_context(replacing_output(output_file, "-o/--output-file"))
+        fields = None
+        if app is not None:
+            from liveness.output.schema import REPLY_COLUMNS
+
+            fields = list(REPLY_COLUMNS)
         writer = (
-            open_writer(target, scanner_addr=ctx.src_ip, scanner_addr6=ctx.src_ip6)
+            open_writer(target, fields=fields, scanner_addr=ctx.src_ip, scanner_addr6=ctx.src_ip6)
             if target
             else None
         )

@@ -34,6 +34,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "reach": ("reach", "Outages, islands, peninsulas, the core, DNSmon, RIR tables."),
     "monitor": ("monitor", "Trinocular-style block monitoring from vantage points."),
     "demo": ("demo", "Run the main job end to end on the built-in testbed."),
+    "cleanup": ("cleanup", "Remove what a killed --app-layer scan left (its RST guard)."),
 }
 
 

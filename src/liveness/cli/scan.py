@@ -30,7 +30,14 @@ from liveness.probes import DEFAULT_PROBES, Probe, parse_probes
 from liveness.probes.context import ScanContext
 from liveness.scan.dryrun import dry_run
 
-__all__ = ["RunOptions", "ScanOptions", "command", "parse_max_targets", "parse_options"]
+__all__ = [
+    "RunOptions",
+    "ScanOptions",
+    "app_layer_settings",
+    "command",
+    "parse_max_targets",
+    "parse_options",
+]
 
 DRY_RUN_SOURCE = "192.0.2.1"  # TEST-NET-1: a placeholder source for frames never sent
 DRY_RUN_SOURCE6 = "2001:db8::1"  # the IPv6 documentation prefix, likewise
@@ -170,6 +177,7 @@ def parse_options(
     iid: str = "low",
     ttl: int = 64,
     source_port: str | None = None,
+    app_layer: Any = None,
 ) -> ScanOptions:
     """Check every flag and build the scan's options (InputError names the flag).
 
@@ -256,7 +264,10 @@ def parse_options(
         **ports,
         "src_ip6": _ipv6(source_ip6, "--source-ip6") if source_ip6 is not None else None,
         "gw_mac6": parse_mac(gateway_mac6, "-G/--gateway-mac") if gateway_mac6 else None,
+        "app_layer": app_layer,
     }
+    if app_layer is not None and not any(p.name.startswith("tcp_syn") for p in probe_list):
+        raise InputError("--app-layer: the scan has no tcp_syn probe to follow up")
     context = ScanContext.from_seed(seed, **ctx_fields)
     assert context.seed is not None
     options = ScanOptions(
@@ -436,6 +447,28 @@ def run_live(options: ScanOptions, live: RunOptions) -> dict[str, Any]:
     return run_scan(settings)
 
 
+def app_layer_settings(on: bool, profile: str | None, timeout: float, banner_bytes: int) -> Any:
+    """The ``--app-layer`` settings (None without it; its companions alone are an error)."""
+    from liveness.probes.app_profiles import AppLayer, parse_app_profiles
+
+    if not on:
+        given = [
+            flag
+            for flag, value in (
+                ("--app-profile", profile is not None),
+                ("--app-timeout", timeout != 4.0),
+                ("--banner-bytes", banner_bytes != 256),
+            )
+            if value
+        ]
+        if given:
+            raise InputError(f"{', '.join(given)}: only with --app-layer")
+        return None
+    if not math.isfinite(timeout):
+        raise InputError(f"--app-timeout {timeout}: must be a number of seconds")
+    return AppLayer(parse_app_profiles(profile), timeout, banner_bytes)
+
+
 def check_live_options(live: RunOptions, probes: list[Probe]) -> None:
     """The checks a dry run and a live scan share (a dry run is a faithful rehearsal)."""
     from liveness.output.fields import resolve_fields
@@ -573,7 +606,10 @@ HELP_SECTIONS: dict[str, tuple[str, ...]] = {
     "Network options": (
         "source_port", "source_ip", "source_ip6", "gateway_mac", "source_mac", "interface",
     ),
-    "Probe options": ("probes", "probe_module", "probe_args", "probe_ttl", "list_probe_modules"),
+    "Probe options": (
+        "probes", "probe_module", "probe_args", "probe_ttl", "list_probe_modules",
+        "app_layer", "app_profile", "app_timeout", "banner_bytes",
+    ),
     "Output options": (
         "output_fields", "output_module", "output_filter", "list_output_fields", "no_header_row",
         "metadata_file", "status_updates_file", "quiet", "notes", "user_metadata", "vp",
@@ -732,6 +768,31 @@ class ScanCommand(click.Command):
 @click.option("-q", "--quiet", is_flag=True, help="No status line.")
 @click.option("-m", "--metadata-file", help="Write the scan's metadata as JSON to this file.")
 @click.option("--batch-size", type=int, default=DEFAULT_BATCH, show_default=True, hidden=True)
+@click.option(
+    "--app-layer",
+    is_flag=True,
+    help="Complete each SYN-ACK's handshake statelessly, send the port's profile payload and "
+    "record the answer (app_active, app_proto, banner).",
+)
+@click.option(
+    "--app-profile",
+    help="PORT:PROFILE,... (profiles: http, tls, banner); default 22,23 banner, 80,7547 http, "
+    "443 tls, other ports http.",
+)
+@click.option(
+    "--app-timeout",
+    type=float,
+    default=4.0,
+    show_default=True,
+    help="Seconds to wait for an answer before closing with a RST.",
+)
+@click.option(
+    "--banner-bytes",
+    type=int,
+    default=256,
+    show_default=True,
+    help="Bytes of each answer kept in the banner field.",
+)
 @json_option
 def command(
     targets: tuple[str, ...],
@@ -781,6 +842,10 @@ def command(
     no_header_row: bool,
     min_hitrate: float | None,
     batch_size: int,
+    app_layer: bool,
+    app_profile: str | None,
+    app_timeout: float,
+    banner_bytes: int,
     as_json: bool,
 ) -> None:
     """Probe TARGETS (CIDRs of either family, or prefix walks such as 2001:db8::/32-64) with
@@ -803,6 +868,7 @@ def command(
         raise InputError("--pcap-out only applies to a dry run (-d/--dryrun)")
     if resume and seed is None and not dryrun:
         seed = _checkpoint_seed(output_file or "replies.parquet")
+    app = app_layer_settings(app_layer, app_profile, app_timeout, banner_bytes)
     options = parse_options(
         targets,
         target_ports=target_ports,
@@ -827,14 +893,26 @@ def command(
         iid=iid,
         ttl=probe_ttl,
         source_port=source_port,
+        app_layer=app,
     )
+    fields = [f.strip() for f in output_fields.split(",")] if output_fields else None
+    if app is not None and fields is None:
+        from liveness.output.schema import REPLY_COLUMNS
+
+        fields = list(REPLY_COLUMNS)  # the reply record with its application columns
+    if app is not None and cooldown_time < app.timeout_s + 1:
+        log(
+            f"liveness: --cooldown-time raised from {cooldown_time:g} to "
+            f"{app.timeout_s + 1:g} s so that the last connections get their --app-timeout"
+        )
+        cooldown_time = app.timeout_s + 1
     live = RunOptions(
         output=output_file or "replies.parquet",
         rate_text=rate,
         bandwidth_text=bandwidth,
         max_runtime=max_runtime,
         cooldown=cooldown_time,
-        fields=[f.strip() for f in output_fields.split(",")] if output_fields else None,
+        fields=fields,
         output_filter=output_filter,
         resume=resume,
         quiet=quiet or as_json,

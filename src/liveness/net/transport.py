@@ -84,12 +84,19 @@ class PacketTransport:
     src_ip: int
     ring_slots: int = 1 << 18
     src_ip6: bytes | None = None
+    snaplen: int = 192  # bytes captured per frame (more with --app-layer: the banners)
 
     def open_sender(self, policy: SendPolicy) -> Sender:
         return RingSender(self.ifname, policy=policy)
 
     def open_receiver(self) -> Receiver:
-        return RingReceiver(self.ifname, self.src_ip, slots=self.ring_slots, dst_addr6=self.src_ip6)
+        return RingReceiver(
+            self.ifname,
+            self.src_ip,
+            slots=self.ring_slots,
+            dst_addr6=self.src_ip6,
+            snaplen=self.snaplen,
+        )
 
 
 Responder = Callable[[NDArray[np.uint8], NDArray[np.uint32]], tuple[Any, Any] | None]

@@ -18,20 +18,27 @@ a *kind* that fixes how it is stored and shown:
   in network byte order in Parquet, RFC 5952 text in CSV and JSON.
 - ``bool``: bool in Parquet, ``0``/``1`` in CSV (as ZMap), ``true``/``false`` in JSON.
 - ``int`` and ``str``: the same everywhere (strings may be dictionary-encoded); ``af`` is int.
+- ``bytes`` (``banner``): binary in Parquet, lowercase hex in CSV, and in JSON a string holding
+  one character per byte (U+0000..U+00FF, printable ASCII as itself, JSON-escaped otherwise), so
+  a banner reads as text and converts back exactly.
+
+The default field list is the reply record without the application columns (``app_active``,
+``app_proto``, ``banner``), which a ``--app-layer`` scan adds; a batch without them (an older
+file) derives them as False, ``""`` and null.
 
 ZMap's names and their meaning here: ``saddr`` = target (the probed address, as ZMap rewrites
 ``saddr`` to the quoted destination for ICMP errors), ``daddr`` = the scanner's address
-(:attr:`FieldContext.scanner_addr`, or :attr:`FieldContext.scanner_addr6` on IPv6 rows; null
-there when it is not known), ``saddr_raw``/``daddr_raw`` = the IPv4 address in network byte
-order as an integer, null on IPv6 rows (ZMap has no such field for IPv6, and 128 bits do not
-fit an integer column), ``classification`` = ZMap's string for the reply category, ``success``
-= 1 for positive replies (synack, echoreply, udp, timestampreply) and 0 for rst and ICMP errors
-(as ZMap's modules), ``cooldown`` = received after the last probe was sent, ``timestamp_str`` =
-ISO 8601 with milliseconds (``%Y-%m-%dT%H:%M:%S.mmm+0000``), ``timestamp_ts``/``timestamp_us``
-= seconds and the microseconds within them, ``icmp_responder`` = the ICMP (or ICMPv6) error's
-source (null for non-ICMP replies) and ``icmp_unreach_str`` = the text for a destination
-unreachable's code: ZMap's for ICMP type 3 on IPv4 rows, RFC 4443's for ICMPv6 type 1 on IPv6
-rows (``icmp_type`` of an IPv6 row is the ICMPv6 type), null for other replies.
+(:attr:`FieldContext.scanner_addr`, or :attr:`FieldContext.scanner_addr6` on IPv6 rows; null there
+when it is not known), ``saddr_raw``/``daddr_raw`` = the IPv4 address in network byte order as an
+integer, null on IPv6 rows (ZMap has no such field for IPv6, and 128 bits do not fit an integer
+column), ``classification`` = ZMap's string for the reply category, ``success`` = 1 for positive
+replies (synack, echoreply, udp, timestampreply, and the application layer's data and ack) and 0 for
+rst and ICMP errors (as ZMap's modules), ``cooldown`` = received after the last probe was sent,
+``timestamp_str`` = ISO 8601 with milliseconds (``%Y-%m-%dT%H:%M:%S.mmm+0000``),
+``timestamp_ts``/``timestamp_us`` = seconds and the microseconds within them, ``icmp_responder`` =
+the ICMP (or ICMPv6) error's source (null for non-ICMP replies) and ``icmp_unreach_str`` = the text
+for a destination unreachable's code: ZMap's for ICMP type 3 on IPv4 rows, RFC 4443's for ICMPv6
+type 1 on IPv6 rows (``icmp_type`` of an IPv6 row is the ICMPv6 type), null for other replies.
 
 A batch without the ``af`` column (made before IPv6, schema ``reply/1``) is all IPv4.
 Converting IPv6 addresses to text is vectorised (:func:`~liveness.output.addresses.format_ipv6`)
@@ -52,7 +59,7 @@ import pyarrow.compute as pc
 
 from liveness.errors import InputError
 from liveness.output.addresses import format_dotted, format_ipv6, join_strings
-from liveness.output.schema import ADDR6, REPLY_COLUMNS
+from liveness.output.schema import ADDR6, APP_COLUMNS, BASE_COLUMNS, REPLY_COLUMNS
 
 __all__ = [
     "ALL_FIELDS",
@@ -98,8 +105,11 @@ ZMAP_CLASSIFICATION: dict[str, str] = {
     "icmp_param_problem": "paramprob",
     "icmp_other": "other",
     "timestamp_reply": "timestampreply",
+    "app_data": "data",
+    "app_ack": "ack",
+    "app_rst": "rst",
 }
-_SUCCESS_CATEGORIES = ("synack", "echo_reply", "udp", "timestamp_reply")
+_SUCCESS_CATEGORIES = ("synack", "echo_reply", "udp", "timestamp_reply", "app_data", "app_ack")
 
 # ZMap's text for ICMP destination-unreachable codes 0..15 (spelling as ZMap prints it).
 _UNREACH_STRINGS = (
@@ -366,11 +376,32 @@ _REPLY_KINDS: dict[str, str] = {
     "vp": "str",
     "repeat": "bool",
     "app_valid": "bool",
+    "app_active": "bool",
+    "app_proto": "str",
+    "banner": "bytes",
 }
+
+
+def _app_column(name: str) -> Deriver:
+    """An application column, or its default where the batch has none (an older file)."""
+    defaults: dict[str, Any] = {
+        "app_active": pa.scalar(False),
+        "app_proto": pa.scalar(""),
+        "banner": pa.scalar(None, pa.binary()),
+    }
+
+    def derive_app(batch: pa.RecordBatch, _ctx: FieldContext) -> pa.Array[Any]:
+        if name in batch.schema.names:
+            return batch.column(name)
+        return _array(pa.repeat(defaults[name], batch.num_rows))
+
+    return derive_app
+
 
 _DERIVERS: dict[str, tuple[str, Deriver]] = {
     name: (_REPLY_KINDS.get(name, "int"), _column(name)) for name in REPLY_COLUMNS
 }
+_DERIVERS.update({name: (_REPLY_KINDS[name], _app_column(name)) for name in APP_COLUMNS})
 _ZMAP_ONLY: dict[str, tuple[str, Deriver]] = {
     "saddr": ("addr", _target4),
     "saddr_raw": ("int", _byteswap(_target4)),
@@ -423,17 +454,19 @@ ALL_FIELDS: tuple[str, ...] = (*REPLY_COLUMNS, *_ZMAP_ONLY)
 """Every field name a writer or filter accepts: the reply columns, then ZMap-only names."""
 
 FIELD_KINDS: dict[str, str] = {name: kind for name, (kind, _) in _DERIVERS.items()}
-"""Field name -> ``addr``, ``addr6``, ``bool``, ``int`` or ``str``."""
+"""Field name -> ``addr``, ``addr6``, ``bool``, ``bytes``, ``int`` or ``str``."""
 
 
 def resolve_fields(fields: Sequence[str] | None, flag: str = "--output-fields") -> tuple[str, ...]:
     """The field names to write, in order, from a user's list.
 
-    ``None`` means the reply record's columns; items may hold several comma-separated names;
-    ``*`` means every field. Unknown names raise :class:`InputError` listing the valid ones.
+    ``None`` means the reply record's columns without the application ones
+    (:data:`~liveness.output.schema.BASE_COLUMNS`); items may hold several comma-separated
+    names; ``*`` means every field. Unknown names raise :class:`InputError` listing the valid
+    ones.
     """
     if fields is None:
-        return REPLY_COLUMNS
+        return BASE_COLUMNS
     names: list[str] = []
     for item in fields:
         for name in (part.strip() for part in item.split(",")):
@@ -452,8 +485,9 @@ def resolve_fields(fields: Sequence[str] | None, flag: str = "--output-fields") 
     return tuple(names)
 
 
-# Columns a batch may lack (they came with IPv6, schema reply/2): without them it is all IPv4.
-_OPTIONAL = frozenset({"af", "target6", "responder6"})
+# Columns a batch may lack: those that came with IPv6 (schema reply/2; without them it is all
+# IPv4) and the application columns (reply/3; without them their defaults).
+_OPTIONAL = frozenset({"af", "target6", "responder6", *APP_COLUMNS})
 _FAMILY = ("af",)
 _SOURCES: dict[str, tuple[str, ...]] = {name: (name,) for name in REPLY_COLUMNS}
 _SOURCES.update(

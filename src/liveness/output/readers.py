@@ -36,9 +36,10 @@ import pyarrow.parquet as pq
 
 from liveness.errors import InputError
 from liveness.output.addresses import parse_dotted, parse_ipv6
+from liveness.output.banners import banner_from_hex, banner_from_json
 from liveness.output.fields import FIELD_KINDS
 from liveness.output.journal import read_journal
-from liveness.output.schema import ADDR6, REPLY_COLUMNS, REPLY_SCHEMA
+from liveness.output.schema import ADDR6, APP_COLUMNS, REPLY_COLUMNS, REPLY_SCHEMA
 from liveness.output.text import complete_lines_end
 from liveness.output.writers import format_for_path, journal_path, partial_path
 from liveness.targets.inputs import check_input_file
@@ -47,8 +48,14 @@ __all__ = ["check_reply_path", "read_replies"]
 
 _TEXT_BLOCK = 8 << 20
 _ARROW_ERRORS = (OSError, pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
-_OPTIONAL = ("af", "target6", "responder6")
-"""Columns added by ``reply/2``: a file may lack them (it is then read as all IPv4)."""
+_OPTIONAL = ("af", "target6", "responder6", *APP_COLUMNS)
+"""Columns a file may lack: those of ``reply/2`` (it is then read as all IPv4) and the
+application columns (a scan without ``--app-layer``, or ``reply/2``: read as their defaults)."""
+_APP_DEFAULTS: dict[str, Any] = {
+    "app_active": pa.scalar(False),
+    "app_proto": pa.scalar(""),
+    "banner": pa.scalar(None, pa.binary()),
+}
 _FAMILY_OF = {"target": "target6", "responder": "responder6"}
 
 
@@ -131,12 +138,18 @@ def _read_names(schema: pa.Schema, present: Iterable[str]) -> list[str]:
 
 
 def _to_reply(
-    batch: pa.RecordBatch, where: str, first_row: int, schema: pa.Schema
+    batch: pa.RecordBatch,
+    where: str,
+    first_row: int,
+    schema: pa.Schema,
+    banner_text: str | None = None,
 ) -> pa.RecordBatch:
     """Convert a batch holding the reply columns (any compatible types) to ``schema``.
 
     ``batch`` may lack the :data:`_OPTIONAL` columns and hold helper columns (see
-    :func:`_read_names`); the IPv6 columns and ``af`` are completed as the module says.
+    :func:`_read_names`); the IPv6 columns and ``af`` are completed as the module says, the
+    application columns by their defaults. ``banner_text`` says how a text file holds
+    banners: ``hex`` (CSV) or ``json`` (decoded JSON strings).
     """
     names = set(batch.schema.names)
     ipv4: dict[str, pa.Array[Any]] = {}
@@ -163,6 +176,9 @@ def _to_reply(
             found = ipv6[field.name]
             arrays.append(pa.nulls(batch.num_rows, ADDR6) if found is None else found)
             continue
+        if field.name in _APP_DEFAULTS:
+            arrays.append(_app_column(batch, field, where, banner_text))
+            continue
         column = ipv4[field.name] if field.name in ipv4 else batch.column(field.name)
         if field.name in ipv4 and column.null_count:  # IPv6 rows: null or text in the file
             is6 = pc.equal(family, pa.scalar(6, pa.uint8()))
@@ -179,6 +195,24 @@ def _to_reply(
                 raise InputError(f"{where}: column {field.name!r}: {exc}") from exc
         arrays.append(column)
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _app_column(
+    batch: pa.RecordBatch, field: pa.Field[Any], where: str, banner_text: str | None
+) -> pa.Array[Any]:
+    """An application column: the file's (banners decoded from text), or its default."""
+    if field.name not in batch.schema.names:
+        return _array(pa.repeat(_APP_DEFAULTS[field.name], batch.num_rows)).cast(field.type)
+    column = batch.column(field.name)
+    where_column = f"{where}: column {field.name!r}"
+    if field.name == "banner" and _is_text(column):
+        decode = banner_from_json if banner_text == "json" else banner_from_hex
+        return decode(column, where_column)
+    filled = pc.fill_null(column, _APP_DEFAULTS[field.name]) if field.name != "banner" else column
+    try:
+        return _array(filled).cast(field.type)
+    except _ARROW_ERRORS as exc:
+        raise InputError(f"{where_column}: {exc}") from exc
 
 
 def _array(value: Any) -> pa.Array[Any]:
@@ -349,7 +383,7 @@ def _text_types(names: Iterable[str]) -> dict[str, pa.DataType]:
         kind = FIELD_KINDS[name]
         types[name] = (
             pa.string()
-            if kind in ("addr", "addr6", "str")
+            if kind in ("addr", "addr6", "str", "bytes")
             else pa.bool_()
             if kind == "bool"
             else REPLY_SCHEMA.field(name).type
@@ -403,7 +437,7 @@ def _csv_batches(
                 return
             except _ARROW_ERRORS as exc:
                 raise InputError(f"{path}: {exc}") from exc
-            yield _to_reply(batch, path, row, schema)
+            yield _to_reply(batch, path, row, schema, "hex")
             row += batch.num_rows
     finally:
         handle.close()
@@ -447,5 +481,5 @@ def _jsonl_batches(path: str, schema: pa.Schema, names: list[str]) -> Iterator[p
             except _ARROW_ERRORS as exc:
                 raise InputError(f"{path}: after row {row}: {exc}") from exc
             for batch in table.select(names).to_batches():
-                yield _to_reply(batch, path, row, schema)
+                yield _to_reply(batch, path, row, schema, "json")
                 row += batch.num_rows

@@ -24,13 +24,22 @@ Columns, in order (see DESIGN.md):
 - ``af`` uint8: the address family of the reply, 4 or 6.
 - ``target6``, ``responder6`` fixed-size binary(16): the IPv6 addresses of an ``af = 6`` row
   (network byte order), null on IPv4 rows.
+- ``app_active`` bool, ``app_proto`` string (dictionary), ``banner`` binary (nullable): the TCP
+  application layer (``--app-layer``, :data:`APP_COLUMNS`). On the rows answering the scan's
+  stateless follow-up to a SYN-ACK (categories ``app_data``, ``app_ack``, ``app_rst``):
+  ``app_active`` the target sent payload or acknowledged ours, ``app_proto`` what its bytes look
+  like (``http``, ``tls``, ``ssh``, ``telnet``, ``text`` for other printable text, ``binary``
+  for other bytes, ``""`` for none), ``banner`` its first bytes (null when it sent none);
+  ``app_valid`` there means the target speaks the port's profile. False, ``""`` and null on
+  every other row.
 
 IPv4 addresses are uint32 in host order (``int(ipaddress.IPv4Address(...))``) in ``target`` and
 ``responder``; on IPv6 rows the addresses are in ``target6`` and ``responder6``, and ``target``
 and ``responder`` are 0 in record batches (the classifier's and what ``read_replies`` returns)
 but *null* in the Parquet files the writers make, so a query over a file never mistakes an IPv6
 row for 0.0.0.0 (docs/ARCHITECTURE.md says why the families keep separate columns). Files of
-schema ``reply/1`` (before IPv6) read back with ``af = 4`` and null IPv6 columns.
+schema ``reply/1`` (before IPv6) read back with ``af = 4`` and null IPv6 columns, files without
+the application columns (``reply/2``, or a scan without ``--app-layer``) with their defaults.
 """
 
 from __future__ import annotations
@@ -39,6 +48,9 @@ import pyarrow as pa
 
 __all__ = [
     "ADDR6",
+    "APP_CATEGORIES",
+    "APP_COLUMNS",
+    "BASE_COLUMNS",
     "REPLY_CATEGORIES",
     "REPLY_COLUMNS",
     "REPLY_SCHEMA",
@@ -58,7 +70,13 @@ REPLY_CATEGORIES: tuple[str, ...] = (
     "icmp_param_problem",
     "icmp_other",
     "timestamp_reply",
+    "app_data",
+    "app_ack",
+    "app_rst",
 )
+
+APP_CATEGORIES: tuple[str, ...] = ("app_data", "app_ack", "app_rst")
+"""The categories of the answers to ``--app-layer``'s follow-up (after the SYN-ACK)."""
 
 STRING_DICT = pa.dictionary(pa.int32(), pa.string())
 """The Arrow type of every dictionary-encoded string column (probe, reply, vp, kind, ...)."""
@@ -87,11 +105,18 @@ REPLY_SCHEMA = pa.schema(
         pa.field("af", pa.uint8(), nullable=False),
         pa.field("target6", ADDR6, nullable=True),
         pa.field("responder6", ADDR6, nullable=True),
+        pa.field("app_active", pa.bool_(), nullable=False),
+        pa.field("app_proto", _DICT, nullable=False),
+        pa.field("banner", pa.binary(), nullable=True),
     ],
-    metadata={"liveness.schema": "reply/2"},
+    metadata={"liveness.schema": "reply/3"},
 )
 
 REPLY_COLUMNS: tuple[str, ...] = tuple(REPLY_SCHEMA.names)
+APP_COLUMNS: tuple[str, ...] = ("app_active", "app_proto", "banner")
+"""The application-layer columns: written by default only by ``--app-layer`` scans."""
+BASE_COLUMNS: tuple[str, ...] = tuple(n for n in REPLY_COLUMNS if n not in APP_COLUMNS)
+"""The columns a writer writes by default (without ``--app-layer``)."""
 
 
 def empty_reply_table() -> pa.Table:

@@ -5,7 +5,9 @@ dotted, IPv6 RFC 5952; writers derive them as text, ``derive(..., text=True)``, 
 ``binary(16)`` columns are converted here), booleans ``0``/``1`` in CSV (as ZMap) and
 ``true``/``false`` in JSON, nulls empty in CSV and ``null`` in JSON. Strings are JSON-escaped
 by encoding each distinct value once (``json.dumps`` over the dictionary) and gathering by
-index, so no Python object is made per row.
+index, so no Python object is made per row. Bytes (``banner``) are lowercase hex in CSV and, in
+JSON, a string of one character per byte, both built by table lookups over the column's data
+buffer (:mod:`liveness.output.banners`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from liveness.output.addresses import format_dotted, format_ipv6, join_strings
+from liveness.output.banners import banner_hex, banner_json
 from liveness.output.fields import FIELD_KINDS
 
 __all__ = ["address_text", "complete_lines_end", "csv_header", "render_csv", "render_jsonl"]
@@ -48,6 +51,8 @@ def render_csv(batch: pa.RecordBatch) -> bytes:
             arrays.append(address_text(column))
         elif kind == "bool":
             arrays.append(column.cast(pa.uint8()))
+        elif kind == "bytes":
+            arrays.append(banner_hex(column))
         elif isinstance(column, pa.DictionaryArray):
             arrays.append(column.cast(pa.string()))
         else:
@@ -81,6 +86,8 @@ def _json_values(name: str, column: pa.Array[Any]) -> pa.Array[Any]:
         values = pc.if_else(column, "true", "false")
     elif kind == "str":
         values = _json_strings(column)
+    elif kind == "bytes":
+        values = banner_json(column)
     else:
         values = column.cast(pa.string())
     return values.fill_null("null")

@@ -103,6 +103,7 @@ def output_schema(names: Sequence[str], *, dictionary: bool) -> pa.Schema:
         "addr": pa.uint32(),
         "addr6": ADDR6,
         "bool": pa.bool_(),
+        "bytes": pa.binary(),
         "str": string_type,
     }
     fields: list[pa.Field[Any]] = []

@@ -54,6 +54,7 @@ VIEW = struct_dtype(
     {
         "eth_type": (">u2", 12),
         "ver_ihl": ("u1", 14),
+        "ip_len": (">u2", 16),
         "ipid": (">u2", 18),
         "frag": (">u2", 20),
         "ttl": ("u1", 22),
@@ -64,6 +65,7 @@ VIEW = struct_dtype(
         "dport": (">u2", 36),
         "tcp_seq": (">u4", 38),
         "tcp_ack": (">u4", 42),
+        "tcp_doff": ("u1", 46),
         "tcp_flags": ("u1", 47),
         "icmp_type": ("u1", 34),
         "icmp_code": ("u1", 35),

@@ -60,6 +60,7 @@ VIEW6 = struct_dtype(
         "dport": (">u2", 56),
         "tcp_seq": (">u4", 58),
         "tcp_ack": (">u4", 62),
+        "tcp_doff": ("u1", 66),
         "tcp_flags": ("u1", 67),
         "icmp_type": ("u1", 54),
         "icmp_code": ("u1", 55),

@@ -51,6 +51,7 @@ from liveness.packet.parse6 import (
     read_fields6,
     screen6,
 )
+from liveness.probes.app_profiles import APP_PROTOS
 from liveness.probes.base import Probe, Verdict
 from liveness.probes.context import ScanContext
 
@@ -67,6 +68,7 @@ DROP_REASONS: tuple[str, ...] = (
 )
 
 CATEGORY = {name: i for i, name in enumerate(REPLY_CATEGORIES)}
+_APP_PROTO_DICT = pa.array(APP_PROTOS, pa.string())
 _ICMP_ERROR_CATEGORY = np.full(256, CATEGORY["icmp_other"], dtype=np.int64)
 _ICMP_ERROR_CATEGORY[3] = CATEGORY["icmp_unreach"]
 _ICMP_ERROR_CATEGORY[4] = CATEGORY["icmp_source_quench"]
@@ -89,9 +91,12 @@ Positions = NDArray[np.int64] | None  # rows of a group handed to a probe (None:
 Replies = dict[str, NDArray[Any]]
 """Reply columns as int64 arrays: ``row`` (input frame), ``probe`` (index), ``target``,
 ``responder``, ``reply`` (category code), ``icmp_type``, ``icmp_code``, ``tcp_flags``, ``sport``,
-``dport``, ``attempt``, ``app_valid``, ``ttl``, ``ipid``, ``ts``; when the batch holds IPv6
-replies also ``af`` (4 or 6) and ``target6``, ``responder6`` (``(n, 16)`` uint8, zero on IPv4
-rows; ``target`` and ``responder`` are 0 on IPv6 rows)."""
+``dport``, ``attempt``, ``app_valid``, ``ttl``, ``ipid``, ``ts``, the TCP ``tcp_seq`` and
+``tcp_ack`` (for the follow-ups of ``--app-layer``), ``app_active``, ``app_proto`` (an
+:data:`~liveness.probes.app_profiles.APP_PROTOS` code) and ``banner_len`` (-1: no banner); when
+the batch holds IPv6 replies also ``af`` (4 or 6) and ``target6``, ``responder6`` (``(n, 16)``
+uint8, zero on IPv4 rows; ``target`` and ``responder`` are 0 on IPv6 rows); when it holds
+banners, ``banner`` (``(n, banner_bytes)`` uint8, the first ``banner_len`` bytes of a row)."""
 
 _DEFAULTS = {
     "icmp_type": -1,
@@ -100,6 +105,11 @@ _DEFAULTS = {
     "sport": 0,
     "dport": 0,
     "app_valid": 0,
+    "tcp_seq": 0,
+    "tcp_ack": 0,
+    "app_active": 0,
+    "app_proto": 0,
+    "banner_len": -1,
 }
 _COLUMNS = ("row", "probe", "target", "responder", "reply", "attempt", *_DEFAULTS)
 
@@ -252,7 +262,7 @@ class ReplyClassifier:
         sink = _Sink()
         layout = _V6
         self._direct_replies(
-            hdr, lengths64, tcp_rows, PROTO_TCP, "sport", OUTER_L4_6 + 20, sink, layout
+            hdr, lengths64, tcp_rows, PROTO_TCP, "sport", OUTER_L4_6 + 20, sink, layout, frames
         )
         self._direct_replies(
             hdr, lengths64, udp_rows, PROTO_UDP, "sport", UDP_PAYLOAD6, sink, layout
@@ -281,7 +291,9 @@ class ReplyClassifier:
             rec, for_us, lengths64, PROTO_ICMP, OUTER_L4 + 8, _ICMP_QUERY, ICMP_INFORMATIONAL
         )
         sink = _Sink()
-        self._direct_replies(hdr, lengths64, tcp_rows, PROTO_TCP, "sport", OUTER_L4 + 20, sink)
+        self._direct_replies(
+            hdr, lengths64, tcp_rows, PROTO_TCP, "sport", OUTER_L4 + 20, sink, raw=frames
+        )
         self._direct_replies(hdr, lengths64, udp_rows, PROTO_UDP, "sport", UDP_PAYLOAD, sink)
         self._direct_replies(hdr, lengths64, answers, PROTO_ICMP, "icmp_type", OUTER_L4 + 8, sink)
         self._errors(hdr, lengths64, errors, sink)
@@ -421,8 +433,10 @@ class ReplyClassifier:
         needed: int,
         sink: _Sink,
         layout: _Layout | None = None,
+        raw: NDArray[np.uint8] | None = None,
     ) -> None:
-        """Answers (TCP, UDP, ICMP echo/timestamp replies) from the probed address itself."""
+        """Answers (TCP, UDP, ICMP echo/timestamp replies) from the probed address itself
+        (``raw``: the frames as captured, where an ``--app-layer`` scan reads TCP payloads)."""
         rows = self._need(rows, lengths, needed)
         if rows.size == 0:
             return
@@ -434,6 +448,11 @@ class ReplyClassifier:
             wanted = self._reply_fields[protocol]
             group = self._direct[protocol]
         fields = {selector_field, "src"} | wanted
+        tcp_payloads = protocol == PROTO_TCP and self.ctx.app_layer is not None and raw is not None
+        if tcp_payloads:
+            fields |= (
+                {"tcp_doff", "payload_len"} if layout.ipv6 else {"tcp_doff", "ver_ihl", "ip_len"}
+            )
         f = layout.read(hdr, rows, tuple(sorted(fields)))
         target = f["src"]
         index = self._owners(group, f[selector_field], target)
@@ -445,13 +464,19 @@ class ReplyClassifier:
             hdr[rows, start : start + PAYLOAD_BYTES] if protocol == PROTO_UDP else hdr[rows, :0]
         )
         payload_len = lengths[rows] - start
+        if tcp_payloads:
+            assert raw is not None and self.ctx.app_layer is not None
+            payload, payload_len = _tcp_payloads(
+                raw, rows, f, lengths, layout.ipv6, self.ctx.app_layer.banner_bytes
+            )
+            f["af"] = np.full(rows.size, 6 if layout.ipv6 else 4, np.int64)
 
         def check(
             probe: Probe, at: NDArray[np.int64] | None, tokens: NDArray[np.uint32]
         ) -> Verdict:
             if at is None:
                 return probe.validate_reply(self.ctx, f, tokens, payload, payload_len)
-            mine = {name: f[name][at] for name in probe.reply_fields}
+            mine = {name: f[name][at] for name in (*probe.reply_fields, "af") if name in f}
             return probe.validate_reply(self.ctx, mine, tokens, payload[at], payload_len[at])
 
         self._judge(index, target, check, sink, rows, target, self._reply_family)
@@ -553,6 +578,35 @@ class _Layout:
         self.udp_payload = udp_payload
 
 
+def _tcp_payloads(
+    raw: NDArray[np.uint8],
+    rows: NDArray[np.int64],
+    f: dict[str, NDArray[Any]],
+    lengths: NDArray[np.int64],
+    ipv6: bool,
+    width: int,
+) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+    """The first ``width`` bytes of each TCP segment's payload, read from the captured frames
+    (IPv4 options included), and the payload's length by the IP header (not the capture,
+    which may hold Ethernet padding); bytes past the capture are 0."""
+    doff = (f["tcp_doff"].astype(np.int64) >> 4) * 4
+    if ipv6:
+        ip_header = np.full(rows.size, 40, np.int64)
+        ip_total = f["payload_len"].astype(np.int64) + 40
+    else:
+        ip_header = (f["ver_ihl"].astype(np.int64) & 0x0F) * 4
+        ip_total = f["ip_len"].astype(np.int64)
+    first = 14 + ip_header + doff
+    size = np.where(doff >= 20, ip_total - ip_header - doff, 0)
+    captured = np.clip(lengths[rows] + (0 if ipv6 else ip_header - 20) - first, 0, None)
+    have = np.minimum(np.minimum(size, captured), width)
+    columns = first[:, None] + np.arange(width)
+    inside = np.arange(width) < have[:, None]
+    np.minimum(columns, raw.shape[1] - 1, out=columns)
+    payload = np.where(inside, raw[rows[:, None], columns], 0).astype(np.uint8)
+    return payload, np.maximum(size, 0)
+
+
 _V4 = _Layout(False, read_fields, UDP_PAYLOAD)
 _V6 = _Layout(True, read_fields6, UDP_PAYLOAD6)
 PAYLOAD_BYTES = WINDOW - UDP_PAYLOAD  # application bytes the UDP validators may read
@@ -571,6 +625,7 @@ def _merge(parts: list[Replies]) -> Replies:
                 "responder6": np.zeros((n, 16), dtype=np.uint8),
             }
         filled.append(part)
+    _fill_banners(filled)
     return {name: np.concatenate([p[name] for p in filled]) for name in filled[0]}
 
 
@@ -597,6 +652,8 @@ class _Sink:
                 chunk[name] = np.full(n, _DEFAULTS.get(name, 0), dtype=np.int64)
             else:
                 chunk[name] = np.asarray(values, dtype=np.int64)
+        if "banner" in columns:
+            chunk["banner"] = np.asarray(columns["banner"], dtype=np.uint8)
         if "target6" in columns:
             self.ipv6 = True
             chunk["af"] = np.full(n, 6, dtype=np.int64)
@@ -610,12 +667,47 @@ class _Sink:
             names = (*_COLUMNS, "af", "target6", "responder6")
         if not self.chunks:
             return {name: np.zeros(0, np.int64) for name in _COLUMNS}
+        _fill_banners(self.chunks)
+        if "banner" in self.chunks[0]:
+            names = (*names, "banner")
         if len(self.chunks) == 1:
             merged = self.chunks[0]
         else:
             merged = {name: np.concatenate([c[name] for c in self.chunks]) for name in names}
         order = np.argsort(merged["row"], kind="stable")
         return {name: values[order] for name, values in merged.items()}
+
+
+def _fill_banners(chunks: list[Replies]) -> None:
+    """Give every chunk a ``banner`` of one width when any has one (zeros: no banner)."""
+    width = max((c["banner"].shape[1] for c in chunks if "banner" in c), default=-1)
+    if width < 0:
+        return
+    for chunk in chunks:
+        banner = chunk.get("banner")
+        n = chunk["row"].size
+        if banner is None:
+            chunk["banner"] = np.zeros((n, width), np.uint8)
+        elif banner.shape[1] < width:
+            chunk["banner"] = np.pad(banner, ((0, 0), (0, width - banner.shape[1])))
+
+
+def _app_columns(replies: Replies, n: int, protos: pa.Array[Any]) -> list[pa.Array[Any]]:
+    """``app_active``, ``app_proto``, ``banner`` (null where ``banner_len`` < 0)."""
+    active = pa.array(replies["app_active"].astype(bool))
+    proto = pa.DictionaryArray.from_arrays(replies["app_proto"].astype(np.int32), protos)
+    lengths = replies["banner_len"]
+    banner = replies.get("banner")
+    if banner is None or not (lengths >= 0).any():
+        return [active, proto, pa.nulls(n, pa.binary())]
+    kept = np.maximum(lengths, 0)
+    inside = np.arange(banner.shape[1]) < kept[:, None]
+    data = np.ascontiguousarray(banner[inside], dtype=np.uint8)
+    offsets = np.concatenate([[0], np.cumsum(kept)]).astype(np.int32)
+    values = pa.Array.from_buffers(
+        pa.binary(), n, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data.tobytes())]
+    )
+    return [active, proto, pc.if_else(pa.array(lengths >= 0), values, pa.scalar(None, pa.binary()))]
 
 
 def _family_columns(replies: Replies, n: int) -> list[pa.Array[Any]]:
@@ -663,5 +755,6 @@ def reply_records(
         pa.array(replies["app_valid"].astype(bool)),
         dictionary(np.zeros(n, dtype=np.int64), vps),
         *_family_columns(replies, n),
+        *_app_columns(replies, n, _APP_PROTO_DICT),
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=REPLY_SCHEMA)

@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from liveness.errors import InputError
+from liveness.probes.app_profiles import AppLayer
 from liveness.validate import KEY_LEN, Validator, derive_key
 
 __all__ = ["ScanContext"]
@@ -27,7 +28,8 @@ class ScanContext:
 
     ``src_ip`` is the IPv4 source (uint32 in host order; 0 when the scan sends no IPv4),
     ``src_ip6`` the 16-byte IPv6 source (None when the scan sends no IPv6), ``gw_mac6`` the
-    IPv6 next hop's MAC when it differs from ``gw_mac``.
+    IPv6 next hop's MAC when it differs from ``gw_mac``. ``app_layer`` holds the
+    ``--app-layer`` settings (None: the scan stops at the SYN-ACK).
     """
 
     key: bytes
@@ -42,6 +44,7 @@ class ScanContext:
     seed: int | None = field(default=None, compare=False)
     src_ip6: bytes | None = None
     gw_mac6: bytes | None = None
+    app_layer: AppLayer | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.key) != KEY_LEN:

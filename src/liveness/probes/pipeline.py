@@ -6,6 +6,11 @@ probe stays an integer (its index in the scan's probe list) from the classifier 
 batch: repeats are keyed ``probe << 32 | target`` in a 64-bit roaring bitmap, and the counters
 are ``bincount``s, with no per-row Python and no round trip through probe names.
 
+The answers to ``--app-layer``'s follow-ups (``app_data``, ``app_ack``, ``app_rst``) are repeats
+of each other, not of the SYN-ACK before them: they are keyed as probe ``n + p`` (``n`` probes),
+so the first answer of each (target, probe) is not a repeat and the per-probe counts of
+distinct targets stay those of the SYN.
+
 An IPv6 (probe, target) does not fit 64 bits, so IPv6 repeats are keyed by a 64-bit mix of the
 two in a bitmap of their own (two distinct pairs share a key with probability ~ n^2 / 2^65: one
 in 10^5 for ten million answers), and the distinct IPv6 targets per probe are counted as their
@@ -23,9 +28,9 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 from pyroaring import BitMap, BitMap64
 
-from liveness.output.schema import REPLY_CATEGORIES
+from liveness.output.schema import APP_CATEGORIES, REPLY_CATEGORIES
 from liveness.probes.base import Probe
-from liveness.probes.classify import ReplyClassifier
+from liveness.probes.classify import Replies, ReplyClassifier
 from liveness.probes.context import ScanContext
 
 __all__ = ["RepeatTracker", "ReplyPipeline", "addresses6", "probe_indices"]
@@ -131,6 +136,12 @@ def _keys6(probe_index: NDArray[np.int64], target6: NDArray[np.uint8]) -> NDArra
         return _mix64(words[:, 0] ^ inner)
 
 
+_APP_NAMES = pa.array(APP_CATEGORIES, pa.string())
+_APP_CODES = np.isin(
+    np.arange(len(REPLY_CATEGORIES)), [REPLY_CATEGORIES.index(c) for c in APP_CATEGORIES]
+)
+
+
 def addresses6(column: pa.Array[Any] | pa.ChunkedArray[Any]) -> NDArray[np.uint8]:
     """A ``binary(16)`` address column as ``(n, 16)`` uint8 (zeros where null)."""
     if isinstance(column, pa.ChunkedArray):
@@ -169,17 +180,25 @@ class ReplyPipeline:
         self.repeats = RepeatTracker()
         self.replies_by_category = np.zeros((len(probes), len(REPLY_CATEGORIES)), dtype=np.int64)
         self.records = 0
+        self.last: Replies = {}
+        """The integer reply columns of the latest batch (the follow-ups read them)."""
 
     def remember(self, earlier: pa.RecordBatch) -> None:
         """Replies an interrupted run already wrote (``--resume``): later ones are repeats."""
         target = earlier.column("target").to_numpy()
         names = earlier.schema.names
+        probe = probe_indices(earlier, self.names)
+        if "reply" in names:
+            app = pc.is_in(earlier.column("reply").cast(pa.string()), value_set=_APP_NAMES)
+            probe = np.where(
+                app.to_numpy(zero_copy_only=False) & (probe >= 0), probe + len(self.names), probe
+            )
         if "af" not in names or "target6" not in names:
-            self.repeats.add(probe_indices(earlier, self.names), target)
+            self.repeats.add(probe, target)
             return
         af = earlier.column("af").to_numpy()
         target6 = addresses6(earlier.column("target6"))
-        self.repeats.add(probe_indices(earlier, self.names), target, target6, af)
+        self.repeats.add(probe, target, target6, af)
 
     def run(
         self,
@@ -189,8 +208,12 @@ class ReplyPipeline:
     ) -> pa.RecordBatch:
         """Records of one batch of frames (``REPLY_SCHEMA``, input order)."""
         replies = self.classifier.classify_columns(frames, lengths, ts_ns)
+        self.last = replies
+        keyed = np.where(
+            _APP_CODES[replies["reply"]], replies["probe"] + len(self.names), replies["probe"]
+        )
         repeat = self.repeats.mark(
-            replies["probe"], replies["target"], replies.get("target6"), replies.get("af")
+            keyed, replies["target"], replies.get("target6"), replies.get("af")
         )
         pairs = replies["probe"] * len(REPLY_CATEGORIES) + replies["reply"]
         counts = np.bincount(pairs, minlength=self.replies_by_category.size)

@@ -8,6 +8,16 @@ answers SYN-ACK there as well as on every probed port is a tarpit.
 Replies: a SYN-ACK or a RST (with or without ACK) from the probed port to our source port; an
 ACK must acknowledge our sequence number + 1 (a bare RST is validated through the ports only, as
 in ZMap). ICMP errors quote our SYN: its ports and sequence number are checked.
+
+With ``--app-layer`` (``ctx.app_layer``) the scan answers each SYN-ACK with an ACK carrying the
+port's profile payload (:mod:`liveness.probes.app_profiles`), so later segments of the same
+connection are replies too, validated statelessly like the SYN-ACK: ports from the key, and an
+acknowledgement of our SYN (ISN + 1) or of our whole payload (ISN + 1 + its length). They are
+``app_data`` (payload: ``app_active``, its protocol in ``app_proto``, its first bytes in
+``banner``, ``app_valid`` when it speaks the profile), ``app_ack`` (no payload, acknowledging
+ours: ``app_active``) and ``app_rst`` (a RST with a sequence number, which a RST answering a
+SYN never has, RFC 9293 3.10.7.1: without ACK, or acknowledging our payload). Other segments
+(a FIN or window update acknowledging only the SYN) are dropped as unexpected flags.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from numpy.typing import NDArray
 from liveness.errors import InputError
 from liveness.packet.checksum import finish, word_sum32
 from liveness.packet.layout import L4_OFF, PROTO_TCP
+from liveness.probes.app_profiles import recognise, speaks_profile
 from liveness.probes.base import (
     Fields,
     Probe,
@@ -56,7 +67,7 @@ def _tcp_header(dport: int) -> bytes:
 
 class _TcpSynBase(Probe):
     protocol = PROTO_TCP
-    reply_fields: ClassVar[tuple[str, ...]] = ("sport", "dport", "tcp_ack", "tcp_flags")
+    reply_fields: ClassVar[tuple[str, ...]] = ("sport", "dport", "tcp_seq", "tcp_ack", "tcp_flags")
     quote_fields: ClassVar[tuple[str, ...]] = ("q_sport", "q_dport", "q_seq")
     fields: ClassVar[dict[str, tuple[str, int]]] = {
         "sport": (">u2", L4_OFF),
@@ -87,6 +98,17 @@ class _TcpSynBase(Probe):
     ) -> Verdict:
         port_ok, attempt = port_attempt(ctx, f["dport"], tokens)
         flags = f["tcp_flags"]
+        columns = {
+            "tcp_flags": flags,
+            "sport": f["sport"],
+            "dport": f["dport"],
+            "tcp_seq": f["tcp_seq"],
+            "tcp_ack": f["tcp_ack"],
+        }
+        if ctx.app_layer is not None:
+            return self._validate_app(
+                ctx, f, tokens, payload, payload_len, port_ok, attempt, columns
+            )
         ack_ok = ((flags & ACK) == 0) | (f["tcp_ack"] == tokens[:, 0] + np.uint32(1))
         valid = port_ok & ack_ok
         is_rst = (flags & RST) != 0
@@ -96,7 +118,53 @@ class _TcpSynBase(Probe):
             "validation_failed": int((~valid).sum()),
             "unexpected_tcp_flags": int((valid & ~keep).sum()),
         }
-        columns = {"tcp_flags": flags, "sport": f["sport"], "dport": f["dport"]}
+        return Verdict(keep, attempt, reply, columns, drops)
+
+    def _validate_app(
+        self,
+        ctx: ScanContext,
+        f: Fields,
+        tokens: NDArray[np.uint32],
+        payload: NDArray[np.uint8],
+        payload_len: NDArray[np.int64],
+        port_ok: NDArray[np.bool_],
+        attempt: NDArray[np.int64],
+        columns: dict[str, NDArray[Any]],
+    ) -> Verdict:
+        """Replies of a ``--app-layer`` scan: the SYN's answers and the follow-up's."""
+        app = ctx.app_layer
+        assert app is not None
+        flags = f["tcp_flags"]
+        family = int(f["af"][0]) if len(f["af"]) else 4
+        sent = app.payload_lengths(f["sport"], family)
+        isn1 = tokens[:, 0] + np.uint32(1)
+        acks_syn = f["tcp_ack"] == isn1
+        acks_all = f["tcp_ack"] == isn1 + sent.astype(np.uint32)
+        has_ack = (flags & ACK) != 0
+        valid = port_ok & (~has_ack | acks_syn | acks_all)
+        synack = (flags & SYN_ACK) == SYN_ACK
+        is_rst = (flags & RST) != 0
+        later = ~synack & ~is_rst & has_ack
+        data = later & (payload_len > 0)
+        acked = later & (payload_len <= 0) & acks_all & (sent > 0)
+        app_rst = is_rst & (f["tcp_seq"] != 0) & (~has_ack | (acks_all & (sent > 0)))
+        keep = valid & (synack | is_rst | data | acked)
+        reply = np.where(synack, category("synack"), category("rst"))
+        reply = np.where(app_rst, category("app_rst"), reply)
+        reply = np.where(data, category("app_data"), np.where(acked, category("app_ack"), reply))
+        kept = np.minimum(np.maximum(payload_len, 0), payload.shape[1])
+        proto = np.where(data, recognise(payload, np.where(data, kept, 0)), 0)
+        columns.update(
+            app_active=data | acked,
+            app_proto=proto,
+            app_valid=data & speaks_profile(proto, app.profile_codes(f["sport"])),
+            banner_len=np.where(data, kept, -1),
+            banner=payload,
+        )
+        drops = {
+            "validation_failed": int((~valid).sum()),
+            "unexpected_tcp_flags": int((valid & ~keep).sum()),
+        }
         return Verdict(keep, attempt, reply, columns, drops)
 
     def validate_quote(self, ctx: ScanContext, f: Fields, tokens: NDArray[np.uint32]) -> Verdict:

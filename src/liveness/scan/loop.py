@@ -189,16 +189,26 @@ def run_scan(settings: ScanSettings) -> dict[str, Any]:
 
     rate_signals = (signal.SIGUSR1, signal.SIGUSR2)
     previous = [signal.signal(sig, request_rate) for sig in rate_signals]
+    guards: list[Any] = []  # the --app-layer RST guard, removed on every way out
     try:
-        return _run_scan(settings, destination, rate_requests)
+        return _run_scan(settings, destination, rate_requests, guards)
     finally:
         for sig, handler in zip(rate_signals, previous, strict=True):
             signal.signal(sig, handler)
+        for guard in guards:
+            if not guard.release():
+                import sys
+
+                print(
+                    f"liveness: the RST guard (nftables table inet {guard.table}) is still "
+                    "installed in this network namespace; remove it with: liveness cleanup",
+                    file=sys.stderr,
+                )
         destination.release()
 
 
 def _run_scan(
-    settings: ScanSettings, destination: Destination, rate_requests: list[str]
+    settings: ScanSettings, destination: Destination, rate_requests: list[str], guards: list[Any]
 ) -> dict[str, Any]:
     from liveness.net.afpacket import SendPolicy
     from liveness.net.transport import PacketTransport
@@ -219,9 +229,29 @@ def _run_scan(
         else destination.beside(".checkpoint")
     )
     checkpoint = Checkpoint(checkpoint_path, _resume_identity(settings, total), settings.resume)
+    app_layer = settings.context.app_layer
+    if app_layer is not None:  # before any socket opens: the keeper inherits none of them
+        from pathlib import Path
+
+        from liveness.scan.rst_guard import install_guard
+
+        try:
+            guards.append(
+                install_guard(
+                    settings.context.sport_base,
+                    settings.context.sport_count,
+                    Path(f"{checkpoint_path}.guard.json"),
+                )
+            )
+        except BaseException:
+            checkpoint.close(finished=False)
+            raise
 
     transport = settings.transport or PacketTransport(
-        settings.ifname, int(settings.context.src_ip), src_ip6=settings.context.src_ip6
+        settings.ifname,
+        int(settings.context.src_ip),
+        src_ip6=settings.context.src_ip6,
+        snaplen=_snaplen(settings.context),
     )
     sender = transport.open_sender(SendPolicy(max_failures=settings.max_sendto_failures))
     from liveness.probes.pipeline import ReplyPipeline
@@ -270,6 +300,7 @@ def _run_scan(
         if done[attempt] < done[attempt - 1]:
             pending[attempt].append(_Segment(done[attempt], done[attempt - 1], started))
     sent_frames = 0
+    app_charged = 0  # follow-up packets already charged to the pacer
     targets_probed = done[0]
     next_status = started + 1.0
     idle_s = 0.0  # time spent waiting for retransmissions to fall due, with nothing to send
@@ -357,6 +388,10 @@ def _run_scan(
                 time.sleep(pause)
                 idle_s += pause
                 continue
+            app_sent = int(counters[Counters.APP_SENT])
+            if app_sent > app_charged:  # the receiver's follow-ups share the rate
+                pacer.record(app_sent - app_charged)
+                app_charged = app_sent
             grant = pacer.grant(deadline=next_status)
             if grant == 0:
                 continue
@@ -448,6 +483,15 @@ def _run_scan(
         capabilities_dropped=capabilities_dropped,
         interrupted=interrupted,
     )
+    if app_layer is not None:
+        metadata["app_layer"] = {
+            "profiles": {str(port): p for port, p in sorted(app_layer.profiles.items())},
+            "other_ports_profile": "http",
+            "timeout_s": app_layer.timeout_s,
+            "banner_bytes": app_layer.banner_bytes,
+            "rst_guard": guards[0].describe() if guards else None,
+            **summary.get("app_layer", {}),
+        }
     metadata.update(
         _zmap_limits(settings, guard, pacer.rate, rate_changes, sample("end"), interrupted)
     )
@@ -455,6 +499,15 @@ def _run_scan(
         text = json.dumps(metadata, indent=1, sort_keys=True, default=str)
         write_result_file(settings.metadata_path, text, "-m/--metadata-file")
     return metadata
+
+
+def _snaplen(context: Any) -> int:
+    """Bytes captured per reply: the headers the classifier reads, and with ``--app-layer``
+    the longest TCP header (60) and ``--banner-bytes`` of payload."""
+    app = getattr(context, "app_layer", None)
+    if app is None:
+        return 192
+    return max(192, 14 + 60 + 60 + int(app.banner_bytes) + 16)
 
 
 class _DrainSignals:
@@ -505,6 +558,12 @@ def _resume_identity(settings: ScanSettings, total: int) -> dict[str, Any]:
     }
     if settings.context.src_ip6 is not None:  # absent for IPv4 scans, as before IPv6
         identity["source_ip6"] = settings.context.src_ip6_text
+    app = settings.context.app_layer
+    if app is not None:  # absent without --app-layer, as before it existed
+        identity["app_layer"] = {
+            "profiles": {str(port): p for port, p in sorted(app.profiles.items())},
+            "banner_bytes": app.banner_bytes,
+        }
     ports = (settings.context.sport_base, settings.context.sport_count)
     if ports != (32768, 28232):  # -s given (absent otherwise, as before -s existed)
         identity["source_ports"] = list(ports)

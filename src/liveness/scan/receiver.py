@@ -4,6 +4,10 @@ It runs beside the sender so that classification and writing never slow the send
 shares a few counters with it (for the status line) through shared memory. The frames come from
 the scan's transport (the receive ring on the wire; an in-memory stand-in in tests), and go
 through the same :class:`~liveness.probes.pipeline.ReplyPipeline` as ``liveness decode``.
+
+With ``--app-layer`` the receiver also answers SYN-ACKs (:mod:`liveness.scan.followups`) through
+a sender of its own, opened before privileges are dropped; the packets it sends are counted in
+the shared ``APP_SENT`` slot, which the sender's pacer charges against ``-r``.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ class Counters:
     HITS_ANY = 7
     OUTPUT_CLOSED = 8  # the output's reader went away (a closed pipe): the sender stops
     RESULTS_CAPPED = 9  # -N results were written: the sender stops, later replies are dropped
-    FIXED = 10
+    APP_SENT = 10  # packets the --app-layer follow-ups sent (charged to the sender's rate)
+    FIXED = 11
 
     @staticmethod
     def size(n_probes: int) -> int:
@@ -100,8 +105,11 @@ def receiver_main(
 
     _stop_with_parent(settings.parent_pid)
     summary: dict[str, Any] = {"error": None}
+    followups = None
     try:
         receiver = settings.transport.open_receiver()
+        if pipeline.classifier.ctx.app_layer is not None:
+            followups = _open_followups(settings, pipeline)
         writer = open_writer(
             settings.destination,
             fields=settings.fields,
@@ -122,7 +130,7 @@ def receiver_main(
     names = pipeline.names
     if settings.resume and settings.destination.resumable:
         for old in read_replies(
-            settings.destination.path, columns=["probe", "target", "af", "target6"]
+            settings.destination.path, columns=["probe", "target", "af", "target6", "reply"]
         ):
             pipeline.remember(old)
     counters[Counters.READY] = 1
@@ -136,6 +144,8 @@ def receiver_main(
             batch = receiver.poll(timeout_ms=50)
             if len(batch.lengths):
                 records = pipeline.run(batch.frames, batch.lengths, batch.ts_ns)
+                if followups is not None:
+                    followups.handle(pipeline.last)
                 counters[Counters.FRAMES] += len(batch.lengths)
                 counters[Counters.VALID] += records.num_rows
                 counters[Counters.INVALID] = int(
@@ -145,6 +155,9 @@ def receiver_main(
                     writer.write(records)
                     if writer.full and not counters[Counters.RESULTS_CAPPED]:
                         counters[Counters.RESULTS_CAPPED] = 1
+            if followups is not None:
+                followups.expire()
+                counters[Counters.APP_SENT] = followups.sent
             now = time.monotonic()
             if not cooldown_marked and counters[Counters.COOLDOWN_START_NS] > 0:
                 writer.set_cooldown_start(int(counters[Counters.COOLDOWN_START_NS]))
@@ -157,6 +170,10 @@ def receiver_main(
             quiet = not len(batch.lengths)
             if draining_since is not None and quiet and now - draining_since >= drain_for:
                 break
+        if followups is not None:
+            followups.close_all()
+            counters[Counters.APP_SENT] = followups.sent
+            summary["app_layer"] = followups.summary()
         writer.flush()
         _update_shared(receiver, pipeline, counters, writer)
         writer.close()
@@ -181,10 +198,28 @@ def receiver_main(
         with contextlib.suppress(Exception):
             writer.close()
     finally:
+        if followups is not None:
+            with contextlib.suppress(Exception):  # every connection is closed on every way out
+                followups.close_all()
+            with contextlib.suppress(Exception):
+                followups.sender.close()
         receiver.close()
         if _parent_gone and settings.metadata_path:
             _write_orphan_metadata(settings, summary)
         result.send(summary)
+
+
+def _open_followups(settings: ReceiverSettings, pipeline: ReplyPipeline) -> Any:
+    """The follow-up engine of an ``--app-layer`` scan, with a sender of its own."""
+    from liveness.net.afpacket import SendPolicy
+    from liveness.scan.followups import FollowUps
+
+    sender = settings.transport.open_sender(SendPolicy(max_failures=None))
+    followups = FollowUps(
+        pipeline.classifier.ctx, lambda frames, lengths: sender.send(frames, lengths)
+    )
+    followups.sender = sender
+    return followups
 
 
 def _write_orphan_metadata(settings: ReceiverSettings, summary: dict[str, Any]) -> None:

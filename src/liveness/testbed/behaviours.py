@@ -20,6 +20,21 @@ codes 9 and 10, network and host administratively prohibited) have no ICMPv6 cou
 are admin-prohibited (code 1) there. Two router errors exist in ICMPv6 only (``policy_fail``,
 code 5, and ``reject_route``, code 6): a spec may give them to IPv6 addresses only.
 
+TCP services (``tcp_services``, port -> one of :data:`APP_PROTOCOLS`) are real servers behind
+open ports: nginx speaks ``http`` and ``tls``, OpenSSH's sshd ``ssh``, socat a Telnet banner
+(``telnet``), each on any probed port (HTTP on 7547 or 22, SSH on 443). An open port without a
+service is the TCP listener's accept-and-close: a handshake, then no payload. The truth's
+``app_proto`` of a ``tcp_syn:PORT`` row is the protocol served there (``""`` for none).
+
+Two behaviours SYN-ACK on every port and never answer or ACK data: the ``tarpit``
+(``tcp.other = "open"``) and the ACKing ``middlebox`` (``tcp.other = "middlebox"``). Each is a
+``tproxy`` to one transparent listener, and nftables lets only SYNs and RSTs through to them,
+so the handshake never completes and data is never ACKed (with ``tcp_synack_retries = 0`` the
+SYN-ACK is not even repeated). Their SYN-ACKs differ where a scanner sees them: the tarpit's
+is the kernel's default (TTL/hop limit 64, MSS 1460 or 1440, window 64240 or so), the
+middlebox's has TTL/hop limit :data:`MIDDLEBOX_TTL`, MSS :data:`MIDDLEBOX_MSS` and a small
+window (its listener's socket options).
+
 The same description yields the ground truth (:func:`answers`), so the truth cannot drift from
 the mechanism.
 """
@@ -34,9 +49,12 @@ from liveness.errors import InputError
 from liveness.targets.inputs import excerpt
 
 __all__ = [
+    "APP_PROTOCOLS",
     "BUILTIN_BEHAVIOURS",
     "FAMILIES",
     "IPV6_ONLY_ERRORS",
+    "MIDDLEBOX_MSS",
+    "MIDDLEBOX_TTL",
     "PROBES",
     "ROUTER_ERRORS",
     "TCP_PORTS",
@@ -67,8 +85,12 @@ UDP_SERVICES = {
     "netbios": 137,
     "coap": 5683,
 }
+# the application protocols of TCP services (``tcp_services``), as the truth's ``app_proto``
+APP_PROTOCOLS = ("http", "tls", "ssh", "telnet")
 ICMP_ACTIONS = ("reply", "drop", "prohibit")
-TCP_ACTIONS = ("open", "closed", "drop", "prohibit")
+TCP_ACTIONS = ("open", "closed", "drop", "prohibit", "middlebox")
+MIDDLEBOX_MSS = 1380  # the MSS option of the middlebox's SYN-ACK (the kernel's: 1460, 1440)
+MIDDLEBOX_TTL = 255  # the TTL (hop limit) of the middlebox's SYN-ACK (the kernel's: 64)
 UDP_ACTIONS = ("serve", "closed", "drop", "prohibit")
 ROUTER_ERRORS = (
     "prohibit",
@@ -107,6 +129,7 @@ _HOST_CODES = {4: (13, 3), 6: (1, 4)}
 _NFT = {
     "reply": "accept",
     "open": "accept",
+    "middlebox": "accept",
     "serve": "accept",
     "drop": "drop",
     "prohibit": "reject with icmp type admin-prohibited",
@@ -117,12 +140,14 @@ _UDP_CLOSED = {4: "reject", 6: "reject with icmpv6 type port-unreachable"}
 
 @dataclass(frozen=True)
 class Answer:
-    """The reply a probe gets: category, ICMP code (-1 if not ICMP), a valid app reply, who."""
+    """The reply a probe gets: category, ICMP code (-1 if not ICMP), a valid app reply, who,
+    and on a TCP port the application protocol served there (``""``: none answers data)."""
 
     reply: str
     icmp_code: int
     app_valid: bool
     by_router: bool
+    app_proto: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,6 +155,7 @@ class Behaviour:
     """One behaviour. ``tcp`` maps the probed fixed ports to actions; ``tcp_other`` is every
     other port (``open`` there makes a tarpit); ``dns``/``ntp`` ``serve`` runs a real server;
     ``udp_services`` (names of :data:`UDP_SERVICES`) are answered by real servers;
+    ``tcp_services`` maps open ports to the protocol a real server speaks there;
     ``router`` set makes it a router behaviour (the host fields are then unused)."""
 
     name: str
@@ -141,6 +167,7 @@ class Behaviour:
     udp_other: str = "drop"
     router: str | None = None
     udp_services: tuple[str, ...] = ()
+    tcp_services: Mapping[int, str] = field(default_factory=dict)
 
     def tcp_action(self, port: int) -> str:
         """The action for a TCP port."""
@@ -150,6 +177,11 @@ class Behaviour:
     def tarpit(self) -> bool:
         """SYN-ACK on every TCP port: handled by a tproxy to one listener."""
         return self.router is None and self.tcp_other == "open"
+
+    @property
+    def middlebox(self) -> bool:
+        """SYN-ACK on every TCP port, never ACKs data: a tproxy to the middlebox listener."""
+        return self.router is None and self.tcp_other == "middlebox"
 
     @property
     def silent(self) -> bool:
@@ -173,9 +205,10 @@ def _udp_answer(action: str, af: int) -> Answer | None:
     return None
 
 
-def _tcp_answer(action: str, af: int) -> Answer | None:
+def _tcp_answer(action: str, af: int, app_proto: str = "") -> Answer | None:
     return {
-        "open": Answer("synack", -1, False, False),
+        "open": Answer("synack", -1, False, False, app_proto),
+        "middlebox": Answer("synack", -1, False, False),
         "closed": Answer("rst", -1, False, False),
         "prohibit": Answer("icmp_unreach", _HOST_CODES[af][0], False, False),
     }.get(action)
@@ -204,7 +237,8 @@ def answers(behaviour: Behaviour, af: int = 4, services: bool = False) -> dict[s
         }.get(behaviour.icmp)
     }
     for port in TCP_PORTS:
-        result[f"tcp_syn:{port}"] = _tcp_answer(behaviour.tcp_action(port), af)
+        proto = behaviour.tcp_services.get(port, "")
+        result[f"tcp_syn:{port}"] = _tcp_answer(behaviour.tcp_action(port), af, proto)
     result["tcp_syn:random"] = _tcp_answer(behaviour.tcp_other, af)
     result["udp_dns"] = _udp_answer(behaviour.dns, af)
     result["udp_ntp"] = _udp_answer(behaviour.ntp, af)
@@ -224,14 +258,15 @@ def host_chain(behaviour: Behaviour, chain: str, af: int = 4) -> str:
     udp_closed = _UDP_CLOSED[af]
     echo = "icmpv6 type echo-request" if af == 6 else "icmp type echo-request"
     lines = [f"{echo} {nft[behaviour.icmp]}"]
+    if behaviour.tarpit or behaviour.middlebox:  # SYNs reach the listener, RSTs end them:
+        # no ACK completes a handshake, no data or FIN is ever ACKed
+        lines.append("tcp flags & (syn | rst) == 0 drop")
     by_action: dict[str, list[int]] = {}
     for port in TCP_PORTS:
         by_action.setdefault(behaviour.tcp_action(port), []).append(port)
     for action, ports in by_action.items():
-        stmt = "reject with tcp reset" if action == "closed" else nft[action]
-        lines.append(f"tcp dport {{ {', '.join(map(str, ports))} }} {stmt}")
-    other = behaviour.tcp_other
-    lines.append(f"meta l4proto tcp {'reject with tcp reset' if other == 'closed' else nft[other]}")
+        lines.append(f"tcp dport {{ {', '.join(map(str, ports))} }} {_tcp_stmt(action, nft)}")
+    lines.append(f"meta l4proto tcp {_tcp_stmt(behaviour.tcp_other, nft)}")
     for port, action in ((53, behaviour.dns), (123, behaviour.ntp)):
         lines.append(f"udp dport {port} {udp_closed if action == 'closed' else nft[action]}")
     served = sorted(UDP_SERVICES[name] for name in behaviour.udp_services)
@@ -242,6 +277,10 @@ def host_chain(behaviour: Behaviour, chain: str, af: int = 4) -> str:
     lines.append("drop")
     body = "".join(f"\t\t{line}\n" for line in lines)
     return f"\tchain {chain} {{\n{body}\t}}\n"
+
+
+def _tcp_stmt(action: str, nft: Mapping[str, str]) -> str:
+    return "reject with tcp reset" if action == "closed" else nft[action]
 
 
 def _host(
@@ -298,6 +337,7 @@ BUILTIN_BEHAVIOURS: dict[str, Behaviour] = {
             udp_other="prohibit",
         ),
         _host("tarpit", "reply", _all_ports("open"), **{**_CLOSED, "tcp_other": "open"}),
+        _host("middlebox", "reply", _all_ports("middlebox"), tcp_other="middlebox"),
         *(Behaviour(f"router_{err}", router=err) for err in ROUTER_ERRORS),
     )
 }
@@ -314,7 +354,7 @@ def parse_behaviour(name: str, body: Any, where: str) -> Behaviour:
     """A custom behaviour from a spec's ``[behaviour.NAME]`` table."""
     if not isinstance(body, dict):
         raise InputError(f"{where}: must be a table")
-    allowed = {"icmp", "tcp", "dns", "ntp", "udp_other", "udp_services", "router"}
+    allowed = {"icmp", "tcp", "tcp_services", "dns", "ntp", "udp_other", "udp_services", "router"}
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise InputError(f"{where}: unknown key(s) {', '.join(unknown)}")
@@ -337,8 +377,15 @@ def parse_behaviour(name: str, body: Any, where: str) -> Behaviour:
             raise InputError(
                 f"{where}.tcp.{key}: ports are {', '.join(map(str, TCP_PORTS))} or other"
             )
-    if other == "open" and any(tcp.get(port, "open") != "open" for port in TCP_PORTS):
-        raise InputError(f"{where}.tcp: other = 'open' (a tarpit) needs every port open")
+    every = {action: all(tcp.get(port, other) == action for port in TCP_PORTS) for action in
+             ("open", "middlebox")}  # fmt: skip
+    if other == "open" and not every["open"]:
+        raise InputError(f"{where}.tcp: a tarpit is other = 'open' with every port open")
+    if "middlebox" in (other, *tcp.values()) and not (other == "middlebox" and every[other]):
+        raise InputError(
+            f"{where}.tcp: an ACKing middlebox is other = 'middlebox' with every port middlebox"
+        )
+    tcp_services = _tcp_services(body.get("tcp_services", {}), tcp, other, f"{where}.tcp_services")
     return Behaviour(
         name,
         _choice(body.get("icmp", "drop"), ICMP_ACTIONS, f"{where}.icmp"),
@@ -348,7 +395,26 @@ def parse_behaviour(name: str, body: Any, where: str) -> Behaviour:
         _choice(body.get("ntp", "drop"), UDP_ACTIONS, f"{where}.ntp"),
         _choice(body.get("udp_other", "drop"), UDP_ACTIONS[1:], f"{where}.udp_other"),
         udp_services=_services(body.get("udp_services", []), f"{where}.udp_services"),
+        tcp_services=tcp_services,
     )
+
+
+def _tcp_services(value: Any, tcp: Mapping[int, str], other: str, where: str) -> dict[int, str]:
+    """``tcp_services``: probed port -> protocol, each port open (and the host no tarpit)."""
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: must be a table of port = {' | '.join(APP_PROTOCOLS)}")
+    if value and other == "open":
+        raise InputError(f"{where}: a tarpit (tcp.other = 'open') serves no TCP service")
+    services: dict[int, str] = {}
+    for key, proto in value.items():
+        if not (key.isdigit() and int(key) in TCP_PORTS):
+            raise InputError(f"{where}.{key}: ports are {', '.join(map(str, TCP_PORTS))}")
+        port = int(key)
+        action = tcp.get(port, other)
+        if action != "open":
+            raise InputError(f"{where}.{key}: port {port} is not open (its tcp action is {action})")
+        services[port] = _choice(proto, APP_PROTOCOLS, f"{where}.{key}")
+    return services
 
 
 def _services(value: Any, where: str) -> tuple[str, ...]:

@@ -11,7 +11,11 @@ Topology (every address inside 198.18.0.0/15, and with IPv6 inside 2001:2::/48):
   behaviour's chain (one element per address, one chain per behaviour); tarpits are a
   ``tproxy`` to one transparent listener per family. dnsmasq and chronyd answer DNS and NTP
   on both families; snmpd answers SNMP, and the testbed's UDP responder the other UDP
-  services (SSDP, memcached, portmapper, NetBIOS, CoAP).
+  services (SSDP, memcached, portmapper, NetBIOS, CoAP). nginx (HTTP, TLS), sshd and socat
+  (a Telnet banner) are the TCP services, behind a stateless port rewrite (``tcp_servers.py``);
+  ACKing middleboxes are a second transparent listener. ``tcp_synack_retries = 0``: a SYN-ACK
+  is sent once (a tarpit or middlebox stays quiet; a half-open connection lives about 1 s, so
+  a stateless scanner must ACK within that; a scanner retransmits its SYN, not the server).
 - IPv6 AnyIP accepts any address, but the kernel sources an ICMPv6 error (port unreachable,
   admin-prohibited) from the failing packet's destination only when that address is assigned
   to an interface (and assigning thousands costs time quadratic in their number); so the
@@ -54,12 +58,21 @@ from liveness.testbed.layout import Layout
 from liveness.testbed.plan import Plan, host6_text
 from liveness.testbed.rules import (
     FAMILY,
+    MIDDLEBOX_PORT,
     TARPIT_PORT,
     guard_ruleset,
     inet_ruleset,
     router_ruleset,
     schedule_cuts,
     schedule_steps,
+)
+from liveness.testbed.tcp_servers import (
+    TELNET_BANNER,
+    internal_port,
+    nginx_conf,
+    socat_argv,
+    sshd_argv,
+    sshd_conf,
 )
 
 __all__ = ["bring_up"]
@@ -219,6 +232,7 @@ def bring_up(
         "net.core.somaxconn": "65535",
         "net.ipv4.tcp_max_syn_backlog": "65535",
         "net.ipv4.tcp_syncookies": "1",
+        "net.ipv4.tcp_synack_retries": "0",
     }
     router_sysctls = {**ICMP_SYSCTLS, **common, "net.ipv4.ip_forward": "1"}
     if v6:
@@ -368,13 +382,15 @@ def _start_servers(plan: Plan, layout: Layout, work: Path, record: Record) -> No
         ",".join(map(str, TCP_PORTS)),
         "--tarpit",
         str(TARPIT_PORT),
+        "--middlebox",
+        str(MIDDLEBOX_PORT),
         "--ready",
         str(ready),
         *(["--ipv6"] if v6 else []),
     ]
     pid = _spawn(inet, argv, work / "listener.log", "listener", record)
     waits: list[tuple[int, list[int], list[int], str, bool]] = [
-        (pid, [*TCP_PORTS, TARPIT_PORT], [], "the TCP listener", v6)
+        (pid, [*TCP_PORTS, TARPIT_PORT, MIDDLEBOX_PORT], [], "the TCP listener", v6)
     ]
     if any(b.dns == "serve" for b in behaviours):
         dns_argv = [
@@ -439,5 +455,53 @@ def _start_servers(plan: Plan, layout: Layout, work: Path, record: Record) -> No
         ]
         pid = _spawn(inet, responder_argv, work / "udp_responder.log", "udp_responder", record)
         waits.append((pid, [], [UDP_SERVICES[name] for name in own], "the UDP responder", v6))
+    waits += _start_tcp_services(plan, inet, work, record)
     for pid, tcp, udp, what, ipv6 in waits:
         _wait_listening(pid, tcp, udp, what, ipv6)
+
+
+def _start_tcp_services(
+    plan: Plan, inet: str, work: Path, record: Record
+) -> list[tuple[int, list[int], list[int], str, bool]]:
+    """Make keys and certificates, start nginx, sshd and socat for the TCP services the plan
+    serves; what to wait for (each server's internal ports)."""
+    services = plan.tcp_services
+    v6 = plan.has_ipv6
+    waits: list[tuple[int, list[int], list[int], str, bool]] = []
+    http, tls = services.get("http", []), services.get("tls", [])
+    if tls:
+        cert_argv = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt"]
+        cert_argv += ["ec_paramgen_curve:prime256v1", "-nodes", "-days", "30"]
+        cert_argv += ["-subj", f"/CN={plan.spec.dns_name}"]
+        cert_argv += ["-keyout", str(work / "tls.key"), "-out", str(work / "tls.crt")]
+        _run(cert_argv, "making the TLS certificate (openssl)")
+    if http or tls:
+        (work / "nginx").mkdir(exist_ok=True)
+        conf = work / "nginx.conf"
+        conf.write_text(nginx_conf(work, http, tls, v6))
+        nginx_argv = ["nginx", "-p", str(work / "nginx"), "-e", str(work / "nginx.log")]
+        nginx_argv += ["-c", str(conf)]
+        pid = _spawn(inet, nginx_argv, work / "nginx.out", "nginx", record)
+        ports = [internal_port("http", p) for p in http] + [internal_port("tls", p) for p in tls]
+        waits.append((pid, ports, [], "nginx", v6))
+    ssh = services.get("ssh", [])
+    if ssh:
+        key = work / "ssh_host_ed25519_key"
+        keygen_argv = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "liveness-testbed"]
+        _run([*keygen_argv, "-f", str(key)], "making the SSH host key (ssh-keygen)")
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation
+        conf = work / "sshd_config"
+        conf.write_text(sshd_conf(work, ssh, v6))
+        pid = _spawn(inet, sshd_argv(conf), work / "sshd.log", "sshd", record)
+        waits.append((pid, [internal_port("ssh", p) for p in ssh], [], "sshd", v6))
+    telnet = services.get("telnet", [])
+    if telnet:
+        banner = work / "telnet_banner"
+        banner.write_bytes(TELNET_BANNER)
+        for port in telnet:
+            for ipv6 in (False, True) if v6 else (False,):
+                name = f"socat-telnet-{port}{'-6' if ipv6 else ''}"
+                argv = socat_argv(banner, port, ipv6)
+                pid = _spawn(inet, argv, work / f"{name}.log", name, record)
+                waits.append((pid, [internal_port("telnet", port)], [], name, v6))
+    return waits

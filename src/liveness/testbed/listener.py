@@ -1,11 +1,14 @@
 """The TCP listeners of the Internet namespace: one socket per open port, on every address.
 
-Run as ``python -m liveness.testbed.listener --ports 22,80 --tarpit 4 [--ipv6] --ready FILE``
-inside the namespace. The kernel answers SYN-ACK for any local address because the sockets are
-bound to 0.0.0.0 (and, with ``--ipv6``, to ``::`` as IPv6-only sockets beside them) and the
-whole range is local; nftables decides per address which ports stay open. The tarpit sockets
-are transparent (IP_TRANSPARENT, IPV6_TRANSPARENT) so nftables ``tproxy`` can hand them
-connections to any port. Accepted connections are closed at once, so queues never fill.
+Run as ``python -m liveness.testbed.listener --ports 22,80 --tarpit 4 --middlebox 5 [--ipv6]
+--ready FILE`` inside the namespace. The kernel answers SYN-ACK for any local address because the
+sockets are bound to 0.0.0.0 (and, with ``--ipv6``, to ``::`` as IPv6-only sockets beside them) and
+the whole range is local; nftables decides per address which ports stay open. The tarpit sockets
+are transparent (IP_TRANSPARENT, IPV6_TRANSPARENT) so nftables ``tproxy`` can hand them connections
+to any port; nftables lets only SYNs and RSTs reach them, so their handshakes never complete. The
+middlebox sockets answer with a SYN-ACK a scanner can tell from the tarpit's: TTL (hop limit)
+``MIDDLEBOX_TTL``, MSS ``MIDDLEBOX_MSS``, a small receive window. Accepted connections are closed
+at once, so queues never fill.
 """
 
 from __future__ import annotations
@@ -17,16 +20,28 @@ import socket
 import sys
 from pathlib import Path
 
+from liveness.testbed.behaviours import MIDDLEBOX_MSS, MIDDLEBOX_TTL
+
 __all__ = ["main"]
 
 IP_TRANSPARENT = 19
 IPV6_TRANSPARENT = 75
 BACKLOG = 65535
+MIDDLEBOX_RCVBUF = 2048  # the kernel doubles it; the SYN-ACK's window follows it
 
 
-def _listen(port: int, transparent: bool, ipv6: bool = False) -> socket.socket:
+def _listen(
+    port: int, transparent: bool, ipv6: bool = False, middlebox: bool = False
+) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if middlebox:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, MIDDLEBOX_MSS)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, MIDDLEBOX_RCVBUF)
+        if ipv6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, MIDDLEBOX_TTL)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, MIDDLEBOX_TTL)
     if ipv6:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         if transparent:
@@ -44,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="liveness.testbed.listener")
     parser.add_argument("--ports", default="", help="comma-separated ports to listen on")
     parser.add_argument("--tarpit", type=int, default=0, help="transparent tarpit port")
+    parser.add_argument("--middlebox", type=int, default=0, help="transparent middlebox port")
     parser.add_argument("--ipv6", action="store_true", help="listen on IPv6 as well")
     parser.add_argument("--ready", required=True, help="file created once every socket listens")
     args = parser.parse_args(argv)
@@ -55,6 +71,8 @@ def main(argv: list[str] | None = None) -> None:
             selector.register(_listen(port, False, ipv6), selectors.EVENT_READ)
         if args.tarpit:
             selector.register(_listen(args.tarpit, True, ipv6), selectors.EVENT_READ)
+        if args.middlebox:
+            selector.register(_listen(args.middlebox, True, ipv6, True), selectors.EVENT_READ)
     Path(args.ready).touch()
     while True:
         for key, _ in selector.select():

@@ -101,6 +101,15 @@ class Plan:
         return sorted(served)
 
     @property
+    def tcp_services(self) -> dict[str, list[int]]:
+        """Protocol (``http``, ...) -> the probed ports some address serves it on."""
+        served: dict[str, set[int]] = {}
+        for name in self.behaviour_names:
+            for port, proto in self.spec.behaviours[name].tcp_services.items():
+                served.setdefault(proto, set()).add(port)
+        return {proto: sorted(ports) for proto, ports in sorted(served.items())}
+
+    @property
     def probes(self) -> tuple[str, ...]:
         """The probes the truth has rows for: the study's, and with UDP services the generic
         ``udp:PORT:NAME`` probes."""
@@ -140,7 +149,7 @@ class Plan:
         self, assigned: Mapping[str, NDArray[Any]], af: int
     ) -> dict[str, NDArray[Any]] | None:
         cols: dict[str, list[NDArray[Any]]] = {
-            k: [] for k in ("target", "probe", "reply", "by_router", "code", "app")
+            k: [] for k in ("target", "probe", "reply", "by_router", "code", "app", "proto")
         }
         probes = self.probes
         services = len(probes) > len(PROBES)
@@ -155,6 +164,7 @@ class Plan:
                 cols["by_router"].append(np.full(n, answer.by_router, dtype=np.bool_))
                 cols["code"].append(np.full(n, answer.icmp_code, dtype=np.int16))
                 cols["app"].append(np.full(n, answer.app_valid, dtype=np.bool_))
+                cols["proto"].append(np.full(n, answer.app_proto, dtype=object))
         if not cols["target"]:
             return None
         target = np.concatenate(cols["target"])
@@ -195,6 +205,7 @@ class Plan:
                 "af": pa.array(np.full(n, af, dtype=np.uint8), pa.uint8()),
                 "target6": target6,
                 "responder6": responder6,
+                "app_proto": pa.array(rows["proto"], pa.string()),
             },
             schema=TRUTH_SCHEMA,
         )

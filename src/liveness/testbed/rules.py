@@ -1,19 +1,24 @@
 """The nftables rulesets of the Internet and the router namespaces, as text for ``nft -f``.
 
 Per-address behaviour is data, not rules: in the Internet namespace one verdict map sends each
-address to its behaviour's chain (one element per address, one chain per behaviour), and tarpits
-are one set matched by one ``tproxy`` rule. In the router, one map sends router-error addresses
-to a ``reject`` chain, one set sets the TTL (hop limit) of time-exceeded addresses to 1, one set
-per scheduled cut drops what the connectivity schedule cuts (the scheduler fills and flushes it),
-and one set per loss entry selects the paths where ``numgen random`` drops a share of probes.
+address to its behaviour's chain (one element per address, one chain per behaviour); tarpits and
+ACKing middleboxes are each one set matched by one ``tproxy`` rule. TCP services are a second map
+(address -> the behaviour's ``s_NAME`` chain, at input after the behaviour's verdict) that rewrites
+the probed port to the server's internal port, and one output rule that writes the probed port back
+(stateless: see ``tcp_servers.py``). Nothing in the Internet namespace needs conntrack, so nothing
+registers it: a scan of the /15 fills no table.
 
-Each family has its own table, ``ip liveness`` and ``ip6 liveness``, built by the same code from
-a :class:`Family` (set types, header fields, reject statements); an IPv4-only plan has no
-``ip6`` table. The ``ip6`` table of the Internet also sources its ICMPv6 errors from the
-address they concern (``ICMP6_QUOTED_DST``). :func:`guard_ruleset` is the IPv6 egress guard
-every namespace of an IPv6 testbed loads before its links exist: no IPv6 packet leaves an
-interface unless both its addresses lie in 2001:2::/48 (it catches the MLD reports the kernel
-sends by itself).
+In the router, one map sends router-error addresses to a ``reject`` chain, one set sets the TTL
+(hop limit) of time-exceeded addresses to 1, one set per scheduled cut drops what the connectivity
+schedule cuts (the scheduler fills and flushes it), and one set per loss entry selects the paths
+where ``numgen random`` drops a share of probes.
+
+Each family has its own table, ``ip liveness`` and ``ip6 liveness``, built by the same code from a
+:class:`Family` (set types, header fields, reject statements); an IPv4-only plan has no ``ip6``
+table. The ``ip6`` table of the Internet also sources its ICMPv6 errors from the address they
+concern (``ICMP6_QUOTED_DST``). :func:`guard_ruleset` is the IPv6 egress guard every namespace of
+an IPv6 testbed loads before its links exist: no IPv6 packet leaves an interface unless both its
+addresses lie in 2001:2::/48 (it catches the MLD reports the kernel sends by itself).
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from liveness.safety import BENCHMARK_NET, BENCHMARK_NET6
-from liveness.testbed.behaviours import host_chain
+from liveness.testbed.behaviours import Behaviour, host_chain
 from liveness.testbed.layout import Layout
 from liveness.testbed.plan import Plan, host6_text
 from liveness.testbed.spec import AnyNet
+from liveness.testbed.tcp_servers import internal_port
 
 __all__ = [
     "FAMILY",
+    "MIDDLEBOX_PORT",
     "TARPIT_PORT",
     "Cut",
     "Family",
@@ -44,6 +51,8 @@ __all__ = [
 ]
 
 TARPIT_PORT = 4
+MIDDLEBOX_PORT = 5
+SERVICE_PRIORITY = 10  # after the behaviour chains (filter, 0): they see the probed port
 SCHEDULE_PRIORITY = -200
 GUARD_PRIORITY = 300  # after every other chain: the guard sees the packet as it leaves
 LOSS_SCALE = 1_000_000
@@ -148,6 +157,9 @@ def _inet_table(plan: Plan, fam: Family) -> str:
     chains: list[str] = []
     elements: list[str] = []
     tarpits: list[str] = []
+    served: list[str] = []
+    internal: dict[int, int] = {}
+    middleboxes: list[str] = []
     for name, addrs in _assigned(plan, fam.af).items():
         behaviour = plan.spec.behaviours[name]
         if behaviour.router is not None:
@@ -158,6 +170,15 @@ def _inet_table(plan: Plan, fam: Family) -> str:
         elements.extend(f"{a} : jump {chain}" for a in text)
         if behaviour.tarpit:
             tarpits.extend(text)
+        if behaviour.middlebox:
+            middleboxes.extend(text)
+        if behaviour.tcp_services:
+            ports = _service_ports(behaviour)
+            internal.update({inner: port for port, inner in ports.items()})
+            chains.append(
+                f"\tchain s_{name} {{\n\t\ttcp dport set tcp dport map {_map(ports)}\n\t}}\n"
+            )
+            served.extend(f"{a} : jump s_{name}" for a in text)
     size = max(len(elements), 1) * 2
     own = plan.inet_ip6 if fam.af == 6 else plan.inet_ip
     rewrite = ""
@@ -167,19 +188,40 @@ def _inet_table(plan: Plan, fam: Family) -> str:
             f"\t\ticmpv6 type {{ {', '.join(ICMP6_ERRORS)} }} ip6 saddr set {ICMP6_QUOTED_DST}\n"
             "\t}\n"
         )
+    if served:
+        chains.append(
+            f"\tmap service {{ type {fam.addr_type} : verdict; size {len(served) * 2};"
+            f"{_elements(served)} }}\n"
+            f"\tchain service_in {{\n\t\ttype filter hook input priority {SERVICE_PRIORITY};\n"
+            f"\t\t{fam.daddr} vmap @service\n\t}}\n"
+            "\tchain service_out {\n\t\ttype filter hook output priority filter;\n"
+            f"\t\ttcp sport set tcp sport map {_map(internal)}\n\t}}\n"
+        )
     return (
         f"table {fam.table} liveness {{\n"
         f"\tmap behaviour {{ type {fam.addr_type} : verdict; size {size};"
         f"{_elements(elements)} }}\n"
         f"\tset tarpit {{ type {fam.addr_type}; size {max(len(tarpits), 1) * 2};"
         f"{_elements(tarpits)} }}\n"
+        f"\tset middlebox {{ type {fam.addr_type}; size {max(len(middleboxes), 1) * 2};"
+        f"{_elements(middleboxes)} }}\n"
         + "".join(chains)
         + "\tchain tarpit_tproxy {\n\t\ttype filter hook prerouting priority mangle;\n"
-        f"\t\t{fam.daddr} @tarpit meta l4proto tcp tproxy to :{TARPIT_PORT}\n\t}}\n"
+        f"\t\t{fam.daddr} @tarpit meta l4proto tcp tproxy to :{TARPIT_PORT}\n"
+        f"\t\t{fam.daddr} @middlebox meta l4proto tcp tproxy to :{MIDDLEBOX_PORT}\n\t}}\n"
         "\tchain input {\n\t\ttype filter hook input priority filter;\n"
         f'\t\tiifname "lo" accept\n\t\t{fam.daddr} {own} accept\n'
         f"\t\t{fam.daddr} vmap @behaviour\n\t\tdrop\n\t}}\n" + rewrite + "}\n"
     )
+
+
+def _service_ports(behaviour: Behaviour) -> dict[int, int]:
+    """Probed port -> the internal port of the server behind it, for one behaviour."""
+    return {port: internal_port(proto, port) for port, proto in behaviour.tcp_services.items()}
+
+
+def _map(pairs: dict[int, int]) -> str:
+    return "{ " + ", ".join(f"{k} : {v}" for k, v in sorted(pairs.items())) + " }"
 
 
 def guard_ruleset(router: bool) -> str:

@@ -124,6 +124,16 @@ def existing_namespaces() -> set[str]:
     return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
+def _kill_inside(netns: str) -> None:
+    """SIGKILL what still runs inside one of the testbed's namespaces: the children its
+    servers fork per connection (sshd, socat) outlive their parent's SIGTERM."""
+    out = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout
+    for word in out.split():
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(word), signal.SIGKILL)
+            _reap(int(word))
+
+
 def remove_testbed(record: dict[str, Any]) -> list[str]:
     """Kill a testbed's processes, delete its namespaces, files and record; return what it did."""
     done = []
@@ -134,6 +144,7 @@ def remove_testbed(record: dict[str, Any]) -> list[str]:
     present = existing_namespaces()
     for ns in record.get("namespaces", []):
         if ns in present:
+            _kill_inside(ns)
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
             done.append(f"deleted netns {ns}")
     shutil.rmtree(state_dir() / record["id"], ignore_errors=True)

@@ -17,6 +17,13 @@ of a row). Addresses are represented as in the reply record (``liveness.output.s
   ``target6`` and ``responder6``, fixed-size binary(16) in network byte order (null on IPv4 rows).
   IPv4-only readers keep working from the ``af = 4`` rows; :func:`upgrade_truth` gives files
   written before IPv6 (no ``af``) the new columns.
+- ``app_proto`` string: on a ``tcp_syn:PORT`` row, the protocol a real server speaks on that
+  port of that address once the handshake completes (``http``: answers a GET with
+  ``HTTP/1.x``; ``tls``: answers a ClientHello with a handshake record; ``ssh``: greets with
+  ``SSH-2.0-``; ``telnet``: sends IAC option negotiation, then a login prompt), ``""`` where
+  nothing answers data: closed ports, open ports without a service (accept, then close),
+  tarpits and ACKing middleboxes (``tcp_syn:random`` follows the behaviour's other ports, so
+  it is always ``""``), and every non-TCP row. Files written before it read as ``""``.
 
 ``SCHEDULE_SCHEMA``: one row per scheduled connectivity event and address family.
 
@@ -27,7 +34,7 @@ of a row). Addresses are represented as in the reply record (``liveness.output.s
 - ``af`` uint8: the family the row cuts (4 or 6; absent in files from before IPv6: 4).
 
 :func:`truth_text` turns a truth table into its textual form (for CSV): addresses as text in
-``target`` and ``responder`` (IPv6 compressed as RFC 5952 says), with ``af``.
+``target`` and ``responder`` (IPv6 compressed as RFC 5952 says), with ``af`` and ``app_proto``.
 """
 
 from __future__ import annotations
@@ -65,6 +72,7 @@ _TRUTH_FIELDS: list[pa.Field[pa.DataType]] = [
     pa.field("af", pa.uint8(), nullable=False),
     pa.field("target6", ADDR6, nullable=True),
     pa.field("responder6", ADDR6, nullable=True),
+    pa.field("app_proto", pa.string(), nullable=False),
 ]
 TRUTH_SCHEMA = pa.schema(_TRUTH_FIELDS)
 
@@ -73,6 +81,7 @@ _TEXT_FIELDS: list[pa.Field[pa.DataType]] = [
     *(f for f in _TRUTH_FIELDS[1:4]),
     pa.field("responder", pa.string(), nullable=False),
     *(f for f in _TRUTH_FIELDS[5:9]),
+    _TRUTH_FIELDS[11],
 ]
 TRUTH_TEXT_SCHEMA = pa.schema(_TEXT_FIELDS)
 
@@ -88,13 +97,16 @@ SCHEDULE_SCHEMA = pa.schema(_SCHEDULE_FIELDS)
 
 
 def upgrade_truth(table: pa.Table) -> pa.Table:
-    """A truth table in ``TRUTH_SCHEMA``, also from a file written before IPv6 (IPv4 rows)."""
+    """A truth table in ``TRUTH_SCHEMA``, also from a file written before IPv6 (IPv4 rows) or
+    before ``app_proto`` (``""``)."""
     n = table.num_rows
     if "af" not in table.column_names:
         table = table.append_column("af", pa.array(np.full(n, 4, dtype=np.uint8), pa.uint8()))
     for name in ("target6", "responder6"):
         if name not in table.column_names:
             table = table.append_column(name, pa.nulls(n, ADDR6))
+    if "app_proto" not in table.column_names:
+        table = table.append_column("app_proto", pa.array([""] * n, pa.string()))
     return table.select(TRUTH_SCHEMA.names).cast(TRUTH_SCHEMA)
 
 
