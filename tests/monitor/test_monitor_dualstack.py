@@ -55,7 +55,11 @@ def _af(obs: pa.Table, af: int) -> Any:
 
 
 def test_ipv6_island_and_peninsula_found_with_the_right_vps(dual_run: dict[str, Any]) -> None:
-    assert dual_run["ok"], dual_run["scheduled"]
+    found = [
+        (e["af"], e["kind"], e["scope"], e["found_events"], e["expected_events"])
+        for e in dual_run["scheduled"]
+    ]
+    assert dual_run["ok"], (found, dual_run["unexpected"])
     assert dual_run["unexpected"] == []
     by_row = {(e["af"], e["kind"], e["scope"]): e for e in dual_run["scheduled"]}
     assert by_row[(6, "island", "vp1")]["found_events"] == 1

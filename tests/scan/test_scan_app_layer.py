@@ -314,3 +314,45 @@ def test_sigkill_leaves_no_guard_and_cleanup_or_resume_removes_a_stranded_one(
     _scan(tb, tmp_path, "resumed", *slow, "--resume")
     assert not _guards(tb)
     assert not Path(f"{tmp_path / 'resumed.parquet'}.checkpoint.guard.json").exists()
+
+
+def test_probes_and_follow_ups_together_keep_to_the_rate(testbed: Testbed, tmp_path: Path) -> None:
+    """The follow-ups are charged to the scan's pacer: on the wire (a capture at the router),
+    no one-second window of what the scanner sent (probes, ACKs, RSTs) holds more than
+    1.03 x ``-r``, and the follow-ups are a good part of it."""
+    import numpy as np
+    from scapy.layers.inet import ICMP, IP, TCP, UDP
+    from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
+    from scapy.utils import PcapReader
+
+    tb = testbed
+    rate = 1000
+    pcap = tmp_path / "wire.pcap"
+    capture = capture_at_router(tb, "vp1", pcap)
+    try:
+        options = ("--app-layer", "-r", str(rate), "--retransmit-delay", "0", "--app-timeout", "1")
+        _scan(tb, tmp_path, "paced", *options, "-c", "2")
+        time.sleep(0.3)
+    finally:
+        stop(capture)
+    times: list[float] = []
+    follow_ups = 0
+    with PcapReader(str(pcap)) as packets:
+        for packet in packets:
+            scanner = (
+                TCP in packet
+                or UDP in packet
+                or (ICMP in packet and packet[ICMP].type == 8)
+                or ICMPv6EchoRequest in packet
+            )  # not the VP kernel's port unreachables and neighbour discovery
+            if scanner and (IP in packet or IPv6 in packet):
+                times.append(float(packet.time))
+                follow_ups += int(TCP in packet and not packet[TCP].flags.S)
+    meta = json.loads((tmp_path / "paced.json").read_text())
+    stamps = np.sort(np.array(times))
+    ends = np.searchsorted(stamps, stamps + 1.0, side="left")
+    busiest = int((ends - np.arange(stamps.size)).max())
+    assert follow_ups == meta["app_layer"]["acks_sent"] + meta["app_layer"]["rsts_sent"] > 500
+    assert stamps.size == meta["packets_sent"] + follow_ups
+    assert busiest <= 1.03 * rate, busiest
+    assert meta["rate_max_1s_pps"] <= 1.03 * rate

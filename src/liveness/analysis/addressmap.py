@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liveness.analysis.sets import ReplySets, mask24
-from liveness.analysis.taxonomy import APP_PROBES, KIND_UDP_VALID, LAYERS
+from liveness.analysis.taxonomy import KIND_UDP_VALID, LAYERS, UDP_PROBES
 
 __all__ = [
     "MAX_CELLS",
@@ -52,7 +52,7 @@ def address_cells(sets: ReplySets) -> tuple[dict[str, Any], npt.NDArray[np.uint8
         sets.network_blocks,
         mask24(sets.transport_active | sets.udp_active),
         mask24(sets.transport_alive | sets.udp_active),
-        mask24(sets.responders(APP_PROBES, [KIND_UDP_VALID])),
+        mask24(sets.responders(UDP_PROBES, [KIND_UDP_VALID])),
     ]
     cells = np.zeros(1 << cell_bits, dtype=np.uint8)
     base_cell = base >> (32 - cell_prefix_len)

@@ -45,6 +45,7 @@ from liveness.analysis.taxonomy import (
     KIND_UDP_INVALID,
     KIND_UDP_VALID,
     NEGATIVE_KINDS,
+    OTHER_UDP_PROBES,
     POSITIVE_KINDS,
     RANDOM_PORT_PROBE,
     REPLY_KINDS,
@@ -145,7 +146,8 @@ def per_probe(sets: ReplySets) -> dict[str, Any]:
     attempt 0.
     """
     result: dict[str, Any] = {}
-    for index, probe in enumerate(ALL_PROBES):
+    for probe in _probes(sets):
+        index = sets.probe_indices([probe])[0]
         replies = sets.partial.class_rows[class_of(index, 0, False) : class_of(index + 1, 0, False)]
         row = {"replies": int(replies.sum()), "alive": len(sets.responders([probe]))}
         for kind in REPLY_KINDS:
@@ -393,10 +395,18 @@ def conditional(sets: ReplySets) -> dict[str, Any]:
     }
 
 
+def _probes(sets: ReplySets, probes: tuple[str, ...] = ALL_PROBES) -> list[str]:
+    """``probes``, and ``udp:*`` (the generic UDP probes) when the input has replies to them."""
+    index = sets.probe_indices([OTHER_UDP_PROBES])[0]
+    rows = sets.partial.class_rows[class_of(index, 0, False) : class_of(index + 1, 0, False)]
+    return [*probes, *([OTHER_UDP_PROBES] if rows.sum() else [])]
+
+
 def application(sets: ReplySets) -> dict[str, Any]:
-    """Analysis 7: DNS and NTP application-active (any payload) vs application-alive (valid)."""
+    """Analysis 7: UDP application-active (any payload) vs application-alive (valid): DNS,
+    NTP, and the generic ``udp:PORT`` probes together as ``udp:*`` when the scan had them."""
     result: dict[str, Any] = {}
-    for probe in APP_PROBES:
+    for probe in _probes(sets, APP_PROBES):
         active, alive = sets.app_active(probe), sets.app_alive(probe)
         result[probe] = {
             "active": len(active),
@@ -413,7 +423,7 @@ def application(sets: ReplySets) -> dict[str, Any]:
 def retransmission(sets: ReplySets) -> dict[str, Any]:
     """Analysis 8: addresses found only through retransmissions, per probe and overall."""
     probes: dict[str, Any] = {}
-    for probe in ALL_PROBES:
+    for probe in _probes(sets):
         found = sets.responders([probe])
         first = sets.responders([probe], first_attempt_only=True)
         gain = found.difference_cardinality(first)

@@ -43,7 +43,6 @@ from liveness.analysis.address_book6 import AddressBook6, Words, merge_books, nu
 from liveness.analysis.bitmaps import drop_repeats, from_sorted, from_unsorted
 from liveness.analysis.source import iter_reply_batches
 from liveness.analysis.taxonomy import (
-    ALL_PROBES,
     APP_ACK,
     APP_ACTIVE,
     APP_DATA_OTHER,
@@ -69,6 +68,7 @@ from liveness.analysis.taxonomy import (
     UNKNOWN_PROBE,
     class_of,
     error_class_of,
+    probe_index,
 )
 from liveness.errors import InputError
 from liveness.output.schema import APP_CATEGORIES, REPLY_CATEGORIES
@@ -85,7 +85,6 @@ __all__ = [
 
 U32 = npt.NDArray[np.uint32]
 U64 = npt.NDArray[np.uint64]
-_PROBE_INDEX = {name: i for i, name in enumerate(ALL_PROBES)}
 _CATEGORY_INDEX = {name: i for i, name in enumerate(REPLY_CATEGORIES)}
 _UNREACH_CATEGORY = _CATEGORY_INDEX["icmp_unreach"]
 _APP_DATA, _APP_ACK, _APP_RST = (_CATEGORY_INDEX[name] for name in APP_CATEGORIES)
@@ -349,11 +348,15 @@ def _union_into(into: dict[int, BitMap], other: dict[int, BitMap]) -> None:
 
 
 def _dictionary_codes(
-    path: str, name: str, batch: pa.RecordBatch, index: dict[str, int], unknown: int
+    path: str,
+    name: str,
+    batch: pa.RecordBatch,
+    index: Callable[[str], int] | dict[str, int],
+    unknown: int,
 ) -> tuple[npt.NDArray[np.uint8], np.ndarray, list[str]]:
     """String column ``name`` as (lookup, codes, unknown names): ``lookup[codes]`` gives each
-    row's index by ``index`` (``unknown`` for names outside it); only the dictionary is looked
-    up, never the rows."""
+    row's index by ``index`` (a mapping, ``unknown`` for names outside it, or a function);
+    only the dictionary is looked up, never the rows."""
     column: pa.Array[Any] | pa.ChunkedArray[Any] = batch.column(name)
     if column.null_count:
         raise InputError(f"{path}: column {name!r} has {column.null_count} null value(s)")
@@ -363,7 +366,8 @@ def _dictionary_codes(
         column = pc.dictionary_encode(column)
     encoded = cast("pa.DictionaryArray[Any, Any]", column)
     names = encoded.dictionary.to_pylist()
-    lookup = np.array([index.get(str(n), unknown) for n in names], dtype=np.uint8)
+    find = index if callable(index) else (lambda n: index.get(n, unknown))
+    lookup = np.array([find(str(n)) for n in names], dtype=np.uint8)
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     unknown_names = [str(n) for n, i in zip(names, lookup, strict=True) if i == unknown]
     return lookup, codes, unknown_names
@@ -550,7 +554,7 @@ class Reducer:
         application rows get :data:`_APP_ROWS` or one more); and the lookups and codes."""
         path = self.path
         probe_of, probe_codes, unknown_probes = _dictionary_codes(
-            path, "probe", batch, _PROBE_INDEX, UNKNOWN_PROBE
+            path, "probe", batch, probe_index, UNKNOWN_PROBE
         )
         category_of, reply_codes, unknown = _dictionary_codes(
             path, "reply", batch, _CATEGORY_INDEX, 255

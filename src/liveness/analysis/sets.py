@@ -23,7 +23,6 @@ from liveness.analysis.bitmaps import from_sorted, from_unsorted
 from liveness.analysis.partial import ReplyPartial
 from liveness.analysis.taxonomy import (
     ALL_PROBES,
-    APP_PROBES,
     ERR_ROUTER,
     ERR_TARGET,
     FAMILIES,
@@ -34,9 +33,11 @@ from liveness.analysis.taxonomy import (
     KIND_UDP_VALID,
     N_PROBES,
     OTHER_PROBES,
+    OTHER_UDP_PROBES,
     POSITIVE_KINDS,
     REPLY_KINDS,
     TCP_PORT_PROBES,
+    UDP_PROBES,
     app_class_of,
     class_of,
     error_class_of,
@@ -48,7 +49,7 @@ __all__ = ["DEFAULT_PREFIX6", "ReplySets", "mask24", "union"]
 DEFAULT_PREFIX6 = 48
 
 #: Probe names by index; the last index stands for every probe outside the default set.
-ALL_PROBES_AND_UNKNOWN: tuple[str, ...] = (*ALL_PROBES, OTHER_PROBES)
+ALL_PROBES_AND_UNKNOWN: tuple[str, ...] = (*ALL_PROBES, OTHER_UDP_PROBES, OTHER_PROBES)
 _PROBE_INDEX = {name: i for i, name in enumerate(ALL_PROBES_AND_UNKNOWN)}
 #: ("r", (probe, kinds) pairs, first attempt only), ("e", error classes, None) or
 #: ("a", application classes, None)
@@ -276,7 +277,7 @@ class ReplySets:
     @cached_property
     def udp_active(self) -> BitMap:
         """Application-active for any UDP probe: any UDP payload in reply."""
-        return self.responders(APP_PROBES, [KIND_UDP_VALID, KIND_UDP_INVALID])
+        return self.responders(UDP_PROBES, [KIND_UDP_VALID, KIND_UDP_INVALID])
 
     def family_alive(self, family: str) -> BitMap:
         """Network-alive addresses found by the probes of ``family``."""

@@ -46,15 +46,19 @@ __all__ = [
     "N_KINDS",
     "N_PROBES",
     "OTHER_PROBES",
+    "OTHER_UDP_PROBE",
+    "OTHER_UDP_PROBES",
     "POSITIVE_KINDS",
     "PROBE_FAMILY",
     "RANDOM_PORT_PROBE",
     "REPLY_KINDS",
     "TCP_PORT_PROBES",
+    "UDP_PROBES",
     "UNKNOWN_PROBE",
     "app_class_of",
     "class_of",
     "error_class_of",
+    "probe_index",
 ]
 
 #: The probe types of the default probe set, in the order used everywhere (matrix rows, tables).
@@ -70,19 +74,39 @@ APP_PROBES: tuple[str, ...] = ("udp_dns", "udp_ntp")
 #: The eight probe types of the study (the random port only serves tarpit detection).
 CONDITIONAL_PROBES: tuple[str, ...] = ("icmp_echo", *TCP_PORT_PROBES, *APP_PROBES)
 ALL_PROBES: tuple[str, ...] = (*CONDITIONAL_PROBES, RANDOM_PORT_PROBE)
-#: Index given to probe names outside the default set: they count for "all", not for a family.
-UNKNOWN_PROBE = len(ALL_PROBES)
+#: The generic UDP probes (``udp:PORT[:PAYLOAD]``, ZMap's ``udp`` module), counted together as
+#: one more probe of the UDP family and of the application layer: any UDP answer makes the
+#: address application-active, a valid one (``app_valid``, where the payload has a parser)
+#: application-alive.
+OTHER_UDP_PROBES = "udp:*"
+OTHER_UDP_PROBE = len(ALL_PROBES)
+#: Index given to the other probe names outside the default set: they count for "all", not for
+#: a family.
+UNKNOWN_PROBE = OTHER_UDP_PROBE + 1
 N_PROBES = UNKNOWN_PROBE + 1
 #: The name the sets give the probes outside the default set (``tcp_syn:8080``, ...).
 OTHER_PROBES = "<unknown>"
+#: The UDP probes of the application-layer analyses: DNS, NTP and the generic ones.
+UDP_PROBES: tuple[str, ...] = (*APP_PROBES, OTHER_UDP_PROBES)
 #: Every TCP probe: the five ports, the random port, and other ports (outside the default set).
 ALL_TCP_PROBES: tuple[str, ...] = (*TCP_PORT_PROBES, RANDOM_PORT_PROBE, OTHER_PROBES)
 
 FAMILIES: dict[str, tuple[str, ...]] = {
     "icmp": ("icmp_echo",),
     "tcp": TCP_PORT_PROBES,
-    "udp": APP_PROBES,
+    "udp": UDP_PROBES,
 }
+
+
+def probe_index(name: str) -> int:
+    """A probe name's index: its place in :data:`ALL_PROBES`, :data:`OTHER_UDP_PROBE` for a
+    generic UDP probe (``udp:161:snmp``), else :data:`UNKNOWN_PROBE`."""
+    if name in _INDEX:
+        return _INDEX[name]
+    return OTHER_UDP_PROBE if name.startswith("udp:") else UNKNOWN_PROBE
+
+
+_INDEX = {name: i for i, name in enumerate(ALL_PROBES)}
 PROBE_FAMILY: dict[str, str] = {p: f for f, probes in FAMILIES.items() for p in probes}
 
 #: Reply kinds: what a reply row says about its responder, independent of the probe.

@@ -13,9 +13,11 @@ Topology (every address inside 198.18.0.0/15, and with IPv6 inside 2001:2::/48):
   on both families; snmpd answers SNMP, and the testbed's UDP responder the other UDP
   services (SSDP, memcached, portmapper, NetBIOS, CoAP). nginx (HTTP, TLS), sshd and socat
   (a Telnet banner) are the TCP services, behind a stateless port rewrite (``tcp_servers.py``);
-  ACKing middleboxes are a second transparent listener. ``tcp_synack_retries = 0``: a SYN-ACK
-  is sent once (a tarpit or middlebox stays quiet; a half-open connection lives about 1 s, so
-  a stateless scanner must ACK within that; a scanner retransmits its SYN, not the server).
+  ACKing middleboxes are a second transparent listener. A testbed with TCP services or
+  middleboxes (made for ``--app-layer``) sets ``tcp_synack_retries = 0``: a SYN-ACK is sent
+  once (a tarpit or middlebox stays quiet; a half-open connection lives about 1 s, so a
+  stateless scanner must ACK within that; a scanner retransmits its SYN, not the server).
+  Other testbeds keep the kernel's SYN-ACK retransmissions, as before.
 - IPv6 AnyIP accepts any address, but the kernel sources an ICMPv6 error (port unreachable,
   admin-prohibited) from the failing packet's destination only when that address is assigned
   to an interface (and assigning thousands costs time quadratic in their number); so the
@@ -232,8 +234,11 @@ def bring_up(
         "net.core.somaxconn": "65535",
         "net.ipv4.tcp_max_syn_backlog": "65535",
         "net.ipv4.tcp_syncookies": "1",
-        "net.ipv4.tcp_synack_retries": "0",
     }
+    if plan.tcp_services or any(
+        plan.spec.behaviours[name].middlebox for name in plan.behaviour_names
+    ):
+        inet_sysctls["net.ipv4.tcp_synack_retries"] = "0"
     router_sysctls = {**ICMP_SYSCTLS, **common, "net.ipv4.ip_forward": "1"}
     if v6:
         router_sysctls["net.ipv6.conf.all.forwarding"] = "1"
