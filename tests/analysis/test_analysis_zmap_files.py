@@ -285,6 +285,7 @@ def test_cli_notes_missing_fields_and_refuses_bad_specs(
     code, _, err = run_cli(["analyze", f"{path}:tcp_syn:80"], capsys)
     assert code == 0, err
     assert "ZMap file without classification" in err
+    assert "records no retransmission attempt" in err  # analysis 8 cannot see them
     code, _, err = run_cli(["analyze", f"{path}:nosuch_probe"], capsys)
     assert code == 2 and "nosuch_probe" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli(["analyze", f"{tmp_path}/gone.csv:icmp_echo"], capsys)

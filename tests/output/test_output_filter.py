@@ -163,6 +163,7 @@ def test_integer_comparisons_match_python(field: str, op: str, value: int) -> No
         ("success 1", r"expected a comparison"),
         ("", r"empty filter"),
         ("1 = ttl", r"expected a field name or '\(', found '1' at position 1"),
+        ("banner = SSH", r"field 'banner' holds bytes: filter on app_proto"),
     ],
 )
 def test_syntax_errors_name_the_position(text: str, message: str) -> None:

@@ -105,6 +105,7 @@ def check_zmap_inputs(scans: tuple[str, ...]) -> None:
     (else InputError); a file lacking fields some analyses need gets one note line."""
     from liveness.probes.registry import parse_probes
 
+    zmap_inputs = False
     for scan in scans:
         source = parse_zmap_spec(scan)
         if source is None:
@@ -117,12 +118,18 @@ def check_zmap_inputs(scans: tuple[str, ...]) -> None:
             raise InputError(f"{scan}: {source.probe!r} is not a probe ({reason})") from None
         if names != [source.probe]:
             raise InputError(f"{scan}: give one probe per ZMap file (e.g. FILE:tcp_syn:443)")
+        zmap_inputs = True
         try:
             note = missing_fields_note(source)
         except InputError:
             continue  # reported with the file's analysis
         if note:
             log(f"liveness: note: {note}")
+    if zmap_inputs:
+        log(
+            "liveness: note: ZMap output records no retransmission attempt: its replies count "
+            "as answers to the first probe (analysis 8 finds no gain in them)"
+        )
 
 
 def summarize_scans(

@@ -237,6 +237,11 @@ class _Parser:
             return pc.field(name + _IPV6), pa.scalar(packed, ADDR6)
         if kind == "addr6":
             return self._bad_value(name, token, "an IPv6 address")
+        if kind == "bytes":
+            raise InputError(
+                f"{self.flag}: field {name!r} holds bytes: filter on app_proto (http, tls, "
+                f"ssh, telnet, text, binary) instead: {self.text!r}"
+            )
         if kind == "str":
             return field, pa.scalar(raw, pa.string())
         if kind == "bool":
