@@ -47,7 +47,6 @@ def synacks(ctx: ScanContext, probes: list, size: int, six: bool) -> tuple[np.nd
     for probe in probes:
         sent = probe.build6(ctx, targets, 0) if six else probe.build(ctx, targets, 0)
         parts.append(synthesize(sent, "synack"))
-    width = max(p.shape[1] for p in parts)
     frames = np.zeros((sum(len(p) for p in parts), SNAPLEN), np.uint8)
     lengths = np.zeros(len(frames), np.uint32)
     row = 0
@@ -55,7 +54,6 @@ def synacks(ctx: ScanContext, probes: list, size: int, six: bool) -> tuple[np.nd
         frames[row : row + len(part), : part.shape[1]] = part
         lengths[row : row + len(part)] = part.shape[1]
         row += len(part)
-    del width
     return frames, lengths
 
 

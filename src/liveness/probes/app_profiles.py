@@ -260,7 +260,6 @@ _PRINTABLE[[0x09, 0x0A, 0x0D]] = True
 def recognise(payload: NDArray[np.uint8], lengths: NDArray[np.int64]) -> NDArray[np.int64]:
     """The :data:`APP_PROTOS` code of each answer's first bytes (``payload`` ``(n, >= 8)``,
     ``lengths`` the bytes each row holds; 0 where a row holds none)."""
-    n = payload.shape[0]
     if payload.shape[1] < 8:
         payload = np.pad(payload, ((0, 0), (0, 8 - payload.shape[1])))
     codes = np.where(lengths > 0, _CODE["binary"], _CODE[""]).astype(np.int64)
@@ -278,7 +277,6 @@ def recognise(payload: NDArray[np.uint8], lengths: NDArray[np.int64]) -> NDArray
         ("http", _starts(payload, lengths, b"HTTP/1.")),
     ):
         codes[hit] = _CODE[name]
-    del n
     return codes
 
 

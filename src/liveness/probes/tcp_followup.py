@@ -134,24 +134,22 @@ def tcp_frames(
     if payload.shape[1]:
         inside = np.arange(payload.shape[1]) < payload_len[:, None]
         frames[:, l4 + 20 :] = np.where(inside, payload, 0)
-    # The pseudo-header (addresses, protocol, length) and the segment, summed as one row.
+    # The pseudo-header and the segment, summed as one row: IPv4 (RFC 793) is the addresses,
+    # a zero byte, the protocol and the 16-bit length; IPv6 (RFC 8200 8.1) the addresses, the
+    # 32-bit length, three zero bytes and the next header.
     addresses = frames[:, 22:54] if six else frames[:, 26:34]
-    pseudo = np.zeros((n, addresses.shape[1] + 4), np.uint8)
-    pseudo[:, : addresses.shape[1]] = addresses
-    pseudo[:, -4:] = (
-        (segment_len.astype(">u4")).view(np.uint8).reshape(n, 4)
-        if six
-        else np.column_stack(
-            [
-                np.zeros(n, np.uint8),
-                np.full(n, PROTO_TCP, np.uint8),
-                segment_len.astype(">u2").view(np.uint8).reshape(n, 2),
-            ]
-        )
-    )
+    tail = np.zeros((n, 8 if six else 4), np.uint8)
     if six:
-        pseudo = np.concatenate([pseudo, np.zeros((n, 4), np.uint8)], axis=1)
-        pseudo[:, -1] = PROTO_TCP
-    _put(frames, l4 + 16, ">u2", checksum_rows(np.concatenate([pseudo, frames[:, l4:]], axis=1)))
+        tail[:, 0:4] = segment_len.astype(">u4").view(np.uint8).reshape(n, 4)
+        tail[:, 7] = PROTO_TCP
+    else:
+        tail[:, 1] = PROTO_TCP
+        tail[:, 2:4] = segment_len.astype(">u2").view(np.uint8).reshape(n, 2)
+    _put(
+        frames,
+        l4 + 16,
+        ">u2",
+        checksum_rows(np.concatenate([addresses, tail, frames[:, l4:]], axis=1)),
+    )
     lengths = (l4 + segment_len).astype(np.uint32)
     return frames, lengths
