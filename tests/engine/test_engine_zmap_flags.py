@@ -83,6 +83,14 @@ def test_notes_and_user_metadata_reach_the_metadata_settings(tmp_path: Path) -> 
     assert _describe(None, None) == {}
 
 
+def _refused_in_one_line(tmp_path: Path, allow: Path, argv: list[str], message: str) -> None:
+    """A dry run with ``argv`` exits 2 with one line holding ``message``, no traceback."""
+    done = run("scan", "-d", "-w", str(allow), *argv, "198.18.0.0/30", cwd=tmp_path)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -101,10 +109,7 @@ def test_notes_and_user_metadata_reach_the_metadata_settings(tmp_path: Path) -> 
 def test_bad_zmap_flags_say_what_is_wrong(
     tmp_path: Path, allow: Path, argv: list[str], message: str
 ) -> None:
-    done = run("scan", "-d", "-w", str(allow), *argv, "198.18.0.0/30", cwd=tmp_path)
-    assert done.returncode == 2
-    assert message in done.stderr and "Traceback" not in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
+    _refused_in_one_line(tmp_path, allow, argv, message)
 
 
 def test_the_listings_name_every_probe_module_and_field(tmp_path: Path) -> None:
@@ -176,10 +181,7 @@ def test_bad_source_ports(tmp_path: Path, allow: Path, ports: str, message: str)
 def test_bad_run_limits_say_what_is_wrong(
     tmp_path: Path, allow: Path, argv: list[str], message: str
 ) -> None:
-    done = run("scan", "-d", "-w", str(allow), *argv, "198.18.0.0/30", cwd=tmp_path)
-    assert done.returncode == 2
-    assert message in done.stderr and "Traceback" not in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
+    _refused_in_one_line(tmp_path, allow, argv, message)
 
 
 def test_a_dry_run_accepts_the_run_limits(tmp_path: Path, allow: Path) -> None:

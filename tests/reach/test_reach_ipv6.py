@@ -21,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from observation_rows import Row, observation_table
 
 from cli_runner import run_cli
 from liveness.output import REPLY_SCHEMA, open_writer
@@ -28,31 +29,14 @@ from liveness.reach.blocks import block_keys6, block_names6
 from liveness.reach.detect import DetectParams, detect
 from liveness.reach.families import cross_family
 from liveness.reach.island_mask import detect_with_island_mask
-from liveness.reach.observation import OBSERVATION_SCHEMA
 from liveness.reach.report import render_report
 from liveness.reach.rir import read_census
 from liveness.reach.scans import observations_from_scans
 
 NS = 1_000_000_000
-Row = tuple[str, str, int, int, int, str]  # vp, target, af, t0, t1, status
 V4 = [f"10.0.{i}.0/24" for i in range(10)]
 V6 = [f"2001:db8:{i:x}::/48" if i else "2001:db8::/48" for i in range(10)]
 END, CUT = 3960, (1320, 2640)
-
-
-def table(rows: list[Row]) -> pa.Table:
-    vp, target, af, t0, t1, status = (list(c) for c in zip(*rows, strict=True))
-    return pa.table(
-        {
-            "vp": pa.array(vp).dictionary_encode(),
-            "target": pa.array(target).dictionary_encode(),
-            "af": pa.array(af, pa.uint8()),
-            "t0": pa.array(t0, pa.int64()),
-            "t1": pa.array(t1, pa.int64()),
-            "status": pa.array(status).dictionary_encode(),
-        },
-        schema=OBSERVATION_SCHEMA,
-    )
 
 
 def world(x_ipv4_island: bool = False) -> list[Row]:
@@ -83,7 +67,7 @@ def events_of(found: Any) -> list[tuple[str, str, int, int, int, list[str]]]:
 
 
 def test_ipv6_island_and_no_ipv4_event() -> None:
-    found = detect_with_island_mask(table(world()), PARAMS)
+    found = detect_with_island_mask(observation_table(world()), PARAMS)
     assert events_of(found) == [("island", "x", 6, 1320, 2640, [])]
     assert [e for e in found.events.to_pylist() if e["af"] == 4] == []  # IPv4 view: no event
     (island,) = found.events.to_pylist()
@@ -95,13 +79,13 @@ def test_ipv6_island_and_no_ipv4_event() -> None:
 
 
 def test_without_the_mask_the_lost_ipv6_blocks_are_peninsulas() -> None:
-    found = detect(table(world()), PARAMS)
+    found = detect(observation_table(world()), PARAMS)
     expected = [("peninsula", block, 6, 1320, 2640, ["x"]) for block in V6[2:]]
     assert events_of(found) == sorted([*expected, ("island", "x", 6, 1320, 2640, [])])
 
 
 def test_own_blocks_per_family() -> None:
-    obs = table(world())
+    obs = observation_table(world())
     # An IPv4 block of its own does not stop x being an IPv6 island (it reaches no IPv6 block
     # by that name); its own IPv6 block, reached, keeps it an island.
     for blocks in ({"x": "10.0.0.0/24"}, {"x": ("10.0.0.0/24", "2001:db8::/48")}):
@@ -115,13 +99,13 @@ def test_own_blocks_per_family() -> None:
 
 
 def test_cross_family_says_island_of_one_core_of_the_other() -> None:
-    obs = table(world())
+    obs = observation_table(world())
     found = detect_with_island_mask(obs, PARAMS)
     assert cross_family(obs, found).to_pylist() == [
         {"vp": "x", "af": 6, "start": 1320, "end": 2640, "other_af": 4, "other": "core",
          "reached": 10, "measured": 10},
     ]  # fmt: skip
-    both = table(world(x_ipv4_island=True))
+    both = observation_table(world(x_ipv4_island=True))
     found = detect_with_island_mask(both, PARAMS)
     assert events_of(found) == [
         ("island", "x", 4, 1320, 2640, []),
@@ -132,13 +116,13 @@ def test_cross_family_says_island_of_one_core_of_the_other() -> None:
         (4, "island", 2, 10),  # during [1320, 2640) x saw 2 blocks up and 8 down, each family
         (6, "island", 2, 10),
     ]
-    v6_only = table([r for r in world() if r[2] == 6])  # x measured no IPv4 at all
+    v6_only = observation_table([r for r in world() if r[2] == 6])  # x measured no IPv4 at all
     found = detect_with_island_mask(v6_only, PARAMS)
     assert [r["other"] for r in cross_family(v6_only, found).to_pylist()] == ["unmeasured"]
 
 
 def test_report_states_the_ipv6_island_in_the_ipv4_core() -> None:
-    obs = table(world())
+    obs = observation_table(world())
     page = render_report(obs, detect_with_island_mask(obs, PARAMS), timelines=0)
     assert (
         "<b>x</b> was an IPv6 island from 1970-01-01 00:22 for 1320 s while a member of the "

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from observation_rows import observation_table
 
 from chromium import chromium, screenshot
 from cli_runner import run_cli
@@ -40,21 +41,6 @@ def benchmark() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def table(rows: list[tuple[str, str, int, int, int, str]]) -> pa.Table:
-    vp, target, af, t0, t1, status = (list(c) for c in zip(*rows, strict=True))
-    return pa.table(
-        {
-            "vp": pa.array(vp).dictionary_encode(),
-            "target": pa.array(target).dictionary_encode(),
-            "af": pa.array(af, pa.uint8()),
-            "t0": pa.array(t0, pa.int64()),
-            "t1": pa.array(t1, pa.int64()),
-            "status": pa.array(status).dictionary_encode(),
-        },
-        schema=OBSERVATION_SCHEMA,
-    )
 
 
 def block_name(af: int, i: int) -> str:
@@ -88,7 +74,7 @@ def sections(page: str) -> list[str]:
 
 
 def test_event_groups_rank_by_blocks_times_duration() -> None:
-    found = detect(table(planted()), PARAMS)
+    found = detect(observation_table(planted()), PARAMS)
     groups = event_groups(found.events)
     sizes = zip(groups.blocks.tolist(), (groups.block_s // groups.blocks).tolist(), strict=True)
     assert list(sizes) == RANKED
@@ -105,7 +91,7 @@ def test_event_groups_of_no_event() -> None:
 
 @pytest.mark.parametrize("n", [0, 1, 3, 6, 50])
 def test_detail_shows_exactly_the_n_largest(n: int) -> None:
-    obs = table(planted())
+    obs = observation_table(planted())
     page = render_report(obs, detect(obs, PARAMS), detail=n)
     titles = sections(page)
     assert len(titles) == min(n, 6)
@@ -116,7 +102,7 @@ def test_detail_shows_exactly_the_n_largest(n: int) -> None:
 
 
 def test_overview_per_family_with_islands() -> None:
-    obs = table(planted(4, island=True) + planted(6))
+    obs = observation_table(planted(4, island=True) + planted(6))
     page = render_report(obs, detect_with_island_mask(obs, PARAMS), detail=2)
     v4 = page.split("<h2>Overview: IPv4</h2>")[1].split("<h2>Overview: IPv6</h2>")[0]
     v6 = page.split("<h2>Overview: IPv6</h2>")[1].split("<h2>Vantage points across")[0]
@@ -166,7 +152,7 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
 
 def test_cli_detail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     obs_path = tmp_path / "obs.parquet"
-    pq.write_table(table(planted()), obs_path)
+    pq.write_table(observation_table(planted()), obs_path)
     out = tmp_path / "reach.html"
     base = ["reach", "report", str(obs_path), "-o", str(out), "--round", "0"]
     code, stdout, err = run_cli([*base, "--min-duration", "0", "--detail", "4", "--json"], capsys)

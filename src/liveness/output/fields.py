@@ -59,7 +59,7 @@ import pyarrow.compute as pc
 
 from liveness.errors import InputError
 from liveness.output.addresses import format_dotted, format_ipv6, join_strings
-from liveness.output.schema import ADDR6, APP_COLUMNS, BASE_COLUMNS, REPLY_COLUMNS
+from liveness.output.schema import ADDR6, APP_COLUMNS, APP_DEFAULTS, BASE_COLUMNS, REPLY_COLUMNS
 
 __all__ = [
     "ALL_FIELDS",
@@ -384,16 +384,11 @@ _REPLY_KINDS: dict[str, str] = {
 
 def _app_column(name: str) -> Deriver:
     """An application column, or its default where the batch has none (an older file)."""
-    defaults: dict[str, Any] = {
-        "app_active": pa.scalar(False),
-        "app_proto": pa.scalar(""),
-        "banner": pa.scalar(None, pa.binary()),
-    }
 
     def derive_app(batch: pa.RecordBatch, _ctx: FieldContext) -> pa.Array[Any]:
         if name in batch.schema.names:
             return batch.column(name)
-        return _array(pa.repeat(defaults[name], batch.num_rows))
+        return _array(pa.repeat(APP_DEFAULTS[name], batch.num_rows))
 
     return derive_app
 

@@ -39,7 +39,7 @@ from liveness.output.addresses import parse_dotted, parse_ipv6
 from liveness.output.banners import banner_from_hex, banner_from_json
 from liveness.output.fields import FIELD_KINDS
 from liveness.output.journal import read_journal
-from liveness.output.schema import ADDR6, APP_COLUMNS, REPLY_COLUMNS, REPLY_SCHEMA
+from liveness.output.schema import ADDR6, APP_COLUMNS, APP_DEFAULTS, REPLY_COLUMNS, REPLY_SCHEMA
 from liveness.output.text import complete_lines_end
 from liveness.output.writers import format_for_path, journal_path, partial_path
 from liveness.targets.inputs import check_input_file
@@ -51,11 +51,7 @@ _ARROW_ERRORS = (OSError, pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.Arrow
 _OPTIONAL = ("af", "target6", "responder6", *APP_COLUMNS)
 """Columns a file may lack: those of ``reply/2`` (it is then read as all IPv4) and the
 application columns (a scan without ``--app-layer``, or ``reply/2``: read as their defaults)."""
-_APP_DEFAULTS: dict[str, Any] = {
-    "app_active": pa.scalar(False),
-    "app_proto": pa.scalar(""),
-    "banner": pa.scalar(None, pa.binary()),
-}
+
 _FAMILY_OF = {"target": "target6", "responder": "responder6"}
 
 
@@ -176,7 +172,7 @@ def _to_reply(
             found = ipv6[field.name]
             arrays.append(pa.nulls(batch.num_rows, ADDR6) if found is None else found)
             continue
-        if field.name in _APP_DEFAULTS:
+        if field.name in APP_DEFAULTS:
             arrays.append(_app_column(batch, field, where, banner_text))
             continue
         column = ipv4[field.name] if field.name in ipv4 else batch.column(field.name)
@@ -202,13 +198,13 @@ def _app_column(
 ) -> pa.Array[Any]:
     """An application column: the file's (banners decoded from text), or its default."""
     if field.name not in batch.schema.names:
-        return _array(pa.repeat(_APP_DEFAULTS[field.name], batch.num_rows)).cast(field.type)
+        return _array(pa.repeat(APP_DEFAULTS[field.name], batch.num_rows)).cast(field.type)
     column = batch.column(field.name)
     where_column = f"{where}: column {field.name!r}"
     if field.name == "banner" and _is_text(column):
         decode = banner_from_json if banner_text == "json" else banner_from_hex
         return decode(column, where_column)
-    filled = pc.fill_null(column, _APP_DEFAULTS[field.name]) if field.name != "banner" else column
+    filled = pc.fill_null(column, APP_DEFAULTS[field.name]) if field.name != "banner" else column
     try:
         return _array(filled).cast(field.type)
     except _ARROW_ERRORS as exc:

@@ -44,12 +44,15 @@ the application columns (``reply/2``, or a scan without ``--app-layer``) with th
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 
 __all__ = [
     "ADDR6",
     "APP_CATEGORIES",
     "APP_COLUMNS",
+    "APP_DEFAULTS",
     "BASE_COLUMNS",
     "REPLY_CATEGORIES",
     "REPLY_COLUMNS",
@@ -115,6 +118,13 @@ REPLY_SCHEMA = pa.schema(
 REPLY_COLUMNS: tuple[str, ...] = tuple(REPLY_SCHEMA.names)
 APP_COLUMNS: tuple[str, ...] = ("app_active", "app_proto", "banner")
 """The application-layer columns: written by default only by ``--app-layer`` scans."""
+APP_DEFAULTS: dict[str, Any] = {
+    "app_active": pa.scalar(False),
+    "app_proto": pa.scalar(""),
+    "banner": pa.scalar(None, pa.binary()),
+}
+"""Each application column's value where a file or batch has none (every row not answering
+an ``--app-layer`` follow-up)."""
 BASE_COLUMNS: tuple[str, ...] = tuple(n for n in REPLY_COLUMNS if n not in APP_COLUMNS)
 """The columns a writer writes by default (without ``--app-layer``)."""
 
