@@ -7,8 +7,9 @@ twice, so 45% of rows answer a retransmission; an alive address answers about fo
 hence ``--rows-per-host`` 8 by default. The analysis cost grows with addresses, the reduction
 cost with rows, so fewer rows per host is slower per row.
 
-The rows are written as Parquet files in a temporary directory (generation is not timed); the
-script runs :func:`liveness.analysis.summarize`'s two steps on them and prints one JSON object:
+The rows are written as Parquet files in a temporary directory, as a scan without
+``--app-layer`` writes them (its columns, its codec; generation is not timed); the script runs
+:func:`liveness.analysis.summarize`'s two steps on them and prints one JSON object:
 ``rows``, ``seconds``, ``rows_per_s``, ``rows_per_s_per_core``, ``cpu_seconds`` and
 ``rows_per_cpu_s`` (this process's CPU time, threads included: a fairer per-core figure on a
 shared machine; null with Dask workers, whose CPU time is elsewhere), ``seconds_reduce``,
@@ -52,7 +53,11 @@ from liveness.analysis.summary import (
     reduce_files,
     summary_from_parts,
 )
-from liveness.output.schema import REPLY_SCHEMA
+from liveness.output.schema import BASE_COLUMNS, REPLY_SCHEMA
+from liveness.output.writers import PARQUET_COMPRESSION
+
+# what a scan without --app-layer writes
+SCAN_SCHEMA = pa.schema([REPLY_SCHEMA.field(name) for name in BASE_COLUMNS])
 
 CHUNK = 1 << 20
 # (probe, reply, icmp_code, from_router, app_valid, weight): share of reply rows
@@ -162,7 +167,7 @@ def generate_chunk(
         columns["target6"] = ipv6_of(target)
         columns["responder6"] = ipv6_of(responder.astype(np.uint32))
         columns["target"] = columns["responder"] = pa.array(np.zeros(rows, dtype=np.uint32))
-    return pa.Table.from_pydict(columns, schema=REPLY_SCHEMA)
+    return pa.Table.from_pydict(columns, schema=SCAN_SCHEMA)
 
 
 def _alive_blocks(rng: np.random.Generator, count: int, density: float) -> np.ndarray:
@@ -353,7 +358,7 @@ def generate(
     left = rows
     for i in range(files):
         path = os.path.join(directory, f"replies{family}-{i:03d}.parquet")
-        with pq.ParquetWriter(path, REPLY_SCHEMA) as writer:
+        with pq.ParquetWriter(path, SCAN_SCHEMA, compression=PARQUET_COMPRESSION) as writer:
             in_file = min(per_file, left)
             while in_file > 0:
                 n = min(CHUNK, in_file)

@@ -20,8 +20,10 @@ protocol of its data), which merge like the others.
 
 IPv4 and IPv6 rows reduce to partials of their own (a :class:`Reduction` holds both). In an
 IPv6 partial a bitmap holds ids, not addresses: indices into the partial's
-:class:`~.address_book6.AddressBook6`, so the same set algebra serves both families.
-Merging IPv6 partials merges their books and renumbers the bitmaps (:meth:`ReplyPartial.merge`).
+:class:`~.address_book6.AddressBook6`, so the same set algebra serves both families. The
+reduction numbers each batch's IPv6 addresses and then runs the IPv4 path on the ids. Partials
+sharing a book union as they are; merging one with another book numbers its addresses in ours
+and renumbers its bitmaps (:meth:`ReplyPartial.merge`).
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyroaring import BitMap
 
-from liveness.analysis.address_book6 import AddressBook6, Words, merge_books, number128, words6
-from liveness.analysis.bitmaps import drop_repeats, from_sorted, from_unsorted
+from liveness.analysis.address_book6 import AddressBook6, Words, words6
+from liveness.analysis.bitmaps import from_unsorted
 from liveness.analysis.source import iter_reply_batches
 from liveness.analysis.taxonomy import (
     APP_ACK,
@@ -223,30 +225,29 @@ class ReplyPartial:
         self.unknown_probes |= other.unknown_probes
 
     def _renumber_for(self, other: ReplyPartial) -> ReplyPartial:
-        """Merge ``other``'s book into this one; ``other`` with its bitmaps renumbered to it."""
+        """``other`` with ids of this partial's book (``other`` itself when the book is shared;
+        this partial takes ``other``'s book while it has no address of its own). The
+        addresses new to our book are added to it; our ids never change."""
         if other.book6 is self.book6:
             return other
-        book, (mine, theirs) = merge_books([self.book6, other.book6])
-        if len(book) != len(self.book6):  # new addresses came between ours: renumber ours
-            self.responders = renumber(self.responders, mine)
-            self.error_targets = renumber(self.error_targets, mine)
-            self.app_responders = renumber(self.app_responders, mine)
-        self.book6 = book
-        renumbered = ReplyPartial(
+        if len(self.book6) == 0:
+            self.book6 = other.book6
+            return other
+        table = self.book6.number(other.book6.words)
+        return ReplyPartial(
             rows=other.rows,
             class_rows=other.class_rows,
             error_rows=other.error_rows,
-            responders=renumber(other.responders, theirs),
-            error_targets=renumber(other.error_targets, theirs),
+            responders=renumber(other.responders, table),
+            error_targets=renumber(other.error_targets, table),
             app_rows=other.app_rows,
-            app_responders=renumber(other.app_responders, theirs),
+            app_responders=renumber(other.app_responders, table),
             target_min=other.target_min,
             target_max=other.target_max,
             unknown_probes=other.unknown_probes,
             af=6,
-            book6=book,
+            book6=self.book6,
         )
-        return renumbered
 
     def bitmap_bytes(self) -> int:
         """The size of every bitmap (roaring's own count)."""
@@ -287,12 +288,12 @@ class ReplyPartial:
         return part
 
 
-def renumber(bitmaps: dict[int, BitMap], table: npt.NDArray[np.int64]) -> dict[int, BitMap]:
-    """``bitmaps`` with every id ``i`` replaced by ``table[i]`` (an increasing table)."""
+def renumber(bitmaps: dict[int, BitMap], table: U32) -> dict[int, BitMap]:
+    """``bitmaps`` with every id ``i`` replaced by ``table[i]``."""
     renumbered = {}
     for key, bitmap in bitmaps.items():
         ids = np.frombuffer(bitmap.to_array(), dtype=np.uint32)
-        renumbered[key] = from_sorted(table.take(ids).astype(np.uint32))
+        renumbered[key] = from_unsorted(table.take(ids), in_place=True)
     return renumbered
 
 
@@ -458,25 +459,30 @@ class Reducer:
     at most ``FLUSH_EVERY`` batches of addresses besides the bitmaps.
 
     IPv6 batches (``af=6``, with ``target6``/``responder6`` in place of ``target``/
-    ``responder``) get a class per row instead (:meth:`_add6`); a flush numbers the window's
-    addresses (:func:`~.address_book6.number128`), which sorts them into book order, so that
-    each class's ids come out sorted by a stable partition on the class. The windows' books
-    are merged and their bitmaps renumbered once, by :meth:`finish`. IPv6 windows are shorter
-    (``FLUSH_EVERY6``): their addresses are 16 bytes.
+    ``responder``) take the same path with ids for addresses: the book numbers every row's
+    responder and each ICMP error row's target (an error's target is its responder when their
+    ids are equal).
 
     Application rows (``--app-layer``) are picked out by their class (one value for all of
     them, :data:`_APP_ROWS`) and reduced by :meth:`_app_groups` into application classes.
     """
 
     FLUSH_EVERY = 64
-    FLUSH_EVERY6 = 8
 
     def __init__(
-        self, path: str, *, window: Window | None = None, counters: bool = True, af: int = 4
+        self,
+        path: str,
+        *,
+        window: Window | None = None,
+        counters: bool = True,
+        af: int = 4,
+        book6: AddressBook6 | None = None,
     ) -> None:
         """``window``: keep only the addresses in ``[low, high)`` (one pass of several, see
         :func:`~.summary.summarize`; IPv4 only); ``counters``: count rows per class (one pass
-        only); ``af``: the family of the batches added (4 or 6)."""
+        only); ``af``: the family of the batches added (4 or 6); ``book6``: the IPv6 book to
+        number in (shared by the files of a run, so that their partials union as they are;
+        a new one by default)."""
         if af not in (4, 6) or (af == 6 and window is not None):
             raise ValueError(f"af {af}, window {window}: IPv4 with any window, IPv6 without")
         self.path = path
@@ -484,20 +490,15 @@ class Reducer:
         self.counters = counters
         self.af = af
         self.partial = ReplyPartial(af=af)
+        if af == 6:
+            self.partial.book6 = book6 if book6 is not None else AddressBook6()
         # per (0 = responders / 1 = error targets / 2 = application responders): group ->
         # address chunks not yet in bitmaps
         self._pending: tuple[dict[int, list[U32]], ...] = ({}, {}, {})
         self._batches = 0
-        # IPv6: per row of the window, its group (class, N_CLASSES + error class, or
-        # N_CLASSES + N_ERROR_CLASSES + application class) and address
-        self._pending6: list[tuple[npt.NDArray[np.uint16], Words]] = []
-        self._windows6: list[ReplyPartial] = []
 
     def _flush(self) -> None:
         """Turn the addresses set aside into bitmaps and union them into the partial."""
-        if self.af == 6:
-            self._flush6()
-            return
         for which, into in enumerate(self.partial.bitmap_dicts()):
             pending = self._pending[which]
             for group in sorted(pending):
@@ -507,38 +508,6 @@ class Reducer:
                 bitmap = from_unsorted(values, in_place=True)
                 into[group] = into[group] | bitmap if group in into else bitmap
         self._batches = 0
-
-    def _flush6(self) -> None:
-        """Number the window's IPv6 addresses; keep its bitmaps (of the window's own ids)."""
-        self._batches = 0
-        if not self._pending6:
-            return
-        groups, words = (np.concatenate(part) for part in zip(*self._pending6, strict=True))
-        self._pending6 = []
-        numbering = number128(words)
-        del words
-        sorted_groups = groups.take(numbering.order)
-        sizes = np.bincount(sorted_groups, minlength=N_CLASSES + N_ERROR_CLASSES + N_APP_CLASSES)
-        # (group, id) in one uint64, sorted: each group's ids in a row, in order
-        combined = sorted_groups.astype(np.uint64)
-        combined <<= np.uint64(32)
-        combined |= numbering.sorted_ids
-        del sorted_groups
-        combined.sort()
-        ids = combined.astype(np.uint32)  # the low 32 bits: the ids
-        window = ReplyPartial(af=6, book6=numbering.book)
-        start = 0
-        for group, size in enumerate(sizes.tolist()):
-            if size:  # one group's ids, sorted (book order), duplicates adjacent
-                values = drop_repeats(ids[start : start + size])
-                if group < N_CLASSES:
-                    window.responders[group] = from_sorted(values)
-                elif group < N_CLASSES + N_ERROR_CLASSES:
-                    window.error_targets[group - N_CLASSES] = from_sorted(values)
-                else:
-                    window.app_responders[group - N_CLASSES - N_ERROR_CLASSES] = from_sorted(values)
-                start += size
-        self._windows6.append(window)
 
     def _set_aside(self, which: int, chunks: dict[int, U32]) -> None:
         pending = self._pending[which]
@@ -644,14 +613,20 @@ class Reducer:
         """
         if batch.num_rows == 0:
             return
-        if self.af == 6:
-            self._add6(batch)
-            return
         path, partial = self.path, self.partial
+        target_of: Callable[[np.ndarray], U32]
+        if self.af == 6:
+            book = partial.book6
+            responder = book.number(_address6(path, batch, "responder6"))
+            target_of = lambda rows: book.number(_address6(path, batch, "target6", rows))  # noqa: E731
+        else:
+            target = _numeric(path, batch, "target", np.uint32)
+            responder = _numeric(path, batch, "responder", np.uint32)
+            target_of = target.take
+            partial.target_min = min(partial.target_min, int(target.min()))
+            partial.target_max = max(partial.target_max, int(target.max()))
         codes = self._codes(batch)
         classes, category_of, reply_codes = codes.classes, codes.category_of, codes.reply_codes
-        target = _numeric(path, batch, "target", np.uint32)
-        responder = _numeric(path, batch, "responder", np.uint32)
         app_valid = _boolean_column(path, batch, "app_valid")
         order, edges, all_sizes, grouped = _group(classes, responder, _APP_ROWS + 2)
         sizes = all_sizes[:N_CLASSES]  # a view: the moves below update it
@@ -677,7 +652,7 @@ class Reducer:
         errors = [c for c in chunks if _CLASS_KIND[c] == ERR_TARGET]
         if errors:
             rows = np.concatenate([order[edges[c] : edges[c + 1]] for c in errors])
-            error_targets = target.take(rows)
+            error_targets = target_of(rows)
             from_target = np.concatenate([chunks[c] for c in errors]) == error_targets
             start = 0
             for c in errors:
@@ -704,101 +679,43 @@ class Reducer:
             partial.class_rows += sizes
         self._set_aside(0, chunks)
         partial.rows += batch.num_rows
-        partial.target_min = min(partial.target_min, int(target.min()))
-        partial.target_max = max(partial.target_max, int(target.max()))
         self._batches += 1
         if self._batches >= self.FLUSH_EVERY:
-            self._flush()
-
-    def _add6(self, batch: pa.RecordBatch) -> None:
-        """:meth:`add` for IPv6: the same classes, computed per row (no grouping here; the
-        flush sorts the window's rows once, by address)."""
-        path, partial = self.path, self.partial
-        codes = self._codes(batch)
-        classes, category_of, reply_codes = codes.classes, codes.category_of, codes.reply_codes
-        responders = _address6(path, batch, "responder6")
-        kind = _CLASS_KIND.take(classes)
-        app = np.flatnonzero(kind == 255)
-        if app.size:
-            app_classes, which = self._app_groups(batch, codes, app)
-            offset = np.uint16(N_CLASSES + N_ERROR_CLASSES)
-            self._pending6.append((app_classes + offset, responders.take(app.take(which), axis=0)))
-        udp = np.flatnonzero(kind == KIND_UDP_INVALID)
-        if udp.size:
-            valid = _rows_of(_boolean_column(path, batch, "app_valid"), udp)
-            moved = udp[valid]  # the shifts may be negative: move in signed arithmetic
-            classes[moved] = (classes[moved].astype(np.int16) + _VALID_UDP_SHIFT).astype(np.uint8)
-        rows = np.flatnonzero(kind == ERR_TARGET)
-        groups = classes.astype(np.uint16)
-        if rows.size:
-            error_targets = _address6(path, batch, "target6").take(rows, axis=0)
-            from_target = (responders.take(rows, axis=0) == error_targets).all(axis=1)
-            error_classes = self._error_classes(
-                batch, rows, classes.take(rows), from_target, category_of, reply_codes
-            )
-            routed = rows[~from_target]
-            groups[routed] = (groups[routed].astype(np.int32) + _ROUTER_SHIFT).astype(np.uint16)
-            if self.counters:
-                partial.error_rows += np.bincount(error_classes, minlength=N_ERROR_CLASSES)
-            self._pending6.append((error_classes + np.uint16(N_CLASSES), error_targets))
-        if app.size:  # the application rows have no class
-            kept = kind != 255
-            groups, responders = groups[kept], responders[kept]
-        if self.counters:
-            partial.class_rows += np.bincount(groups, minlength=N_CLASSES)
-        self._pending6.append((groups, responders))
-        partial.rows += batch.num_rows
-        self._batches += 1
-        if self._batches >= self.FLUSH_EVERY6:
             self._flush()
 
     def finish(self) -> ReplyPartial:
         """The reduction of every batch added."""
         self._flush()
-        if self._windows6:
-            _merge_windows6(self.partial, self._windows6)
-            self._windows6 = []
         return self.partial
 
 
-def _address6(path: str, batch: pa.RecordBatch, name: str) -> Words:
-    """IPv6 address column ``name`` as ``(n, 2)`` words; InputError for nulls or a bad type."""
+def _address6(path: str, batch: pa.RecordBatch, name: str, rows: np.ndarray | None = None) -> Words:
+    """IPv6 address column ``name`` (its ``rows`` if given) as ``(n, 2)`` words; InputError for
+    nulls or a bad type."""
     column = batch.column(name)
     if column.null_count:
         raise InputError(f"{path}: column {name!r} has {column.null_count} null IPv6 value(s)")
     try:
-        return words6(column)
+        return words6(column, rows)
     except (pa.ArrowException, ValueError) as exc:
         raise InputError(
             f"{path}: column {name!r} is not 16-byte addresses ({column.type})"
         ) from exc
 
 
-def _merge_windows6(partial: ReplyPartial, windows: list[ReplyPartial]) -> None:
-    """Number the windows' addresses in one book; union their renumbered bitmaps into
-    ``partial`` (which has counters but no bitmaps yet)."""
-    book, tables = merge_books([w.book6 for w in windows])
-    partial.book6 = book
-    for which, into in enumerate(partial.bitmap_dicts()):
-        groups: dict[int, list[U32]] = {}
-        for window, table in zip(windows, tables, strict=True):
-            for group, bitmap in window.bitmap_dicts()[which].items():
-                ids = np.frombuffer(bitmap.to_array(), dtype=np.uint32)
-                groups.setdefault(group, []).append(table.take(ids).astype(np.uint32))
-        for group, parts in groups.items():
-            if len(parts) == 1:  # renumbered in order: still sorted
-                into[group] = from_sorted(parts[0])
-            else:
-                into[group] = from_unsorted(np.concatenate(parts), in_place=True)
-
-
-def reduce_file(path: str, window: Window | None = None, counters: bool = True) -> Reduction:
-    """Stream ``path`` in record batches and reduce it, each family on its own (``window`` and
-    ``counters`` as for :class:`Reducer`; the IPv6 rows are reduced in the pass that counts,
-    as a window is a range of IPv4 addresses); InputError names the file on bad input."""
+def reduce_file(
+    path: str,
+    window: Window | None = None,
+    counters: bool = True,
+    book6: AddressBook6 | None = None,
+) -> Reduction:
+    """Stream ``path`` in record batches and reduce it, each family on its own (``window``,
+    ``counters`` and ``book6`` as for :class:`Reducer`; the IPv6 rows are reduced in the pass
+    that counts, as a window is a range of IPv4 addresses); InputError names the file on bad
+    input."""
     reducers = (
         Reducer(path, window=window, counters=counters),
-        Reducer(path, af=6) if counters else None,
+        Reducer(path, af=6, book6=book6) if counters else None,
     )
     for batch in iter_reply_batches(path):
         reducers[0].add(batch.ipv4)
@@ -813,7 +730,8 @@ def reduce_file(path: str, window: Window | None = None, counters: bool = True) 
 
 
 def merge_partials(partials: Iterable[ReplyPartial]) -> ReplyPartial:
-    """Merge partials by union into a new one (the inputs are left unchanged)."""
+    """Merge partials by union into a new one (the inputs' sets are left unchanged; an IPv6
+    input's book may gain addresses, as ids are never reused)."""
     merged = ReplyPartial()
     for partial in partials:
         merged.merge(partial)

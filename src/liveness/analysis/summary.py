@@ -29,6 +29,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from liveness.analysis import analyses
+from liveness.analysis.address_book6 import AddressBook6
 from liveness.analysis.addressmap import address_cells, address_map_of
 from liveness.analysis.app_layer import app_layer
 from liveness.analysis.partial import (
@@ -74,11 +75,14 @@ ANALYSES: tuple[str, ...] = (
 
 
 def _reduce_or_error(
-    path: str, window: Window | None = None, counters: bool = True
+    path: str,
+    window: Window | None = None,
+    counters: bool = True,
+    book6: AddressBook6 | None = None,
 ) -> Reduction | str:
     """Reduce one file, or return its one-line error (so one bad file cannot sink the rest)."""
     try:
-        return reduce_file(path, window, counters)
+        return reduce_file(path, window, counters, book6)
     except LivenessError as exc:
         return str(exc)
 
@@ -135,8 +139,9 @@ def reduce_files(
     if not paths:
         raise InputError("no reply file given")
     if workers is None and dask_address is None:
+        book6 = AddressBook6()  # one numbering for every file: their partials union as they are
         results: Iterable[tuple[int, Reduction | str]] = (
-            (i, _reduce_or_error(p, window, counters)) for i, p in enumerate(paths)
+            (i, _reduce_or_error(p, window, counters, book6)) for i, p in enumerate(paths)
         )
     else:
         results = _map_on_dask(paths, workers, dask_address, window, counters)

@@ -25,7 +25,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, Final, Literal, cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -40,6 +40,7 @@ from liveness.output.text import complete_lines_end, csv_header, render_csv, ren
 
 __all__ = [
     "OUTPUT_MODULES",
+    "PARQUET_COMPRESSION",
     "CsvWriter",
     "JsonlWriter",
     "ParquetWriter",
@@ -54,6 +55,8 @@ __all__ = [
 
 _JOURNAL_CHUNK_ROWS = 65_536
 _ROW_GROUP_ROWS = 1_048_576
+#: The codec of finished Parquet files (what the analyses read, and their benchmark writes).
+PARQUET_COMPRESSION: Final[Literal["zstd"]] = "zstd"
 _TEXT_BUFFER = 1 << 20
 
 
@@ -431,7 +434,9 @@ class ParquetWriter(ReplyWriter):
         temporary = self.path if streaming else self.path + ".tmp"
         try:
             with open(temporary, "wb") as sink:
-                with pq.ParquetWriter(sink, self._final_schema, compression="zstd") as out:
+                with pq.ParquetWriter(
+                    sink, self._final_schema, compression=PARQUET_COMPRESSION
+                ) as out:
                     group: list[pa.RecordBatch] = []
                     rows = 0
                     for batch in batches:
