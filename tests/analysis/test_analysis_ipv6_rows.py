@@ -212,13 +212,14 @@ def test_ipv6_only_file(tmp_path: Path, expected: dict[str, Any]) -> None:
 def test_ipv6_rows_split_over_files_and_passes_merge_to_the_same_section(
     tmp_path: Path, expected: dict[str, Any]
 ) -> None:
-    """Each file numbers its own IPv6 addresses; merging renumbers them into one book."""
+    """In one process the files number their IPv6 addresses in one book; Dask workers keep a
+    book each, and the merge numbers one in the other and renumbers its bitmaps."""
     paths = []
     for i, part in enumerate((MIXED.slice(0, 17), MIXED.slice(17, 20), MIXED.slice(37))):
         paths.append(str(tmp_path / f"part{i}.parquet"))
         pq.write_table(part, paths[-1])
-    for passes in (1, 3):
-        got = summarize(paths, prefix6=64, passes=passes)
+    for passes, workers in ((1, None), (3, None), (1, 2)):
+        got = summarize(paths, prefix6=64, passes=passes, workers=workers)
         assert_same_as_ipv4(got["ipv6"], expected)
         for key in ANALYSES:
             assert got[key] == expected[key], key

@@ -86,13 +86,36 @@ def test_the_receiver_stops_when_its_interface_goes_away(veth_pair: tuple[str, s
     assert float(done.stdout.split()[1]) < 2.0
 
 
-COUNTER = r"""
+def _peer_socket(ethertype: int, timeout_s: float) -> str:
+    """The start of a script run on the peer (vB): a packet socket for ``ethertype`` with a
+    large buffer, then "ready" on stdout."""
+    return rf"""
 import socket, sys, time
-sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons({ethertype:#x}))
 sock.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE
-sock.bind(("vB", 0x0800))
-sock.settimeout(0.5)
+sock.bind(("vB", {ethertype:#x}))
+sock.settimeout({timeout_s})
 print("ready", flush=True)
+"""
+
+
+def _start_on_peer(ns: str, script: str, frames: int) -> subprocess.Popen[str]:
+    """Run a :func:`_peer_socket` script in ``ns`` (expecting ``frames``); return once its
+    socket is open."""
+    peer = subprocess.Popen(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", script, str(frames)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert peer.stdout is not None
+    if peer.stdout.readline().strip() != "ready":
+        peer.kill()
+        raise AssertionError("the peer's packet socket did not open")
+    return peer
+
+
+COUNTER = (
+    _peer_socket(0x0800, 0.5)
+    + r"""
 seen, total, deadline = set(), 0, time.monotonic() + 20
 while time.monotonic() < deadline:
     try:
@@ -109,6 +132,7 @@ while time.monotonic() < deadline:
         seen.add(frame[30:34])
 print(total, len(seen), flush=True)
 """
+)
 
 
 def test_a_stalled_interface_delays_the_sender_but_every_frame_leaves_exactly_once(
@@ -118,12 +142,8 @@ def test_a_stalled_interface_delays_the_sender_but_every_frame_leaves_exactly_on
     peer comes back, the retried flushes send each frame exactly once (counted on the peer)."""
     a, b = veth_pair
     _ip("-n", b, "link", "set", "vB", "down")
-    counter = subprocess.Popen(
-        ["ip", "netns", "exec", b, sys.executable, "-c", COUNTER, "8000"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    counter = _start_on_peer(b, COUNTER, 8000)
     try:
-        assert counter.stdout is not None and counter.stdout.readline().strip() == "ready"
         done = _in_namespace(
             a,
             f"""
@@ -155,3 +175,57 @@ def test_a_stalled_interface_delays_the_sender_but_every_frame_leaves_exactly_on
     failures, waited = done.stdout.split()
     assert int(failures) > 0 and float(waited) >= 0.4
     assert received.split() == ["8000", "8000"]
+
+
+CAPTURE = (
+    _peer_socket(0x88B5, 1.0)
+    + r"""
+frames = []
+while len(frames) < int(sys.argv[1]):
+    try:
+        frames.append(sock.recv(4096).hex())
+    except TimeoutError:
+        break
+print("\n".join(frames), flush=True)
+"""
+)
+
+
+def test_frames_of_every_length_arrive_byte_for_byte(veth_pair: tuple[str, str]) -> None:
+    """The sender puts a virtio-net header before each frame (so the kernel copies the frame
+    instead of lending it the ring's pages); the peer must still receive exactly the frames
+    asked for, whatever their length up to the slot's room. The frames are not IP (an
+    experimental EtherType), so nothing routes them."""
+    a, b = veth_pair
+    count = 3000
+    capture = _start_on_peer(b, CAPTURE, count)
+    try:
+        done = _in_namespace(
+            a,
+            f"""
+            import numpy as np
+            from liveness.net.afpacket import VNET_HDR_SIZE, RingSender, interface_mac
+            tx = RingSender("vA", slots=1024)
+            rng = np.random.default_rng(3)
+            lengths = rng.integers(60, tx.max_frame + 1, {count}).astype(np.uint32)
+            lengths[:2] = (60, tx.max_frame)
+            frames = rng.integers(0, 256, ({count}, tx.max_frame), dtype=np.uint8)
+            frames[:, 0:6] = (2, 0, 0, 0, 0, 1)  # nobody's: the peer's kernel drops them
+            frames[:, 6:12] = np.frombuffer(interface_mac("vA"), np.uint8)
+            frames[:, 12:14] = (0x88, 0xB5)
+            frames[:, 14:18] = np.arange({count}, dtype=">u4").view(np.uint8).reshape(-1, 4)
+            tx.send(frames, lengths)
+            print(tx._header == VNET_HDR_SIZE, tx.max_frame)
+            for row, length in zip(frames, lengths):
+                print(row[:length].tobytes().hex())
+            """,
+        )
+        assert done.returncode == 0, done.stderr
+        received, _ = capture.communicate(timeout=30)
+    finally:
+        capture.kill()
+    header_used, max_frame, *sent = done.stdout.split()
+    assert header_used == "True" and int(max_frame) >= 224
+    got = received.split()
+    assert len(got) == count
+    assert sorted(got) == sorted(sent)
