@@ -17,7 +17,7 @@ from typing import Any
 
 # Before any subcommand imports numpy: its OpenBLAS would start a worker thread per core, and
 # idle workers spin. The commands' numpy work is elementwise (no BLAS); in a scan the spinning
-# took CPU from the sender and the kernel (7% more CPU per frame into a sink). A value the user
+# took CPU from the sender and the kernel (6% more CPU per frame into a sink). A value the user
 # set is kept.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 

@@ -13,7 +13,7 @@ The send socket puts a virtio-net header (no offload asked) before each frame, w
 ``hdr_len`` covers the whole frame, so that the kernel copies each probe into its packet buffer
 rather than lending the packet the ring's pages: a veth (the testbed, a sink) would otherwise
 copy those pages into new ones, one page allocated per frame. Into a sink it cut the CPU per
-frame by about a fifth.
+frame by about a sixth (2.36 to 1.99 CPU-µs).
 
 The receive socket ignores our own outgoing frames (PACKET_IGNORE_OUTGOING) and carries a
 classic BPF filter that keeps only IPv4 packets addressed to the scanner's source address, so the
