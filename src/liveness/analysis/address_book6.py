@@ -118,34 +118,38 @@ class AddressBook6:
         self._reserve(count)
         slot = self._slot(_mix(words))
         handles = self._slots.take(slot)
-        found = np.take(self._rows, handles, axis=0)
-        hit = found[:, 0] == words[:, 0]
-        hit &= found[:, 1] == words[:, 1]
-        hit &= handles != 0
+        hit = self._holds(handles, words)
+        hit &= handles != 0  # slot 0 of _rows is the dummy, not the address ::
         if not hit.all():
-            self._resolve(words, slot, handles, np.flatnonzero(~hit))
+            missed = np.flatnonzero(~hit)
+            self._resolve(words, missed, slot.take(missed), handles)
         handles -= np.uint32(1)
         return handles
 
-    def _resolve(self, words: Words, slot: I64, handles: U32, todo: I64) -> None:
-        """Find or add the rows ``todo``, which missed at their slot: round by round, an empty
-        slot takes one of the rows that reached it as a new address, and a slot holding another
-        address sends the row on to the next slot."""
+    def _holds(self, handles: U32, words: Words) -> npt.NDArray[np.bool_]:
+        """Whether each handle's address (id + 1) is the address of the same row of ``words``."""
+        found = np.take(self._rows, handles, axis=0)
+        same: npt.NDArray[np.bool_] = found[:, 0] == words[:, 0]
+        same &= found[:, 1] == words[:, 1]
+        return same
+
+    def _resolve(self, words: Words, todo: I64, at: I64, handles: U32) -> None:
+        """Find or add the rows ``todo``, which missed at their slots ``at`` (``handles`` holds
+        what those slots hold): round by round, an empty slot takes one of the rows that
+        reached it as a new address, and a slot holding another address sends the row on to
+        the next slot."""
         mask = self._slots.size - 1
+        held = handles.take(todo)
         while todo.size:
-            at = slot.take(todo)
-            held = self._slots.take(at)
             empty = np.flatnonzero(held == 0)
             if empty.size:
                 self._claim(words, todo.take(empty), at.take(empty))
                 held[empty] = self._slots.take(at.take(empty))
-            found = np.take(self._rows, held, axis=0)
-            asked = np.take(words, todo, axis=0)
-            hit = found[:, 0] == asked[:, 0]
-            hit &= found[:, 1] == asked[:, 1]
+            hit = self._holds(held, np.take(words, todo, axis=0))
             handles[todo[hit]] = held[hit]
-            todo = todo[~hit]
-            slot[todo] = (slot.take(todo) + 1) & mask
+            missed = ~hit
+            todo, at = todo[missed], (at[missed] + 1) & mask
+            held = self._slots.take(at)
 
     def _claim(self, words: Words, rows: I64, empty_slots: I64) -> None:
         """Give each empty slot one of the ``rows`` that reached it, as a new address. Every
@@ -179,13 +183,13 @@ class AddressBook6:
         while (1 << self._bits) < 2 * need:
             self._bits += 1
         self._slots = np.zeros(1 << self._bits, dtype=np.uint32)
-        if self._count:  # the addresses are distinct: each takes the first free slot on
-            self._place(
-                self._slot(_mix(self.words)), np.arange(1, self._count + 1, dtype=np.uint32)
-            )
+        self._place_all()
 
-    def _place(self, slot: I64, handles: U32) -> None:
-        """Put distinct addresses (their ``handles``, id + 1) in the table from ``slot`` on."""
+    def _place_all(self) -> None:
+        """Put every address of the book in the (empty) table. The addresses are distinct:
+        each takes the first free slot from its home slot on."""
+        slot = self._slot(_mix(self.words))
+        handles = np.arange(1, self._count + 1, dtype=np.uint32)
         mask = self._slots.size - 1
         while slot.size:  # as in _claim: of the handles written to a free slot, one stays
             free = np.flatnonzero(self._slots.take(slot) == 0)
@@ -207,7 +211,7 @@ class AddressBook6:
         self._reserve(words.shape[0])
         self._rows[1 : words.shape[0] + 1] = words
         self._count = words.shape[0]
-        self._place(self._slot(_mix(words)), np.arange(1, self._count + 1, dtype=np.uint32))
+        self._place_all()
 
     def addresses(self, ids: npt.ArrayLike) -> list[str]:
         """RFC 5952 text of the addresses with these ``ids`` (for reports and tests)."""
