@@ -12,7 +12,7 @@ from liveness.testbed import load_spec, shipped_specs
 from liveness.testbed.behaviours import BUILTIN_BEHAVIOURS, PROBES, answers
 from liveness.testbed.layout import layout_for
 from liveness.testbed.plan import make_plan
-from liveness.testbed.rules import inet_ruleset, router_ruleset, schedule_cuts
+from liveness.testbed.rules import guard_ruleset, inet_ruleset, router_ruleset, schedule_cuts
 from liveness.testbed.truth_schema import SCHEDULE_SCHEMA, TRUTH_SCHEMA
 
 BASE = """
@@ -148,3 +148,39 @@ def test_custom_behaviour(tmp_path: Path) -> None:
     }
     assert len(rows) == 256 * 6
     assert "silent" in BUILTIN_BEHAVIOURS
+
+
+def test_a_chain_is_hooked_only_where_it_has_rules(tmp_path: Path) -> None:
+    """Hosts that only answer: no tproxy hook, and no router hook at all (each costs every
+    packet); add a tarpit, a router error, a hop-limit address and a cut, and each comes back."""
+    plain = make_plan(
+        load_spec(_spec(tmp_path, BASE + '[[assign]]\nbehaviour = "linux_host"\nfraction = 1.0\n'))
+    )
+    layout = layout_for(plain, "t")
+    inet, router = inet_ruleset(plain), router_ruleset(plain, layout, [])
+    assert "tproxy" not in inet and "@tarpit" not in inet
+    assert inet.count("type filter hook") == 1  # the behaviour map's input chain
+    assert "hook" not in router and "@router_error" not in router and "ttl set" not in router
+    busy = make_plan(load_spec("small"))
+    layout = layout_for(busy, "t")
+    inet = inet_ruleset(busy)
+    router = router_ruleset(busy, layout, schedule_cuts(busy, layout))
+    assert "ip daddr @tarpit meta l4proto tcp tproxy to :4" in inet
+    assert (
+        "ip daddr vmap @router_error" in router and "ip daddr @ttl_exceeded ip ttl set 1" in router
+    )
+    assert "hook prerouting priority -200" in router and "hook forward priority filter" in router
+
+
+def test_only_the_internet_guard_rewrites_error_sources_and_before_its_check() -> None:
+    internet, host, router = (
+        guard_ruleset(False, internet=True),
+        guard_ruleset(False),
+        guard_ruleset(True),
+    )
+    rewrite = "ip6 saddr set @th,256,128"
+    assert rewrite not in host and rewrite not in router
+    assert internet.index(rewrite) < internet.index(
+        "ip6 saddr 2001:2::/48 ip6 daddr 2001:2::/48 accept"
+    )
+    assert "hook forward" in router and "hook forward" not in internet + host

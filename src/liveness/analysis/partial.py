@@ -20,10 +20,10 @@ protocol of its data), which merge like the others.
 
 IPv4 and IPv6 rows reduce to partials of their own (a :class:`Reduction` holds both). In an
 IPv6 partial a bitmap holds ids, not addresses: indices into the partial's
-:class:`~.address_book6.AddressBook6`, so the same set algebra serves both families. The
-reduction numbers each batch's IPv6 addresses and then runs the IPv4 path on the ids. Partials
-sharing a book union as they are; merging one with another book numbers its addresses in ours
-and renumbers its bitmaps (:meth:`ReplyPartial.merge`).
+:class:`~liveness.output.address_book6.AddressBook6`, so the same set algebra serves both
+families. The reduction numbers each batch's IPv6 addresses and then runs the IPv4 path on the
+ids. Partials sharing a book union as they are; merging one with another book numbers its
+addresses in ours and renumbers its bitmaps (:meth:`ReplyPartial.merge`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyroaring import BitMap
 
-from liveness.analysis.address_book6 import AddressBook6, Words, words6
 from liveness.analysis.bitmaps import from_unsorted
 from liveness.analysis.source import iter_reply_batches
 from liveness.analysis.taxonomy import (
@@ -73,6 +72,7 @@ from liveness.analysis.taxonomy import (
     probe_index,
 )
 from liveness.errors import InputError
+from liveness.output.address_book6 import AddressBook6, Words, words6
 from liveness.output.schema import APP_CATEGORIES, REPLY_CATEGORIES
 
 __all__ = [

@@ -4,8 +4,8 @@
 by unions of the class bitmaps of a :class:`~liveness.analysis.partial.ReplyPartial`, and
 provides the taxonomy's sets (network-alive, transport-active/alive, application-active/alive);
 :meth:`ReplySets.app_responders` gives those of the TCP application layer (``--app-layer``).
-The sets of an IPv6 partial hold address ids (:mod:`.address_book6`); its blocks are prefixes
-(``/48`` by default) where IPv4's are /24s (:meth:`ReplySets.blocks`).
+The sets of an IPv6 partial hold address ids (:mod:`liveness.output.address_book6`); its
+blocks are prefixes (``/48`` by default) where IPv4's are /24s (:meth:`ReplySets.blocks`).
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from liveness.analysis import analyses
-from liveness.analysis.address_book6 import AddressBook6
 from liveness.analysis.addressmap import address_cells, address_map_of
 from liveness.analysis.app_layer import app_layer
 from liveness.analysis.partial import (
@@ -44,6 +43,7 @@ from liveness.analysis.prefixes6 import prefix_picture
 from liveness.analysis.sets import DEFAULT_PREFIX6, ReplySets
 from liveness.analysis.source import BATCH_ROWS, NEEDED_COLUMNS, split_families
 from liveness.errors import InputError, LivenessError, RunError
+from liveness.output.address_book6 import AddressBook6
 
 __all__ = [
     "ANALYSES",

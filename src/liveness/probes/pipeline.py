@@ -11,10 +11,11 @@ of each other, not of the SYN-ACK before them: they are keyed as probe ``n + p``
 so the first answer of each (target, probe) is not a repeat and the per-probe counts of
 distinct targets stay those of the SYN.
 
-An IPv6 (probe, target) does not fit 64 bits, so IPv6 repeats are keyed by a 64-bit mix of the
-two in a bitmap of their own (two distinct pairs share a key with probability ~ n^2 / 2^65: one
-in 10^5 for ten million answers), and the distinct IPv6 targets per probe are counted as their
-first replies arrive.
+An IPv6 target does not fit 32 bits, so IPv6 rows are keyed by the target's id in an address
+book (:class:`~liveness.output.address_book6.AddressBook6`: ids dense from 0, given at first
+sight) in a bitmap of their own: ``probe << 32 | id``, exact, and as dense as the IPv4 keys. A
+64-bit hash of (probe, target) would put every key in a roaring container of its own, several
+times slower to mark, and would make a false repeat of any collision.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 from pyroaring import BitMap, BitMap64
 
+from liveness.output.address_book6 import AddressBook6
 from liveness.output.schema import APP_CATEGORIES, REPLY_CATEGORIES
 from liveness.probes.base import Probe
 from liveness.probes.classify import Replies, ReplyClassifier
@@ -39,15 +41,16 @@ __all__ = ["RepeatTracker", "ReplyPipeline", "addresses6", "probe_indices"]
 class RepeatTracker:
     """Marks replies whose (probe, target) answered before, over the whole scan.
 
-    Keys are ``probe_index << 32 | target`` in a 64-bit roaring bitmap: memory follows the number
-    of distinct answers, and the whole batch is checked with set operations, not a row loop.
+    Keys are ``probe_index << 32 | target`` in a 64-bit roaring bitmap (IPv6 targets by their
+    address book id, in a bitmap of their own): memory follows the number of distinct answers,
+    and the whole batch is checked with set operations, not a row loop.
     """
 
     def __init__(self) -> None:
         self.seen = BitMap64()
         self.any_probe = BitMap()
+        self.book6 = AddressBook6()
         self.seen6 = BitMap64()
-        self.distinct6: dict[int, int] = {}
 
     def mark(
         self,
@@ -65,22 +68,18 @@ class RepeatTracker:
         rows4 = np.flatnonzero(~six)
         rows6 = np.flatnonzero(six)
         repeat[rows4] = self._mark4(probe_index[rows4], target[rows4])
-        keys = _keys6(probe_index[rows6], target6[rows6])
-        repeat6 = _mark(self.seen6, keys)
-        firsts = np.bincount(probe_index[rows6][~repeat6])
-        for index in np.flatnonzero(firsts):
-            self.distinct6[int(index)] = self.distinct6.get(int(index), 0) + int(firsts[index])
-        repeat[rows6] = repeat6
+        if rows6.size:
+            words = np.ascontiguousarray(target6[rows6], dtype=np.uint8).view(">u8")
+            ids = self.book6.number(words.astype(np.uint64))
+            repeat[rows6] = _mark(self.seen6, _keys(probe_index[rows6], ids))
         return repeat
 
     def _mark4(
         self, probe_index: NDArray[np.int64], target: NDArray[np.integer[Any]]
     ) -> NDArray[np.bool_]:
-        keys = (probe_index.astype(np.uint64) << np.uint64(32)) | target.astype(np.uint64)
-        repeat = _mark(self.seen, keys)
-        if keys.size:
+        if target.size:
             self.any_probe |= BitMap(target.astype(np.uint32))
-        return repeat
+        return _mark(self.seen, _keys(probe_index, target))
 
     def add(
         self,
@@ -95,8 +94,19 @@ class RepeatTracker:
     def distinct(self, probe_index: int) -> int:
         """How many distinct targets (both families) answered probe ``probe_index``."""
         low = probe_index << 32
-        four = int(self.seen.range_cardinality(low, low + (1 << 32)))
-        return four + self.distinct6.get(probe_index, 0)
+        return int(
+            self.seen.range_cardinality(low, low + (1 << 32))
+            + self.seen6.range_cardinality(low, low + (1 << 32))
+        )
+
+    def answered(self) -> int:
+        """How many distinct targets (both families) answered any probe."""
+        return len(self.any_probe) + len(self.book6)
+
+
+def _keys(probe_index: NDArray[np.int64], target: NDArray[np.integer[Any]]) -> NDArray[np.uint64]:
+    """``probe << 32 | target`` (an IPv4 address, or an IPv6 target's id)."""
+    return (probe_index.astype(np.uint64) << np.uint64(32)) | target.astype(np.uint64)
 
 
 def _mark(seen: BitMap64, keys: NDArray[np.uint64]) -> NDArray[np.bool_]:
@@ -111,29 +121,6 @@ def _mark(seen: BitMap64, keys: NDArray[np.uint64]) -> NDArray[np.bool_]:
     later_in_batch[first] = False
     seen |= batch
     return repeat | later_in_batch
-
-
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-
-
-def _mix64(z: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    """splitmix64's finaliser: a bijection of 64-bit words that spreads every bit."""
-    z = z ^ (z >> np.uint64(30))
-    z = z * _MIX1
-    z = z ^ (z >> np.uint64(27))
-    z = z * _MIX2
-    return z ^ (z >> np.uint64(31))
-
-
-def _keys6(probe_index: NDArray[np.int64], target6: NDArray[np.uint8]) -> NDArray[np.uint64]:
-    """A 64-bit key per IPv6 (probe, target)."""
-    words = np.ascontiguousarray(target6, dtype=np.uint8).view(">u8").astype(np.uint64)
-    with np.errstate(over="ignore"):
-        inner = _mix64(
-            words[:, 1] ^ (probe_index.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
-        )
-        return _mix64(words[:, 0] ^ inner)
 
 
 _APP_NAMES = pa.array(APP_CATEGORIES, pa.string())

@@ -283,7 +283,7 @@ def _update_shared(
     _, drops = receiver.stats()
     counters[Counters.KERNEL_DROPS] += drops
     counters[Counters.ROWS_WRITTEN] = int(writer.rows_written)
-    counters[Counters.HITS_ANY] = len(pipeline.repeats.any_probe)
+    counters[Counters.HITS_ANY] = pipeline.repeats.answered()
     replies = pipeline.replies_per_probe()
     for index in range(len(pipeline.names)):
         counters[Counters.hits(index)] = pipeline.repeats.distinct(index)

@@ -15,10 +15,15 @@ where ``numgen random`` drops a share of probes.
 
 Each family has its own table, ``ip liveness`` and ``ip6 liveness``, built by the same code from a
 :class:`Family` (set types, header fields, reject statements); an IPv4-only plan has no ``ip6``
-table. The ``ip6`` table of the Internet also sources its ICMPv6 errors from the address they
-concern (``ICMP6_QUOTED_DST``). :func:`guard_ruleset` is the IPv6 egress guard every namespace of
-an IPv6 testbed loads before its links exist: no IPv6 packet leaves an interface unless both its
-addresses lie in 2001:2::/48 (it catches the MLD reports the kernel sends by itself).
+table. :func:`guard_ruleset` is the IPv6 egress guard every namespace of an IPv6 testbed loads
+before its links exist: no IPv6 packet leaves an interface unless both its addresses lie in
+2001:2::/48 (it catches the MLD reports the kernel sends by itself). The Internet's guard also
+sources its ICMPv6 errors from the address they concern (``ICMP6_QUOTED_DST``).
+
+A chain is hooked only when it has rules (no ``tproxy`` chain without tarpits or middleboxes,
+no router ``schedule`` or ``forward`` chain without cuts, hop-limit sets, losses or router
+errors): every hooked chain costs every packet that passes the hook, and an IPv6 packet a
+header walk more, so the testbed's kernels leave more of the machine to the scanner.
 """
 
 from __future__ import annotations
@@ -154,7 +159,7 @@ def inet_ruleset(plan: Plan) -> str:
 
 
 def _inet_table(plan: Plan, fam: Family) -> str:
-    chains: list[str] = []
+    parts: list[str] = []
     elements: list[str] = []
     tarpits: list[str] = []
     served: list[str] = []
@@ -165,7 +170,7 @@ def _inet_table(plan: Plan, fam: Family) -> str:
         if behaviour.router is not None:
             continue
         chain = f"b_{name}"
-        chains.append(host_chain(behaviour, chain, fam.af))
+        parts.append(host_chain(behaviour, chain, fam.af))
         text = _addrs(plan, fam.af, addrs)
         elements.extend(f"{a} : jump {chain}" for a in text)
         if behaviour.tarpit:
@@ -175,21 +180,14 @@ def _inet_table(plan: Plan, fam: Family) -> str:
         if behaviour.tcp_services:
             ports = _service_ports(behaviour)
             internal.update({inner: port for port, inner in ports.items()})
-            chains.append(
+            parts.append(
                 f"\tchain s_{name} {{\n\t\ttcp dport set tcp dport map {_map(ports)}\n\t}}\n"
             )
             served.extend(f"{a} : jump s_{name}" for a in text)
     size = max(len(elements), 1) * 2
     own = plan.inet_ip6 if fam.af == 6 else plan.inet_ip
-    rewrite = ""
-    if fam.af == 6:  # ICMPv6 errors from the address they concern (see ICMP6_QUOTED_DST)
-        rewrite = (
-            "\tchain error_source {\n\t\ttype filter hook output priority filter;\n"
-            f"\t\ticmpv6 type {{ {', '.join(ICMP6_ERRORS)} }} ip6 saddr set {ICMP6_QUOTED_DST}\n"
-            "\t}\n"
-        )
     if served:
-        chains.append(
+        parts.append(
             f"\tmap service {{ type {fam.addr_type} : verdict; size {len(served) * 2};"
             f"{_elements(served)} }}\n"
             f"\tchain service_in {{\n\t\ttype filter hook input priority {SERVICE_PRIORITY};\n"
@@ -197,21 +195,35 @@ def _inet_table(plan: Plan, fam: Family) -> str:
             "\tchain service_out {\n\t\ttype filter hook output priority filter;\n"
             f"\t\ttcp sport set tcp sport map {_map(internal)}\n\t}}\n"
         )
+    tproxy = [  # a hook only where there is something to steer: every hook costs every packet
+        (name, port, addrs)
+        for name, port, addrs in (
+            ("tarpit", TARPIT_PORT, tarpits),
+            ("middlebox", MIDDLEBOX_PORT, middleboxes),
+        )
+        if addrs
+    ]
+    if tproxy:
+        parts.extend(
+            f"\tset {name} {{ type {fam.addr_type}; size {len(addrs) * 2};{_elements(addrs)} }}\n"
+            for name, _, addrs in tproxy
+        )
+        parts.append(
+            "\tchain tarpit_tproxy {\n\t\ttype filter hook prerouting priority mangle;\n"
+            + "".join(
+                f"\t\t{fam.daddr} @{name} meta l4proto tcp tproxy to :{port}\n"
+                for name, port, _ in tproxy
+            )
+            + "\t}\n"
+        )
     return (
         f"table {fam.table} liveness {{\n"
         f"\tmap behaviour {{ type {fam.addr_type} : verdict; size {size};"
         f"{_elements(elements)} }}\n"
-        f"\tset tarpit {{ type {fam.addr_type}; size {max(len(tarpits), 1) * 2};"
-        f"{_elements(tarpits)} }}\n"
-        f"\tset middlebox {{ type {fam.addr_type}; size {max(len(middleboxes), 1) * 2};"
-        f"{_elements(middleboxes)} }}\n"
-        + "".join(chains)
-        + "\tchain tarpit_tproxy {\n\t\ttype filter hook prerouting priority mangle;\n"
-        f"\t\t{fam.daddr} @tarpit meta l4proto tcp tproxy to :{TARPIT_PORT}\n"
-        f"\t\t{fam.daddr} @middlebox meta l4proto tcp tproxy to :{MIDDLEBOX_PORT}\n\t}}\n"
-        "\tchain input {\n\t\ttype filter hook input priority filter;\n"
+        + "".join(parts)
+        + "\tchain input {\n\t\ttype filter hook input priority filter;\n"
         f'\t\tiifname "lo" accept\n\t\t{fam.daddr} {own} accept\n'
-        f"\t\t{fam.daddr} vmap @behaviour\n\t\tdrop\n\t}}\n" + rewrite + "}\n"
+        f"\t\t{fam.daddr} vmap @behaviour\n\t\tdrop\n\t}}\n}}\n"
     )
 
 
@@ -224,10 +236,15 @@ def _map(pairs: dict[int, int]) -> str:
     return "{ " + ", ".join(f"{k} : {v}" for k, v in sorted(pairs.items())) + " }"
 
 
-def guard_ruleset(router: bool) -> str:
+def guard_ruleset(router: bool, internet: bool = False) -> str:
     """The IPv6 egress guard of one namespace (loaded before any link exists): IPv6 packets
     leave an interface only between addresses of 2001:2::/48; the router forwards no other.
-    Its ``counter`` shows what it stopped (the kernel's own MLD reports, from ``::``)."""
+    Its ``counter`` shows what it stopped (the kernel's own MLD reports, from ``::``).
+
+    The Internet namespace's guard first sources its ICMPv6 errors from the address they
+    concern (:data:`ICMP6_QUOTED_DST`), so the guard checks the source the packet leaves with.
+    It is done here rather than in a chain of its own: each IPv6 hook a packet passes costs it
+    a header walk (``ipv6_find_hdr``), and the guard's hook is passed anyway."""
     bench = str(BENCHMARK_NET6)
     rules = f"\t\tip6 saddr {bench} ip6 daddr {bench} accept\n\t\tcounter drop\n"
     forward = (
@@ -236,10 +253,15 @@ def guard_ruleset(router: bool) -> str:
         if router
         else ""
     )
+    rewrite = (
+        f"\t\ticmpv6 type {{ {', '.join(ICMP6_ERRORS)} }} ip6 saddr set {ICMP6_QUOTED_DST}\n"
+        if internet
+        else ""
+    )
     return (
         "table ip6 liveness_guard {\n"
         f"\tchain output {{\n\t\ttype filter hook output priority {GUARD_PRIORITY}; "
-        f'policy accept;\n\t\toifname "lo" accept\n{rules}\t}}\n' + forward + "}\n"
+        f'policy accept;\n\t\toifname "lo" accept\n{rewrite}{rules}\t}}\n' + forward + "}\n"
     )
 
 
@@ -340,29 +362,36 @@ def _router_table(plan: Plan, layout: Layout, cuts: list[Cut], fam: Family) -> s
             if good:
                 fwd.append(f"\t\t{match} {fam.daddr} != @ge{k} {_random_drop(good)}")
             fwd.append(f"\t\t{match} {fam.daddr} @ge{k} {_random_drop(bad)}")
-    sets.append(
-        f"\tmap router_error {{ type {fam.addr_type} : verdict; size {max(len(errors), 1) * 2};"
-        f"{_elements(errors)} }}\n"
-    )
-    sets.append(
-        f"\tset ttl_exceeded {{ type {fam.addr_type}; size {max(len(ttl), 1) * 2};"
-        f"{_elements(ttl)} }}\n"
-    )
-    chains = "".join(
-        f"\tchain r_{kind} {{\n\t\t{statement}\n\t}}\n" for kind, statement in fam.router_rejects
-    )
-    return (
-        f"table {fam.table} liveness {{\n"
-        + "".join(sets)
-        + chains
-        + f"\tchain schedule {{\n\t\ttype filter hook prerouting priority {SCHEDULE_PRIORITY};\n"
-        + "".join(pre)
-        + f"\t\t{fam.daddr} @ttl_exceeded {fam.hop_limit_set}\n\t}}\n"
-        + "\tchain forward {\n\t\ttype filter hook forward priority filter;\n"
-        + "".join(fwd)
-        + f"\t\t{fam.daddr} vmap @router_error\n"
-        + "\t}\n}\n"
-    )
+    chains: list[str] = []
+    if errors:
+        sets.append(
+            f"\tmap router_error {{ type {fam.addr_type} : verdict; size {len(errors) * 2};"
+            f"{_elements(errors)} }}\n"
+        )
+        chains.extend(
+            f"\tchain r_{kind} {{\n\t\t{statement}\n\t}}\n"
+            for kind, statement in fam.router_rejects
+        )
+        fwd.append(f"\t\t{fam.daddr} vmap @router_error\n")
+    if ttl:
+        sets.append(
+            f"\tset ttl_exceeded {{ type {fam.addr_type}; size {len(ttl) * 2};{_elements(ttl)} }}\n"
+        )
+        pre.append(f"\t\t{fam.daddr} @ttl_exceeded {fam.hop_limit_set}\n")
+    # A hook only where it has rules: every hook costs every packet that passes it.
+    if pre:
+        chains.append(
+            f"\tchain schedule {{\n\t\ttype filter hook prerouting priority {SCHEDULE_PRIORITY};\n"
+            + "".join(pre)
+            + "\t}\n"
+        )
+    if fwd:
+        chains.append(
+            "\tchain forward {\n\t\ttype filter hook forward priority filter;\n"
+            + "".join(fwd)
+            + "\t}\n"
+        )
+    return f"table {fam.table} liveness {{\n" + "".join(sets) + "".join(chains) + "}\n"
 
 
 def _random_drop(probability: float) -> str:

@@ -1,12 +1,14 @@
-"""IPv6 addresses as dense uint32 ids, so the IPv4 analyses run on IPv6 replies unchanged.
+"""IPv6 addresses as dense uint32 ids, so code built on uint32 addresses serves IPv6 too.
 
-The analyses are unions, intersections and differences of roaring bitmaps of uint32. An IPv6
-address does not fit, but a scan's IPv6 responders are few next to 2**32, so a reduction keeps
-an :class:`AddressBook6` (its distinct addresses) and puts the *id* of an address, its index in
-the book, into the bitmaps. Once the rows are ids, the reduction is the IPv4 one.
+Roaring bitmaps of uint32 (or of ``probe << 32 | address`` in 64 bits) hold IPv4 addresses
+exactly and cheaply; an IPv6 address does not fit, but the IPv6 addresses a scan hears from are
+few next to 2**32. So an :class:`AddressBook6` keeps the distinct addresses and gives each an
+*id*, its index in the book, to put in the bitmaps instead. Two users: the reply pipeline's
+repeat marks (``probes.pipeline``), and the analyses' reductions, which, once the rows are ids,
+are the IPv4 ones.
 
 An address takes the next free id when the book first sees it, so ids never change: a book
-shared by the files of one run (:func:`~.summary.reduce_files`) numbers them all, and their
+shared by the files of one run (``analysis.summary.reduce_files``) numbers them all, and their
 bitmaps union as they are. Two books merge by numbering one's addresses in the other, which
 gives the table from its ids to the other's (:meth:`AddressBook6.number`).
 

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from liveness.analysis import address_book6
-from liveness.analysis.address_book6 import AddressBook6
+from liveness.output import address_book6
+from liveness.output.address_book6 import AddressBook6
 
 # few distinct halves, so that inputs repeat addresses and share high or low halves
 HALVES = st.sampled_from([0, 1, 2, 0x2001000200000000, 0xFFFFFFFFFFFFFFFF, 1 << 63])
