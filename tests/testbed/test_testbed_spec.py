@@ -174,9 +174,9 @@ def test_a_chain_is_hooked_only_where_it_has_rules(tmp_path: Path) -> None:
 
 def test_only_the_internet_guard_rewrites_error_sources_and_before_its_check() -> None:
     internet, host, router = (
-        guard_ruleset(False, internet=True),
-        guard_ruleset(False),
-        guard_ruleset(True),
+        guard_ruleset("internet"),
+        guard_ruleset("host"),
+        guard_ruleset("router"),
     )
     rewrite = "ip6 saddr set @th,256,128"
     assert rewrite not in host and rewrite not in router

@@ -62,6 +62,7 @@ from liveness.testbed.rules import (
     FAMILY,
     MIDDLEBOX_PORT,
     TARPIT_PORT,
+    GuardRole,
     guard_ruleset,
     inet_ruleset,
     router_ruleset,
@@ -225,9 +226,10 @@ def bring_up(
     mark_built()
     v6 = plan.has_ipv6
     common = {**COMMON_SYSCTLS, **IPV6_SYSCTLS} if v6 else COMMON_SYSCTLS
-    guards = {name: work / f"guard-{name}.nft" for name in ("host", "router", "internet")}
-    for name, path in guards.items():
-        path.write_text(guard_ruleset(name == "router", internet=name == "internet"))
+    roles: tuple[GuardRole, ...] = ("host", "router", "internet")
+    guards = {role: work / f"guard-{role}.nft" for role in roles}
+    for role, path in guards.items():
+        path.write_text(guard_ruleset(role))
     inet_sysctls = {
         **ICMP_SYSCTLS,
         **common,
@@ -243,11 +245,12 @@ def bring_up(
     if v6:
         router_sysctls["net.ipv6.conf.all.forwarding"] = "1"
         inet_sysctls["net.ipv6.ip_nonlocal_bind"] = "1"  # servers answer from any address
-    for netns, sysctls, role in (
+    namespaces: list[tuple[str, dict[str, str], GuardRole]] = [
         (inet, inet_sysctls, "internet"),
         (rtr, router_sysctls, "router"),
         *((vp.netns, common, "host") for vp in layout.vps),
-    ):
+    ]
+    for netns, sysctls, role in namespaces:
         _namespace_sysctls(netns, sysctls, guards[role] if v6 else None)
     _ip_batch(rtr, _router_lines(plan, layout), "building the router")
     _ip_batch(inet, _inet_lines(plan, layout), "building the Internet")

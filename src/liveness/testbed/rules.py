@@ -31,6 +31,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,6 +49,7 @@ __all__ = [
     "TARPIT_PORT",
     "Cut",
     "Family",
+    "GuardRole",
     "guard_ruleset",
     "inet_ruleset",
     "router_ruleset",
@@ -236,7 +238,10 @@ def _map(pairs: dict[int, int]) -> str:
     return "{ " + ", ".join(f"{k} : {v}" for k, v in sorted(pairs.items())) + " }"
 
 
-def guard_ruleset(router: bool, internet: bool = False) -> str:
+GuardRole = Literal["host", "router", "internet"]
+
+
+def guard_ruleset(role: GuardRole) -> str:
     """The IPv6 egress guard of one namespace (loaded before any link exists): IPv6 packets
     leave an interface only between addresses of 2001:2::/48; the router forwards no other.
     Its ``counter`` shows what it stopped (the kernel's own MLD reports, from ``::``).
@@ -250,12 +255,12 @@ def guard_ruleset(router: bool, internet: bool = False) -> str:
     forward = (
         f"\tchain forward {{\n\t\ttype filter hook forward priority {GUARD_PRIORITY}; "
         f"policy accept;\n{rules}\t}}\n"
-        if router
+        if role == "router"
         else ""
     )
     rewrite = (
         f"\t\ticmpv6 type {{ {', '.join(ICMP6_ERRORS)} }} ip6 saddr set {ICMP6_QUOTED_DST}\n"
-        if internet
+        if role == "internet"
         else ""
     )
     return (
